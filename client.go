@@ -1,0 +1,366 @@
+package pulse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// client is one WebSocket connection. Two goroutines serve it: the HTTP
+// handler's goroutine reads (subscriptions, control frames) and a writer
+// goroutine drains the queue. The collector never blocks on it: it hands
+// over shared, already-encoded messages with enqueue.
+type client struct {
+	h     *Hub
+	conn  *websocket.Conn
+	allow []string // from Authorize; immutable
+	subs  []string // reader goroutine only
+
+	g  *group // guarded by Hub.mu
+	gi int    // index in g.clients; guarded by Hub.mu
+
+	mu     sync.Mutex // guards the queue
+	q      [][]byte   // ring of pending messages
+	head   int
+	n      int
+	qbytes int
+
+	kick       chan struct{} // wakes the writer; capacity 1
+	quit       chan struct{} // closed when the reader is done
+	writerDone chan struct{}
+
+	closeCode  atomic.Int32 // close requested of the writer; 0 = none
+	slowed     atomic.Bool
+	writeStart atomic.Int64 // Hub.since() when the current write began; 0 = not writing
+	pingDue    atomic.Bool
+	nextPing   time.Time // watchdog goroutine only
+	strikes    int       // reader goroutine only
+}
+
+func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter) {
+	if limit := h.opts.MaxClients; limit > 0 {
+		if h.nclients.Add(1) > int64(limit) {
+			h.nclients.Add(-1)
+			h.stats.rejected.Add(1)
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "pulse: too many clients", http.StatusServiceUnavailable)
+			return
+		}
+		defer h.nclients.Add(-1)
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.opts.OriginPatterns})
+	if err != nil {
+		// Accept has written the response (403 for a bad origin, 400 or
+		// 426 for a bad handshake).
+		h.stats.rejected.Add(1)
+		h.logDebug("pulse: websocket handshake refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	conn.SetReadLimit(h.opts.ReadLimit)
+	c := &client{
+		h:          h,
+		conn:       conn,
+		allow:      flt.allow,
+		subs:       flt.subs,
+		q:          make([][]byte, h.opts.QueueSize),
+		kick:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	if !h.attach(c, flt) {
+		_ = conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	go c.writeLoop()
+	c.readLoop()
+	h.detach(c)
+	_ = conn.CloseNow()
+	close(c.quit)
+	<-c.writerDone
+	h.clientT.done()
+}
+
+// attach registers c and queues its hello and snapshot, atomically with
+// respect to ticks: the first delta it gets follows that snapshot.
+func (h *Hub) attach(c *client, flt *filter) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.clientT.add()
+	h.stats.connects.Add(1)
+	g := h.groupFor(flt)
+	f := h.frame.Load()
+	c.mu.Lock()
+	c.pushLocked(g.helloFor(f, h.opts.Interval.Milliseconds()))
+	c.pushLocked(g.snapshot(f, reasonConnect))
+	c.mu.Unlock()
+	c.wake()
+	g.add(c)
+	h.clients[c] = struct{}{}
+	return true
+}
+
+func (h *Hub) detach(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients, c)
+	if c.g != nil {
+		h.leave(c)
+	}
+}
+
+// resubscribe moves c to the group of its new filter and replaces whatever
+// it has pending with a snapshot of the series it now sees.
+func (h *Hub) resubscribe(c *client) {
+	flt := newFilter(c.subs, c.allow)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.g == nil {
+		return
+	}
+	if c.g.f.key != flt.key {
+		h.leave(c)
+		h.groupFor(flt).add(c)
+	}
+	c.mu.Lock()
+	c.clearLocked()
+	c.pushLocked(c.g.snapshot(h.frame.Load(), reasonSubscribe))
+	c.mu.Unlock()
+	c.wake()
+}
+
+// enqueue hands c one shared message of group g for frame f without
+// blocking. When the queue is full, everything pending is dropped and
+// replaced by a snapshot of f: latest value wins.
+func (c *client) enqueue(msg []byte, g *group, f *frame) {
+	c.mu.Lock()
+	if c.n == len(c.q) || c.n > 0 && c.qbytes+len(msg) > c.h.opts.QueueBytes {
+		c.clearLocked()
+		msg = g.snapshot(f, reasonResync)
+		c.h.stats.resyncs.Add(1)
+	}
+	c.pushLocked(msg)
+	c.mu.Unlock()
+	c.wake()
+}
+
+// reply queues a message for c alone, dropping it if the queue is full.
+func (c *client) reply(msg []byte) {
+	c.mu.Lock()
+	if c.n < len(c.q) {
+		c.pushLocked(msg)
+	}
+	c.mu.Unlock()
+	c.wake()
+}
+
+func (c *client) pushLocked(msg []byte) {
+	c.q[(c.head+c.n)%len(c.q)] = msg
+	c.n++
+	c.qbytes += len(msg)
+}
+
+func (c *client) clearLocked() {
+	for c.n > 0 {
+		c.q[c.head] = nil
+		c.head = (c.head + 1) % len(c.q)
+		c.n--
+	}
+	c.qbytes = 0
+}
+
+func (c *client) pop() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		return nil
+	}
+	msg := c.q[c.head]
+	c.q[c.head] = nil
+	c.head = (c.head + 1) % len(c.q)
+	c.n--
+	c.qbytes -= len(msg)
+	return msg
+}
+
+func (c *client) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *client) requestClose(code websocket.StatusCode) {
+	c.closeCode.CompareAndSwap(0, int32(code))
+	c.wake()
+}
+
+var closeReasons = map[websocket.StatusCode]string{
+	websocket.StatusGoingAway:       "server shutting down",
+	websocket.StatusPolicyViolation: "too many bad messages",
+}
+
+// writeLoop is the client's writer goroutine.
+func (c *client) writeLoop() {
+	defer close(c.writerDone)
+	h := c.h
+	for {
+		select {
+		case <-c.kick:
+		case <-c.quit:
+			return
+		}
+		for {
+			if code := websocket.StatusCode(c.closeCode.Load()); code != 0 {
+				_ = c.conn.Close(code, closeReasons[code])
+				return
+			}
+			msg := c.pop()
+			if msg == nil {
+				break
+			}
+			c.writeStart.Store(h.since())
+			err := c.conn.Write(context.Background(), websocket.MessageText, msg)
+			c.writeStart.Store(0)
+			if err != nil {
+				_ = c.conn.CloseNow()
+				return
+			}
+			h.stats.sent.Add(1)
+			h.stats.bytes.Add(uint64(len(msg)))
+		}
+		if c.pingDue.Swap(false) {
+			ctx, cancel := context.WithTimeout(context.Background(), h.opts.PingTimeout)
+			err := c.conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					h.stats.pingTimeouts.Add(1)
+					h.logDebug("pulse: client did not answer ping", "timeout", h.opts.PingTimeout)
+				}
+				_ = c.conn.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+// check runs on the watchdog goroutine: it closes c if its current write
+// has blocked past WriteTimeout, and schedules its pings.
+func (c *client) check(now time.Time) {
+	h := c.h
+	if ws := c.writeStart.Load(); ws != 0 && h.sinceAt(now)-ws > int64(h.opts.WriteTimeout) {
+		c.slow()
+	}
+	if h.opts.PingInterval > 0 {
+		if c.nextPing.IsZero() {
+			c.nextPing = now.Add(h.opts.PingInterval - h.hooks.jitter())
+		} else if !now.Before(c.nextPing) {
+			c.nextPing = now.Add(h.opts.PingInterval - h.hooks.jitter())
+			c.pingDue.Store(true)
+			c.wake()
+		}
+	}
+}
+
+// slow disconnects a client whose write is stuck. The close frame goes out
+// if the peer drains its socket within the close handshake's 5 seconds;
+// otherwise the connection is torn down.
+func (c *client) slow() {
+	if !c.slowed.CompareAndSwap(false, true) {
+		return
+	}
+	h := c.h
+	h.stats.slow.Add(1)
+	h.logDebug("pulse: slow client disconnected", "write_timeout", h.opts.WriteTimeout)
+	c.closeCode.CompareAndSwap(0, int32(StatusSlowClient))
+	h.clientT.add()
+	go func() {
+		defer h.clientT.done()
+		_ = c.conn.Close(StatusSlowClient, "slow client")
+	}()
+}
+
+// readLoop reads client messages until the connection ends. It runs on the
+// HTTP handler's goroutine.
+func (c *client) readLoop() {
+	for {
+		typ, data, err := c.conn.Read(context.Background())
+		if err != nil {
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				c.h.stats.clientErrors.Add(1)
+			}
+			return
+		}
+		if c.closeCode.Load() != 0 {
+			continue // closing: drain until the peer's close frame
+		}
+		c.handle(typ, data)
+	}
+}
+
+func (c *client) handle(typ websocket.MessageType, data []byte) {
+	if typ != websocket.MessageText {
+		c.strike(ErrCodeBinary, "binary messages are not supported; send JSON text")
+		return
+	}
+	m, err := decodeClientMessage(data)
+	if err != nil {
+		c.strike(ErrCodeBadJSON, "message is not a JSON object of the form {\"type\":...}")
+		return
+	}
+	switch m.Type {
+	case "subscribe", "unsubscribe":
+		if len(m.Patterns) == 0 {
+			c.strike(ErrCodeBadPattern, "patterns is missing or empty")
+			return
+		}
+		for _, p := range m.Patterns {
+			if err := validPattern(p); err != nil {
+				c.strike(ErrCodeBadPattern, err.Error())
+				return
+			}
+		}
+		var subs []string
+		if m.Type == "subscribe" {
+			subs = canonPatterns(append(slices.Clone(c.subs), m.Patterns...))
+		} else {
+			subs = slices.DeleteFunc(slices.Clone(c.subs), func(p string) bool { return slices.Contains(m.Patterns, p) })
+		}
+		if len(subs) > c.h.opts.MaxPatterns {
+			c.strike(ErrCodeTooManyPatterns, fmt.Sprintf("a connection may hold at most %d patterns", c.h.opts.MaxPatterns))
+			return
+		}
+		c.subs = subs
+		c.h.resubscribe(c)
+	default:
+		t := m.Type
+		if len(t) > 32 {
+			t = t[:32] + "..."
+		}
+		c.strike(ErrCodeUnknownType, fmt.Sprintf("unknown message type %q; want subscribe or unsubscribe", t))
+	}
+}
+
+// strike answers a bad message with an error and closes the connection
+// with StatusPolicyViolation after Options.MaxClientErrors of them.
+func (c *client) strike(code, msg string) {
+	h := c.h
+	h.stats.clientErrors.Add(1)
+	c.strikes++
+	if c.strikes > h.opts.MaxClientErrors {
+		h.stats.policyCloses.Add(1)
+		c.requestClose(websocket.StatusPolicyViolation)
+		return
+	}
+	c.reply(appendError(nil, code, msg))
+}

@@ -1,0 +1,394 @@
+package pulse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+)
+
+// sourceEntry is one registered source. Fields below the line belong to the
+// collector goroutine.
+type sourceEntry struct {
+	name       string
+	src        MetricSource
+	every      uint64 // collected every `every` ticks
+	timeout    time.Duration
+	staleAfter int
+
+	// collector-owned
+	removed    bool
+	inflight   bool
+	timedOut   bool
+	launchTick uint64
+	startReal  time.Time
+	nextTick   uint64
+	failures   int
+	gen        uint64
+	keys       map[string]*series
+}
+
+// sourceResult is what a finished collection hands back to the collector.
+type sourceResult struct {
+	s   *sourceEntry
+	ms  []Metric
+	err error
+	at  int64 // Hub.since() when the collection ended
+}
+
+// series is the collector's state of one series.
+type series struct {
+	meta    *seriesMeta
+	owner   *sourceEntry // nil: published with Hub.Publish
+	gen     uint64
+	v       float64
+	at      int64 // sample time, Hub.since()
+	rate    float64
+	hasRate bool
+	rv      float64 // sample the rate was last computed from
+	rat     int64
+	hasPrev bool
+	stale   bool
+
+	emitted bool // has been in a frame
+	metaNew bool // catalogue entry not yet sent
+	sent    point
+}
+
+// collectorState is owned by the collector goroutine.
+type collectorState struct {
+	series     map[string]*series
+	order      []*series // sorted by key
+	orderDirty bool
+	removed    []*seriesMeta
+	tick       uint64
+}
+
+// launch starts a collection of s, which must not be in flight.
+func (h *Hub) launch(s *sourceEntry) {
+	s.inflight = true
+	s.timedOut = false
+	s.launchTick = h.st.tick
+	s.startReal = time.Now()
+	h.srcRun.add()
+	go func() {
+		defer h.srcRun.done()
+		ctx, cancel := context.WithTimeout(h.ctx, s.timeout)
+		defer cancel()
+		ms, err := safeCollect(ctx, s.src)
+		if err == nil && ctx.Err() != nil && h.ctx.Err() == nil {
+			err = fmt.Errorf("%w: %s did not return within %v", ErrSourceTimeout, s.name, s.timeout)
+			ms = nil
+		}
+		h.resMu.Lock()
+		h.results = append(h.results, sourceResult{s: s, ms: ms, err: err, at: h.since()})
+		h.resMu.Unlock()
+		select {
+		case h.resSig <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+func safeCollect(ctx context.Context, src MetricSource) (ms []Metric, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ms = nil
+			err = fmt.Errorf("%w: %v\n%s", ErrSourcePanic, r, debug.Stack())
+		}
+	}()
+	return src.Collect(ctx)
+}
+
+// collect launches the due sources and waits, at most h.gather, for them to
+// finish; sources still running then are applied at a later tick. It returns
+// the results to apply now.
+func (h *Hub) collect() []sourceResult {
+	st := &h.st
+	h.srcMu.Lock()
+	srcs := append(h.srcScratch[:0], h.sources...)
+	h.srcMu.Unlock()
+	h.srcScratch = srcs[:0]
+
+	pending := 0
+	for _, s := range srcs {
+		if s.inflight {
+			if !s.timedOut && time.Since(s.startReal) > s.timeout {
+				// A source that ignores its context: count it once, keep
+				// its last values, and do not start another call.
+				s.timedOut = true
+				h.sourceFailed(s, fmt.Errorf("%w: %s still running after %v (Collect ignores its context)", ErrSourceTimeout, s.name, s.timeout))
+			}
+			continue
+		}
+		if st.tick >= s.nextTick {
+			s.nextTick = st.tick + s.every
+			h.launch(s)
+			pending++
+		}
+	}
+
+	var out []sourceResult
+	take := func() {
+		h.resMu.Lock()
+		for _, r := range h.results {
+			out = append(out, r)
+			if r.s.launchTick == st.tick {
+				pending--
+			}
+		}
+		clear(h.results)
+		h.results = h.results[:0]
+		h.resMu.Unlock()
+	}
+	take()
+	if pending <= 0 {
+		return out
+	}
+	timer := time.NewTimer(h.gather)
+	defer timer.Stop()
+	for pending > 0 {
+		select {
+		case <-h.resSig:
+			take()
+		case <-timer.C:
+			return out
+		case <-h.done:
+			return out
+		}
+	}
+	return out
+}
+
+// apply merges one source's result into the state.
+func (h *Hub) apply(r sourceResult) {
+	s := r.s
+	s.inflight = false
+	if s.removed {
+		return
+	}
+	if s.timedOut {
+		// Already counted as failed; values from a call past its
+		// deadline are not trusted.
+		return
+	}
+	if r.err != nil {
+		h.sourceFailed(s, r.err)
+		return
+	}
+	s.failures = 0
+	s.gen++
+	if s.keys == nil {
+		s.keys = make(map[string]*series, len(r.ms))
+	}
+	var bad error
+	badN := 0
+	for i := range r.ms {
+		m := &r.ms[i]
+		if err := m.Validate(); err != nil {
+			if bad == nil {
+				bad = err
+			}
+			badN++
+			continue
+		}
+		se, err := h.upsert(m, s)
+		if err != nil {
+			if bad == nil {
+				bad = err
+			}
+			badN++
+			continue
+		}
+		se.gen = s.gen
+		se.v = m.Value
+		se.at = r.at
+		se.stale = false
+		s.keys[se.meta.key] = se
+	}
+	for k, se := range s.keys {
+		if se.gen != s.gen {
+			delete(s.keys, k)
+			h.removeSeries(se)
+		}
+	}
+	if bad != nil {
+		h.stats.sourceErrors.Add(1)
+		h.logWarn("pulse: source returned bad metrics", "source", s.name, "refused", badN, "first", bad)
+	}
+}
+
+// upsert finds or creates the series for m, owned by owner (nil for
+// Publish).
+func (h *Hub) upsert(m *Metric, owner *sourceEntry) (*series, error) {
+	st := &h.st
+	key := m.Key()
+	se := st.series[key]
+	if se == nil {
+		if len(st.series) >= h.opts.MaxSeries {
+			h.stats.seriesRefused.Add(1)
+			return nil, fmt.Errorf("%w: %s refused, the hub holds %d", ErrTooManySeries, key, h.opts.MaxSeries)
+		}
+		se = &series{meta: newSeriesMeta(key, m), owner: owner, metaNew: true}
+		st.series[key] = se
+		st.orderDirty = true
+		return se, nil
+	}
+	if se.owner != owner {
+		return nil, fmt.Errorf("%w: %s belongs to %s", ErrSeriesConflict, key, ownerName(se.owner))
+	}
+	if !se.meta.sameDesc(m) {
+		if se.meta.kind != m.Kind {
+			se.hasRate, se.hasPrev, se.rate = false, false, 0
+		}
+		se.meta = newSeriesMeta(key, m)
+		se.metaNew = true
+	}
+	return se, nil
+}
+
+func ownerName(s *sourceEntry) string {
+	if s == nil {
+		return "Publish"
+	}
+	return "source " + s.name
+}
+
+func (h *Hub) removeSeries(se *series) {
+	st := &h.st
+	delete(st.series, se.meta.key)
+	st.orderDirty = true
+	if se.emitted {
+		st.removed = append(st.removed, se.meta)
+	}
+}
+
+func (h *Hub) sourceFailed(s *sourceEntry, err error) {
+	h.stats.sourceErrors.Add(1)
+	switch {
+	case errors.Is(err, ErrSourcePanic):
+		h.stats.sourcePanics.Add(1)
+	case errors.Is(err, ErrSourceTimeout):
+		h.stats.sourceTimeouts.Add(1)
+	}
+	s.failures++
+	h.logWarn("pulse: source failed", "source", s.name, "failures", s.failures, "err", err)
+	if s.failures >= s.staleAfter {
+		for _, se := range s.keys {
+			se.stale = true
+		}
+	}
+}
+
+// applyPublished merges the values pushed with Publish since the last tick.
+func (h *Hub) applyPublished() {
+	h.pubMu.Lock()
+	pub, del := h.pub, h.pubDel
+	if len(pub) > 0 {
+		h.pub = make(map[string]published, len(pub))
+	}
+	if len(del) > 0 {
+		h.pubDel = nil
+	}
+	h.pubMu.Unlock()
+	for _, key := range del {
+		if se := h.st.series[key]; se != nil && se.owner == nil {
+			h.removeSeries(se)
+		}
+	}
+	for _, p := range pub {
+		se, err := h.upsert(&p.m, nil)
+		if err != nil {
+			h.stats.sourceErrors.Add(1)
+			h.logWarn("pulse: published metric refused", "err", err)
+			continue
+		}
+		se.v = p.m.Value
+		se.at = p.at
+	}
+}
+
+// unregistered drops the series of sources removed with Unregister.
+func (h *Hub) dropRemovedSources() {
+	h.srcMu.Lock()
+	gone := h.gone
+	h.gone = nil
+	h.srcMu.Unlock()
+	for _, s := range gone {
+		for _, se := range s.keys {
+			h.removeSeries(se)
+		}
+		s.keys = nil
+	}
+}
+
+// buildFrame computes rates, diffs against the previous tick and returns the
+// new frame.
+func (h *Hub) buildFrame(now time.Time) *frame {
+	st := &h.st
+	if st.orderDirty {
+		st.order = st.order[:0]
+		for _, se := range st.series {
+			st.order = append(st.order, se)
+		}
+		slices.SortFunc(st.order, func(a, b *series) int { return strings.Compare(a.meta.key, b.meta.key) })
+		st.orderDirty = false
+	}
+	prev := h.frame.Load()
+	f := &frame{seq: prev.seq + 1, ts: now.UnixMilli(), points: make([]point, len(st.order))}
+	for i, se := range st.order {
+		if se.meta.kind == KindCounter && se.at != se.rat {
+			updateRate(se)
+		}
+		p := point{m: se.meta, v: se.v, r: se.rate, hasRate: se.hasRate, stale: se.stale}
+		f.points[i] = p
+		switch {
+		case !se.emitted || se.metaNew:
+			f.changed = append(f.changed, int32(i))
+			f.added = append(f.added, int32(i))
+		case p.stale && !se.sent.stale:
+			f.stale = append(f.stale, int32(i))
+		case !p.stale && (se.sent.stale || differs(&p, &se.sent)):
+			f.changed = append(f.changed, int32(i))
+		}
+		se.sent, se.emitted, se.metaNew = p, true, false
+	}
+	for _, m := range st.removed {
+		// A key removed and re-created in the same tick is not removed.
+		if se := st.series[m.key]; se == nil {
+			f.removed = append(f.removed, m)
+		}
+	}
+	st.removed = st.removed[:0]
+	return f
+}
+
+// updateRate computes a counter's per-second rate from its new sample. A
+// value lower than the previous one is a reset: the counter restarted from
+// zero, so the increase is the new value itself. A sample time that went
+// backwards (the clock jumped) re-bases without a rate.
+func updateRate(se *series) {
+	if se.hasPrev && se.at > se.rat {
+		dt := float64(se.at-se.rat) / float64(time.Second)
+		dv := se.v - se.rv
+		if dv < 0 || math.IsNaN(dv) {
+			dv = se.v
+		}
+		se.rate = dv / dt
+		if math.IsNaN(se.rate) || math.IsInf(se.rate, 0) {
+			se.rate = 0
+		}
+		se.hasRate = true
+	}
+	se.rv, se.rat, se.hasPrev = se.v, se.at, true
+}
+
+func differs(a, b *point) bool {
+	return math.Float64bits(a.v) != math.Float64bits(b.v) ||
+		a.hasRate != b.hasRate ||
+		math.Float64bits(a.r) != math.Float64bits(b.r)
+}

@@ -1,0 +1,44 @@
+// Package pulse broadcasts live metrics to browsers and other clients over
+// WebSockets.
+//
+// A host service creates a [Hub], registers metric sources with
+// [Hub.Register] (anything implementing [MetricSource]; [Counter], [Gauge] and
+// [GaugeFunc] cover the common cases) or pushes values with [Hub.Publish], and
+// mounts the Hub, which is an [net/http.Handler], on a route of its own:
+//
+//	hub, err := pulse.NewHub(pulse.Options{})
+//	if err != nil { ... }
+//	defer hub.Close()
+//	requests := pulse.NewCounter("http_requests_total", pulse.Help("Requests served"))
+//	hub.Register(requests, nil)
+//	http.Handle("/ws/metrics", hub)
+//
+// # Data flow
+//
+// One collector loop per Hub ticks every [Options.Interval]. On each tick it
+// collects the due sources concurrently (each bounded by its timeout, with
+// errors and panics isolated), merges the values pushed with Publish, computes
+// per-second rates for counters, diffs the result against the previous tick
+// and encodes one delta message per distinct subscription filter. The encoded
+// bytes are shared by every client with that filter and handed to each
+// client's bounded queue without blocking. Nothing per connection ever polls
+// a source, so a thousand dashboards cost one collection per tick.
+//
+// A client whose queue is full has its pending messages replaced by one full
+// snapshot of the current state ("latest value wins"), so a slow reader
+// converges to the truth without growing memory. A client whose socket write
+// blocks longer than [Options.WriteTimeout] is disconnected with
+// [StatusSlowClient].
+//
+// # The handler
+//
+// The Hub serves three ways in on the same route: a WebSocket upgrade gets the
+// live stream (protocol v1, documented in PROTOCOL.md); a plain GET gets the
+// current snapshot as JSON. The protocol's first message, hello, announces the
+// version.
+//
+// # Concurrency
+//
+// Every exported method of Hub, Counter and Gauge is safe for concurrent use.
+// Close or Shutdown ends every goroutine the Hub started.
+package pulse

@@ -1,0 +1,199 @@
+package pulse
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Options configures a Hub. The zero value is ready to use: every field
+// documents the default that applies when it is left zero.
+type Options struct {
+	// Interval is the collector's tick: how often sources are polled and a
+	// delta is sent to every client. Default 1s; minimum 10ms.
+	Interval time.Duration
+
+	// QueueSize is the number of messages each client may have waiting to be
+	// written. When a new message finds the queue full (or over QueueBytes),
+	// everything pending is dropped and replaced by one full snapshot: the
+	// client converges on the current state without growing memory.
+	// Default 16.
+	QueueSize int
+
+	// QueueBytes bounds the bytes each client's queue may reference (messages
+	// are shared between clients, so this is a bound, not a per-client cost).
+	// A single snapshot larger than QueueBytes is still sent. Default 1 MiB.
+	QueueBytes int
+
+	// WriteTimeout is how long one write to a client's socket may block. A
+	// client past it is disconnected with StatusSlowClient and counted in
+	// Stats.SlowDisconnects. Default 10s.
+	WriteTimeout time.Duration
+
+	// PingInterval is how often the Hub pings each client; a client that does
+	// not answer within PingTimeout is disconnected, which frees half-open
+	// connections. Default 25s; negative disables pings.
+	PingInterval time.Duration
+
+	// PingTimeout is how long a ping may wait for its pong. Default 15s.
+	PingTimeout time.Duration
+
+	// ReadLimit is the largest client message, in bytes. A larger one closes
+	// the connection with websocket.StatusMessageTooBig (1009). Default 4096.
+	ReadLimit int64
+
+	// MaxClients is the most WebSocket clients served at once; the next one
+	// gets 503 Service Unavailable before any upgrade. Default 10,000;
+	// negative means no limit.
+	MaxClients int
+
+	// MaxSeries is the most series the Hub holds. New series past it are
+	// refused and counted in Stats.SeriesRefused. Default 10,000.
+	MaxSeries int
+
+	// MaxPatterns is the most subscription patterns one connection may hold.
+	// Default 32.
+	MaxPatterns int
+
+	// MaxClientErrors is how many bad messages (malformed JSON, unknown
+	// types, bad patterns) a connection may send; the next closes it with
+	// websocket.StatusPolicyViolation (1008). Each bad message also gets an
+	// "error" message. Default 5.
+	MaxClientErrors int
+
+	// OriginPatterns lists the extra origins allowed to open a WebSocket, in
+	// the syntax of github.com/coder/websocket AcceptOptions.OriginPatterns
+	// (host patterns matched with path.Match, e.g. "*.example.com"). The
+	// request's own host is always allowed. Default: same origin only, which
+	// protects against cross-site WebSocket hijacking; a request with no
+	// Origin header (a non-browser client) is always allowed.
+	OriginPatterns []string
+
+	// Authorize, if set, is called for every WebSocket and GET request
+	// before anything is served. Returning an error rejects the request with
+	// 403 Forbidden, or with the status of an error implementing
+	// StatusCode() int (e.g. 401); the error's text is not sent to the
+	// client. The returned Access restricts the series the connection may
+	// see. Authorize runs on the request's goroutine and may be called
+	// concurrently. Default: everyone may connect and see every series.
+	Authorize func(r *http.Request) (Access, error)
+
+	// StaleAfter is the default number of failed collections in a row after
+	// which a source's last values are marked stale. Default 3.
+	StaleAfter int
+
+	// SelfMetrics, when true, publishes the Hub's own Stats as series named
+	// pulse_* (clients, messages, resyncs, slow disconnects, source errors,
+	// tick duration).
+	SelfMetrics bool
+
+	// Logger receives source errors and client disconnect reasons at Debug
+	// and Warn levels. Default: nothing is logged (Stats still counts).
+	Logger *slog.Logger
+}
+
+// Access is what Options.Authorize grants a connection.
+type Access struct {
+	// Patterns restricts the series the connection may see to those whose
+	// name matches one of these patterns (the subscription pattern syntax).
+	// Subscriptions can only narrow it. Empty means every series.
+	Patterns []string
+}
+
+// SourceOptions are the per-source settings given to Hub.Register. A nil
+// *SourceOptions, like the zero value, means every default.
+type SourceOptions struct {
+	// Name identifies the source in errors, logs and Unregister. It must be
+	// unique within the Hub. Default: "source-N", N counting from 1.
+	Name string
+
+	// Interval is how often the source is collected. It is rounded up to a
+	// multiple of the Hub's Interval. Default: every tick.
+	Interval time.Duration
+
+	// Timeout bounds one Collect call; its context is cancelled then and the
+	// call counted as failed. Default: the source's Interval.
+	Timeout time.Duration
+
+	// StaleAfter overrides Options.StaleAfter for this source.
+	StaleAfter int
+}
+
+const (
+	defaultInterval        = time.Second
+	minInterval            = 10 * time.Millisecond
+	defaultQueueSize       = 16
+	defaultQueueBytes      = 1 << 20
+	defaultWriteTimeout    = 10 * time.Second
+	defaultPingInterval    = 25 * time.Second
+	defaultPingTimeout     = 15 * time.Second
+	defaultReadLimit       = 4096
+	defaultMaxClients      = 10000
+	defaultMaxSeries       = 10000
+	defaultMaxPatterns     = 32
+	defaultMaxClientErrors = 5
+	defaultStaleAfter      = 3
+)
+
+// withDefaults validates o and returns a copy with every zero field set to
+// its default.
+func (o Options) withDefaults() (Options, error) {
+	bad := func(format string, args ...any) (Options, error) {
+		return o, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...)
+	}
+	switch {
+	case o.Interval < 0:
+		return bad("Interval %v is negative", o.Interval)
+	case o.Interval == 0:
+		o.Interval = defaultInterval
+	case o.Interval < minInterval:
+		return bad("Interval %v is below the minimum %v", o.Interval, minInterval)
+	}
+	if o.QueueSize < 0 || o.QueueBytes < 0 || o.WriteTimeout < 0 || o.PingTimeout < 0 ||
+		o.ReadLimit < 0 || o.MaxSeries < 0 || o.MaxPatterns < 0 || o.MaxClientErrors < 0 || o.StaleAfter < 0 {
+		return bad("negative value in %+v", o)
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = defaultQueueSize
+	}
+	if o.QueueSize < 2 {
+		return bad("QueueSize %d: at least 2", o.QueueSize)
+	}
+	if o.QueueBytes == 0 {
+		o.QueueBytes = defaultQueueBytes
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = defaultWriteTimeout
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = defaultPingInterval
+	}
+	if o.PingTimeout == 0 {
+		o.PingTimeout = defaultPingTimeout
+	}
+	if o.ReadLimit == 0 {
+		o.ReadLimit = defaultReadLimit
+	}
+	if o.MaxClients == 0 {
+		o.MaxClients = defaultMaxClients
+	}
+	if o.MaxSeries == 0 {
+		o.MaxSeries = defaultMaxSeries
+	}
+	if o.MaxPatterns == 0 {
+		o.MaxPatterns = defaultMaxPatterns
+	}
+	if o.MaxClientErrors == 0 {
+		o.MaxClientErrors = defaultMaxClientErrors
+	}
+	if o.StaleAfter == 0 {
+		o.StaleAfter = defaultStaleAfter
+	}
+	for _, p := range o.OriginPatterns {
+		if p == "" {
+			return bad("empty origin pattern")
+		}
+	}
+	return o, nil
+}

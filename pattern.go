@@ -1,0 +1,105 @@
+package pulse
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// maxPatternLen bounds one subscription pattern.
+const maxPatternLen = 200
+
+// validPattern checks a subscription pattern: metric-name characters plus
+// the wildcards '*' (any run of characters) and '?' (one character).
+func validPattern(p string) error {
+	if p == "" {
+		return fmt.Errorf("%w: empty pattern", ErrInvalidPattern)
+	}
+	if len(p) > maxPatternLen {
+		return fmt.Errorf("%w: pattern longer than %d bytes", ErrInvalidPattern, maxPatternLen)
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '*' || c == '?') {
+			return fmt.Errorf("%w: %q: character %q not allowed (metric-name characters, '*' and '?')", ErrInvalidPattern, p, c)
+		}
+	}
+	return nil
+}
+
+// matchPattern reports whether name matches the glob pattern p. It runs in
+// O(len(p)*len(name)) at worst (the classic backtrack-to-last-star
+// algorithm), with no recursion and no allocation, so crafted patterns
+// cannot blow up.
+func matchPattern(p, name string) bool {
+	pi, ni := 0, 0
+	star, mark := -1, 0
+	for ni < len(name) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == name[ni]):
+			pi++
+			ni++
+		case pi < len(p) && p[pi] == '*':
+			star = pi
+			mark = ni
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ni = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// filter decides which series a connection sees: those whose name matches
+// one of the subscribed patterns and, when the connection's access is
+// restricted, one of the allowed patterns. filters are immutable.
+type filter struct {
+	subs  []string // sorted, unique
+	allow []string // sorted, unique; empty = no restriction
+	all   bool     // matches everything: subs has "*" and allow is empty
+	key   string   // canonical form; equal filters have equal keys
+}
+
+func newFilter(subs, allow []string) *filter {
+	subs = canonPatterns(subs)
+	allow = canonPatterns(allow)
+	if slices.Contains(allow, "*") {
+		allow = nil
+	}
+	f := &filter{subs: subs, allow: allow}
+	f.all = len(allow) == 0 && slices.Contains(subs, "*")
+	f.key = strings.Join(subs, ",") + "|" + strings.Join(allow, ",")
+	return f
+}
+
+func canonPatterns(ps []string) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := slices.Clone(ps)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (f *filter) match(name string) bool {
+	if f.all {
+		return true
+	}
+	return anyMatch(f.subs, name) && (len(f.allow) == 0 || anyMatch(f.allow, name))
+}
+
+func anyMatch(ps []string, name string) bool {
+	for _, p := range ps {
+		if matchPattern(p, name) {
+			return true
+		}
+	}
+	return false
+}
