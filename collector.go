@@ -80,7 +80,7 @@ func (h *Hub) launch(s *sourceEntry) {
 		ctx, cancel := context.WithTimeout(h.ctx, s.timeout)
 		defer cancel()
 		ms, err := safeCollect(ctx, s.src)
-		if err == nil && ctx.Err() != nil && h.ctx.Err() == nil {
+		if ctx.Err() != nil && h.ctx.Err() == nil {
 			err = fmt.Errorf("%w: %s did not return within %v", ErrSourceTimeout, s.name, s.timeout)
 			ms = nil
 		}
@@ -117,11 +117,17 @@ func (h *Hub) collect() []sourceResult {
 	pending := 0
 	for _, s := range srcs {
 		if s.inflight {
-			if !s.timedOut && time.Since(s.startReal) > s.timeout {
+			switch {
+			case !s.timedOut && time.Since(s.startReal) > s.timeout:
 				// A source that ignores its context: count it once, keep
 				// its last values, and do not start another call.
 				s.timedOut = true
 				h.sourceFailed(s, fmt.Errorf("%w: %s still running after %v (Collect ignores its context)", ErrSourceTimeout, s.name, s.timeout))
+			case s.timedOut && st.tick >= s.nextTick:
+				// Each collection it misses while hung is a failure
+				// towards staleness.
+				s.nextTick = st.tick + s.every
+				h.markFailure(s)
 			}
 			continue
 		}
@@ -275,8 +281,14 @@ func (h *Hub) sourceFailed(s *sourceEntry, err error) {
 	case errors.Is(err, ErrSourceTimeout):
 		h.stats.sourceTimeouts.Add(1)
 	}
+	h.logWarn("pulse: source failed", "source", s.name, "failures", s.failures+1, "err", err)
+	h.markFailure(s)
+}
+
+// markFailure counts one failed collection of s and marks its series stale
+// once it has failed StaleAfter times in a row.
+func (h *Hub) markFailure(s *sourceEntry) {
 	s.failures++
-	h.logWarn("pulse: source failed", "source", s.name, "failures", s.failures, "err", err)
 	if s.failures >= s.staleAfter {
 		for _, se := range s.keys {
 			se.stale = true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -77,7 +78,7 @@ type testHub struct {
 	srv    *httptest.Server
 }
 
-func newTestHub(t testing.TB, opts Options) *testHub {
+func newTestHub(t testing.TB, opts Options, wrap ...func(net.Listener) net.Listener) *testHub {
 	t.Helper()
 	th := &testHub{
 		t:      t,
@@ -96,7 +97,11 @@ func newTestHub(t testing.TB, opts Options) *testHub {
 	})
 	require.NoError(t, err)
 	th.Hub = h
-	th.srv = httptest.NewServer(h)
+	th.srv = httptest.NewUnstartedServer(h)
+	for _, w := range wrap {
+		th.srv.Listener = w(th.srv.Listener)
+	}
+	th.srv.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -148,6 +153,7 @@ func (th *testHub) dial(query string) *testConn {
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, th.wsURL(query), nil)
 	require.NoError(th.t, err)
+	c.SetReadLimit(-1)
 	tc := &testConn{t: th.t, c: c, v: newView()}
 	th.t.Cleanup(func() { _ = c.CloseNow() })
 	return tc

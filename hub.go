@@ -92,6 +92,7 @@ type hubStats struct {
 	sourceTimeouts, seriesRefused      atomic.Uint64
 	ticks, lastTickNanos, maxTickNanos atomic.Int64
 	series                             atomic.Int64
+	encodes                            atomic.Uint64 // delta encodes; tests check one per filter per tick
 }
 
 // NewHub validates opts and returns a running Hub: its collector loop starts
@@ -325,6 +326,7 @@ func (h *Hub) fanout(f *frame) {
 	h.frame.Store(f)
 	for _, g := range h.groups {
 		msg := appendDelta(make([]byte, 0, g.deltaHint), f, g.f)
+		h.stats.encodes.Add(1)
 		g.deltaHint = len(msg) + len(msg)/8
 		for _, c := range g.clients {
 			c.enqueue(msg, g, f)

@@ -27,3 +27,158 @@ func TestConnectGetsHelloAndSnapshotAtOnce(t *testing.T) {
 	require.Equal(t, "counter", c.v.cat[`b_total{path="/"}`].Kind)
 	require.Equal(t, "requests", c.v.cat[`b_total{path="/"}`].Unit)
 }
+
+func TestManyClientsGetEveryDeltaInOrder(t *testing.T) {
+	const clients, ticks = 200, 5
+	th := newTestHub(t, Options{MaxClients: 1000})
+	src := &settable{}
+	src.set(gauge("g", 0))
+	require.NoError(t, th.Register(src, nil))
+	th.Tick(time.Second)
+
+	conns := make([]*testConn, clients)
+	for i := range conns {
+		conns[i] = th.dial("")
+	}
+	first := uint64(0)
+	for _, c := range conns {
+		c.expect("hello")
+		s := c.expect("snapshot")
+		if first == 0 {
+			first = s.Seq
+		}
+		require.Equal(t, first, s.Seq)
+	}
+	var last uint64
+	for i := 1; i <= ticks; i++ {
+		src.set(gauge("g", float64(i)), gauge("h", float64(i*10)))
+		last = th.Tick(time.Second)
+	}
+	ref := make([][]byte, 0, ticks)
+	for i, c := range conns {
+		var got [][]byte
+		for c.v.seq < last {
+			m := c.expect("delta") // view.apply fails on any seq gap
+			got = append(got, m.raw)
+		}
+		require.Equal(t, float64(ticks), c.v.values["g"])
+		require.Equal(t, float64(ticks*10), c.v.values["h"])
+		if i == 0 {
+			ref = got
+		}
+		require.Equal(t, ref, got, "client %d got different bytes", i)
+	}
+	require.Len(t, ref, ticks)
+	require.Zero(t, th.Stats().Resyncs)
+}
+
+func TestSourceCollectedOncePerTickWhateverTheClients(t *testing.T) {
+	for _, n := range []int{1, 100} {
+		th := newTestHub(t, Options{})
+		src := &settable{}
+		src.set(gauge("g", 1))
+		require.NoError(t, th.Register(src, nil))
+		conns := make([]*testConn, n)
+		for i := range conns {
+			conns[i] = th.dial("")
+		}
+		const ticks = 10
+		var last uint64
+		for i := 0; i < ticks; i++ {
+			src.set(gauge("g", float64(i)))
+			last = th.Tick(time.Second)
+		}
+		for _, c := range conns {
+			c.untilSeq(last)
+		}
+		require.Equal(t, ticks, src.count(), "with %d clients", n)
+	}
+}
+
+func TestSourceIntervalIsAMultipleOfTheTick(t *testing.T) {
+	th := newTestHub(t, Options{Interval: time.Second})
+	src := &settable{}
+	src.set(gauge("g", 1))
+	require.NoError(t, th.Register(src, &SourceOptions{Interval: 2500 * time.Millisecond}))
+	for i := 0; i < 9; i++ {
+		th.Tick(time.Second)
+	}
+	require.Equal(t, 3, src.count()) // every third tick: 2.5s rounds up to 3s
+}
+
+func TestDeltaHoldsOnlyChangesAndRemovals(t *testing.T) {
+	th := newTestHub(t, Options{})
+	src := &settable{}
+	src.set(gauge("a", 1), gauge("b", 2), gauge("c", 3))
+	require.NoError(t, th.Register(src, nil))
+	th.Tick(time.Second)
+	c := th.dial("")
+	c.expect("hello")
+	c.expect("snapshot")
+
+	src.set(gauge("a", 1), gauge("b", 20), gauge("d", 4)) // b changed, c removed, d new
+	th.Tick(time.Second)
+	d := c.expect("delta")
+	require.Equal(t, map[string]any{"b": 20.0, "d": 4.0}, d.Values)
+	require.Equal(t, []string{"c"}, d.Removed)
+	require.Len(t, d.Series, 1)
+	require.Equal(t, "d", d.Series[0].Key)
+
+	th.Tick(time.Second) // nothing changed: an empty delta still marks the tick
+	d = c.expect("delta")
+	require.Nil(t, d.Values)
+	require.Nil(t, d.Removed)
+	require.Nil(t, d.Series)
+	require.Equal(t, map[string]float64{"a": 1, "b": 20, "d": 4}, c.v.values)
+}
+
+func TestCounterRatesIncludingReset(t *testing.T) {
+	th := newTestHub(t, Options{})
+	src := &settable{}
+	ctr := func(v float64) Metric { return Metric{Name: "req_total", Kind: KindCounter, Value: v} }
+	src.set(ctr(100))
+	require.NoError(t, th.Register(src, nil))
+	th.Tick(time.Second)
+	c := th.dial("")
+	c.expect("hello")
+	snap := c.expect("snapshot")
+	require.Empty(t, snap.Rates, "no rate from a single sample")
+
+	steps := []struct {
+		v    float64
+		dt   time.Duration
+		rate float64
+	}{
+		{110, time.Second, 10},
+		{130, 2 * time.Second, 10},
+		{130, time.Second, 0},
+		{5, time.Second, 5}, // reset: restarted from 0 and counted 5
+		{25, 4 * time.Second, 5},
+	}
+	for _, s := range steps {
+		src.set(ctr(s.v))
+		seq := th.Tick(s.dt)
+		c.untilSeq(seq)
+		require.InDelta(t, s.rate, c.v.rates["req_total"], 1e-9, "value %v after %v", s.v, s.dt)
+		require.Equal(t, s.v, c.v.values["req_total"])
+	}
+}
+
+func TestPublishedCounterRate(t *testing.T) {
+	th := newTestHub(t, Options{})
+	require.NoError(t, th.Publish(Metric{Name: "jobs_total", Kind: KindCounter, Value: 0}))
+	th.Tick(time.Second)
+	c := th.dial("")
+	c.expect("hello")
+	c.expect("snapshot")
+	th.clock.Advance(2 * time.Second)
+	require.NoError(t, th.Publish(Metric{Name: "jobs_total", Kind: KindCounter, Value: 50}))
+	seq := th.Tick(0)
+	c.untilSeq(seq)
+	require.InDelta(t, 50.0/3, c.v.rates["jobs_total"], 1e-9) // samples 3s apart: published before the 1s tick, then 2s later
+
+	th.Unpublish(Metric{Name: "jobs_total"})
+	th.Tick(time.Second)
+	d := c.expect("delta")
+	require.Equal(t, []string{"jobs_total"}, d.Removed)
+}

@@ -1,0 +1,154 @@
+package pulse
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/require"
+)
+
+// smallSendBuffers makes the server's socket send buffers small, so a client
+// that stops reading blocks the server's writes quickly.
+func smallSendBuffers(l net.Listener) net.Listener { return smallBufListener{l} }
+
+type smallBufListener struct{ net.Listener }
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// dialSmallBuffer dials with a tiny receive buffer set before connecting.
+func (th *testHub) dialSmallBuffer() *websocket.Conn {
+	th.t.Helper()
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, th.wsURL(""), &websocket.DialOptions{HTTPClient: client})
+	require.NoError(th.t, err)
+	c.SetReadLimit(-1)
+	th.t.Cleanup(func() { _ = c.CloseNow() })
+	return c
+}
+
+// bulky returns n gauges with long labels, all set to v: about 100 bytes a
+// series on the wire.
+func bulky(n int, v float64) []Metric {
+	ms := make([]Metric, n)
+	for i := range ms {
+		ms[i] = Metric{Name: "bulk", Labels: Labels{"id": fmt.Sprintf("%04d-%s", i, strings.Repeat("x", 60))}, Value: v}
+	}
+	return ms
+}
+
+func (th *testHub) onlyClientExcept(other ...*client) *client {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	for c := range th.clients {
+		skip := false
+		for _, o := range other {
+			skip = skip || o == c
+		}
+		if !skip {
+			return c
+		}
+	}
+	return nil
+}
+
+func (c *client) queueLen() (n, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, c.qbytes
+}
+
+func TestStalledClientDelaysNobodyStaysBoundedAndIsClosedSlow(t *testing.T) {
+	opts := Options{QueueSize: 4, QueueBytes: 64 << 10, WriteTimeout: 10 * time.Second, PingInterval: -1}
+	th := newTestHub(t, opts, smallSendBuffers)
+	src := &settable{}
+	src.set(bulky(300, 0)...)
+	require.NoError(t, th.Register(src, nil))
+	th.Tick(time.Second)
+
+	stalled := th.dialSmallBuffer() // never reads
+	_ = stalled
+	var sc *client
+	eventually(t, func() bool { sc = th.onlyClientExcept(); return sc != nil }, "stalled client attached")
+	fast := th.dial("")
+	fast.expect("hello")
+	fast.expect("snapshot")
+
+	snapSize := len(appendSnapshot(nil, th.frame.Load(), newFilter([]string{"*"}, nil), reasonResync))
+	for i := 1; th.Stats().Resyncs < 3; i++ {
+		require.Less(t, i, 5000, "the stalled client never overflowed")
+		src.set(bulky(300, float64(i))...)
+		seq := th.Tick(time.Second)
+		fast.untilSeq(seq) // every delta, in order: the stalled client holds nobody back
+		require.Equal(t, float64(i), fast.v.values[`bulk{id="0000-`+strings.Repeat("x", 60)+`"}`])
+		n, b := sc.queueLen()
+		require.LessOrEqual(t, n, opts.QueueSize)
+		require.LessOrEqual(t, b, max(opts.QueueBytes, snapSize), "queued bytes stay bounded")
+	}
+	eventually(t, func() bool { return sc.writeStart.Load() != 0 }, "the stalled client's write blocks")
+
+	th.Watch(opts.WriteTimeout + time.Second)
+	require.EqualValues(t, 1, th.Stats().SlowDisconnects)
+	eventually(t, func() bool { return th.Stats().Clients == 1 }, "the stalled client is gone")
+
+	src.set(bulky(300, -1)...)
+	seq := th.Tick(time.Second)
+	fast.untilSeq(seq)
+	require.Equal(t, -1.0, fast.v.values[`bulk{id="0299-`+strings.Repeat("x", 60)+`"}`])
+}
+
+func TestSlowReaderIsResyncedAndConverges(t *testing.T) {
+	opts := Options{QueueSize: 2, PingInterval: -1}
+	th := newTestHub(t, opts, smallSendBuffers)
+	src := &settable{}
+	src.set(bulky(300, 0)...)
+	require.NoError(t, th.Register(src, nil))
+	th.Tick(time.Second)
+	raw := th.dialSmallBuffer()
+	slow := &testConn{t: t, c: raw, v: newView()}
+
+	// Pause reading until the queue has overflowed.
+	var last uint64
+	for i := 1; th.Stats().Resyncs == 0; i++ {
+		require.Less(t, i, 5000)
+		src.set(bulky(300, float64(i))...)
+		last = th.Tick(time.Second)
+	}
+	src.set(bulky(300, 42)...)
+	last = th.Tick(time.Second)
+
+	sawResync := false
+	for !slow.v.synced || slow.v.seq < last {
+		m := slow.next()
+		sawResync = sawResync || m.Reason == reasonResync
+	}
+	require.True(t, sawResync, "a resync snapshot replaced the dropped deltas")
+	for k, v := range slow.v.values {
+		require.Equal(t, 42.0, v, k)
+	}
+	require.Len(t, slow.v.values, 300)
+}
