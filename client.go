@@ -131,9 +131,25 @@ func (h *Hub) resubscribe(c *client) {
 		h.leave(c)
 		h.groupFor(flt).add(c)
 	}
+	c.replaceLocked(reasonSubscribe)
+}
+
+// resend answers a client's snapshot request.
+func (h *Hub) resend(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.g != nil {
+		c.replaceLocked(reasonRequest)
+	}
+}
+
+// replaceLocked replaces everything c has pending with a snapshot of its
+// group's current state. Hub.mu is held.
+func (c *client) replaceLocked(reason string) {
+	msg := c.g.snapshot(c.h.frame.Load(), reason)
 	c.mu.Lock()
 	c.clearLocked()
-	c.pushLocked(c.g.snapshot(h.frame.Load(), reasonSubscribe))
+	c.pushLocked(msg)
 	c.mu.Unlock()
 	c.wake()
 }
@@ -342,12 +358,14 @@ func (c *client) handle(typ websocket.MessageType, data []byte) {
 		}
 		c.subs = subs
 		c.h.resubscribe(c)
+	case "snapshot":
+		c.h.resend(c)
 	default:
 		t := m.Type
 		if len(t) > 32 {
 			t = t[:32] + "..."
 		}
-		c.strike(ErrCodeUnknownType, fmt.Sprintf("unknown message type %q; want subscribe or unsubscribe", t))
+		c.strike(ErrCodeUnknownType, fmt.Sprintf("unknown message type %q; want subscribe, unsubscribe or snapshot", t))
 	}
 }
 

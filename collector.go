@@ -94,6 +94,17 @@ func (h *Hub) launch(s *sourceEntry) {
 	}()
 }
 
+// inlineSource reports whether src is one of this package's atomic values,
+// which cannot block or panic and are read on the collector's goroutine
+// instead of a goroutine of their own.
+func inlineSource(src MetricSource) bool {
+	switch src.(type) {
+	case *Counter, *Gauge:
+		return true
+	}
+	return false
+}
+
 func safeCollect(ctx context.Context, src MetricSource) (ms []Metric, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -115,6 +126,7 @@ func (h *Hub) collect() []sourceResult {
 	h.srcScratch = srcs[:0]
 
 	pending := 0
+	var inline []sourceResult
 	for _, s := range srcs {
 		if s.inflight {
 			switch {
@@ -133,12 +145,17 @@ func (h *Hub) collect() []sourceResult {
 		}
 		if st.tick >= s.nextTick {
 			s.nextTick = st.tick + s.every
+			if inlineSource(s.src) {
+				ms, err := s.src.Collect(h.ctx)
+				inline = append(inline, sourceResult{s: s, ms: ms, err: err, at: h.since()})
+				continue
+			}
 			h.launch(s)
 			pending++
 		}
 	}
 
-	var out []sourceResult
+	out := inline
 	take := func() {
 		h.resMu.Lock()
 		for _, r := range h.results {

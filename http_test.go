@@ -342,3 +342,17 @@ func nanValue() float64 {
 	var z float64
 	return z / z
 }
+
+func TestClientCanRequestASnapshot(t *testing.T) {
+	th := newTestHub(t, Options{})
+	require.NoError(t, th.Publish(gauge("g", 1)))
+	seq := th.Tick(time.Second)
+	c := th.dial("")
+	c.expect("hello")
+	c.expect("snapshot")
+	c.send(map[string]string{"type": "snapshot"})
+	s := c.expect("snapshot")
+	require.Equal(t, reasonRequest, s.Reason)
+	require.Equal(t, seq, s.Seq)
+	require.Equal(t, map[string]any{"g": 1.0}, s.Values)
+}

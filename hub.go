@@ -365,8 +365,8 @@ type group struct {
 
 	helloFrame *frame
 	hello      []byte
-	snapFrame  [3]*frame
-	snap       [3][]byte
+	snapFrame  [4]*frame // one cache per snapshot reason
+	snap       [4][]byte
 }
 
 func (h *Hub) groupFor(f *filter) *group {
@@ -411,6 +411,8 @@ func (g *group) snapshot(f *frame, reason string) []byte {
 		i = 1
 	case reasonResync:
 		i = 2
+	case reasonRequest:
+		i = 3
 	}
 	if g.snapFrame[i] != f {
 		g.snapFrame[i], g.snap[i] = f, appendSnapshot(nil, f, g.f, reason)

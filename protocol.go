@@ -40,6 +40,7 @@ const (
 	reasonConnect   = "connect"
 	reasonSubscribe = "subscribe"
 	reasonResync    = "resync"
+	reasonRequest   = "request"
 )
 
 // clientMessage is what a client may send.

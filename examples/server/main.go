@@ -1,0 +1,168 @@
+// Command server is a self-contained demo of pulse: live analytics for a
+// small simulated web site.
+//
+// It serves three trivial pages (/shop, /blog, /about), sends simulated
+// visitors to them over loopback HTTP, and broadcasts live metrics about that
+// traffic (active users, requests per second per page, requests in flight,
+// goroutines, heap) on a pulse Hub mounted at /ws/metrics. The dashboard at /
+// is one embedded HTML file that follows the pulse wire protocol.
+//
+//	go run ./examples/server
+//	go run ./examples/server -addr 127.0.0.1:9000 -interval 500ms
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-pulse/pulse"
+)
+
+// shutdownTimeout bounds a clean shutdown of the HTTP server and the Hub.
+const shutdownTimeout = 5 * time.Second
+
+// metricsPath is where the Hub is mounted.
+const metricsPath = "/ws/metrics"
+
+//go:embed web
+var webFS embed.FS
+
+func main() {
+	addr := flag.String("addr", "localhost:8080", "address to listen on (host:port; port 0 picks a free one)")
+	interval := flag.Duration("interval", time.Second, "metrics tick: how often the Hub collects and sends a delta")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	err := run(ctx, *addr, *interval, func(url string) {
+		ws := "ws" + strings.TrimPrefix(url, "http") + strings.TrimPrefix(metricsPath, "/")
+		fmt.Printf("pulse demo: open %s (metrics at %s)\n", url, ws)
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pulse demo:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the demo on addr until ctx is cancelled, then shuts everything
+// down and returns nil, or the first error that stopped it. Once the listener
+// is open it calls ready, if not nil, with the dashboard's URL, e.g.
+// "http://localhost:8080/" (with the real port when addr's port is 0).
+func run(ctx context.Context, addr string, interval time.Duration, ready func(url string)) error {
+	hub, err := pulse.NewHub(pulse.Options{Interval: interval, SelfMetrics: true})
+	if err != nil {
+		return err
+	}
+	// From here on the Hub must be shut down on every path.
+	hubDown := false
+	defer func() {
+		if !hubDown {
+			_ = hub.Close()
+		}
+	}()
+
+	s := newSite()
+	if err := s.register(hub); err != nil {
+		return err
+	}
+	if err := registerRuntimeMetrics(hub); err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(metricsPath, hub)
+	mux.HandleFunc("GET /{$}", serveDashboard)
+	s.mount(mux)
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	trafficCtx, stopTraffic := context.WithCancel(ctx)
+	defer stopTraffic()
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		simulateTraffic(trafficCtx, loopbackURL(ln.Addr()), s.paths())
+	}()
+
+	if ready != nil {
+		ready(publicURL(addr, ln.Addr()))
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served: // Serve failed on its own; shut down the rest.
+		served = nil
+	}
+
+	// Shut down: the simulated visitors first, then the HTTP server (it
+	// stops accepting and waits for page requests), then the Hub (it closes
+	// the WebSocket connections, which http.Server does not track).
+	stopTraffic()
+	<-trafficDone
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	errs := []error{serveErr}
+	if err := srv.Shutdown(shutCtx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	hubDown = true
+	if err := hub.Shutdown(shutCtx); err != nil {
+		errs = append(errs, fmt.Errorf("hub shutdown: %w", err))
+	}
+	if served != nil {
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// serveDashboard serves the embedded dashboard page.
+func serveDashboard(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.ServeFileFS(w, r, webFS, "web/index.html")
+}
+
+// publicURL is the dashboard URL to print: the host asked for (localhost
+// when it was empty or a wildcard) with the port actually bound.
+func publicURL(addr string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	_, port, _ := net.SplitHostPort(bound.String())
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// loopbackURL is the base URL the simulated visitors use to reach the
+// listener at bound: its own address, or loopback if it listens on every
+// interface.
+func loopbackURL(bound net.Addr) string {
+	host, port, _ := net.SplitHostPort(bound.String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/go-pulse/pulse"
+	"github.com/stretchr/testify/require"
+)
+
+// wireNum is a number in the pulse protocol: a JSON number, or one of the
+// strings "NaN", "+Inf", "-Inf".
+type wireNum float64
+
+func (n *wireNum) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		switch s {
+		case "NaN":
+			*n = wireNum(math.NaN())
+		case "+Inf":
+			*n = wireNum(math.Inf(1))
+		case "-Inf":
+			*n = wireNum(math.Inf(-1))
+		default:
+			return fmt.Errorf("bad number %q", s)
+		}
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*n = wireNum(f)
+	return nil
+}
+
+type wireSeries struct {
+	Key    string            `json:"key"`
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels"`
+	Kind   string            `json:"kind"`
+	Unit   string            `json:"unit"`
+	Help   string            `json:"help"`
+}
+
+type wireMessage struct {
+	Type       string             `json:"type"`
+	Version    int                `json:"version"`
+	IntervalMS int64              `json:"interval_ms"`
+	Seq        uint64             `json:"seq"`
+	Reason     string             `json:"reason"`
+	Series     []wireSeries       `json:"series"`
+	Values     map[string]wireNum `json:"values"`
+	Rates      map[string]wireNum `json:"rates"`
+	Stale      []string           `json:"stale"`
+	Removed    []string           `json:"removed"`
+}
+
+// wireState is a protocol client's view of the Hub, kept the way the
+// dashboard keeps it.
+type wireState struct {
+	hello     *wireMessage
+	snapshots int
+	deltas    int // applied in sequence
+	gaps      int
+	synced    bool
+	seq       uint64
+	series    map[string]wireSeries
+	values    map[string]float64
+	rates     map[string]float64
+}
+
+func (st *wireState) apply(t *testing.T, m *wireMessage) {
+	switch m.Type {
+	case "hello":
+		require.Nil(t, st.hello, "a second hello")
+		st.hello = m
+	case "snapshot":
+		require.NotNil(t, st.hello, "snapshot before hello")
+		st.snapshots++
+		st.synced, st.seq = true, m.Seq
+		st.series = make(map[string]wireSeries)
+		st.values = make(map[string]float64)
+		st.rates = make(map[string]float64)
+		st.applyValues(m)
+	case "delta":
+		require.NotZero(t, st.snapshots, "delta before the first snapshot")
+		if !st.synced {
+			return
+		}
+		if m.Seq != st.seq+1 {
+			st.gaps++ // the protocol says: wait for the next snapshot
+			st.synced = false
+			return
+		}
+		st.seq = m.Seq
+		st.deltas++
+		for _, k := range m.Removed {
+			delete(st.series, k)
+			delete(st.values, k)
+			delete(st.rates, k)
+		}
+		st.applyValues(m)
+	default:
+		t.Fatalf("unexpected message type %q", m.Type)
+	}
+}
+
+func (st *wireState) applyValues(m *wireMessage) {
+	for _, s := range m.Series {
+		st.series[s.Key] = s
+	}
+	for k, v := range m.Values {
+		st.values[k] = float64(v)
+	}
+	for k, v := range m.Rates {
+		st.rates[k] = float64(v)
+	}
+}
+
+// ready reports whether the live figures the dashboard shows are there and
+// moving.
+func (st *wireState) ready() bool {
+	if st.deltas < 3 || st.values["site_active_users"] <= 0 {
+		return false
+	}
+	for k, r := range st.rates {
+		if strings.HasPrefix(k, `http_requests_total{page="`) && r > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRun(t *testing.T) {
+	goroutinesBefore := runtime.NumGoroutine()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	urls := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, "127.0.0.1:0", 50*time.Millisecond, func(url string) { urls <- url })
+	}()
+	var base string
+	select {
+	case base = <-urls:
+	case err := <-done:
+		t.Fatalf("run returned before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not report ready")
+	}
+	require.True(t, strings.HasPrefix(base, "http://127.0.0.1:"), base)
+	require.True(t, strings.HasSuffix(base, "/"), base)
+	require.NotEqual(t, "http://127.0.0.1:0/", base, "ready must report the bound port")
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+
+	// The dashboard.
+	resp, err := client.Get(base)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, resp.Body.Close())
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+	require.Contains(t, string(body), "<!doctype html>")
+	require.Contains(t, string(body), "/ws/metrics")
+
+	// A page of the simulated site, as a browser without a cookie.
+	resp, err = client.Get(base + "shop")
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Set-Cookie"), visitorCookie+"=")
+
+	// The live stream.
+	wsURL := "ws" + strings.TrimPrefix(base, "http") + "ws/metrics"
+	streamCtx, stopStream := context.WithTimeout(context.Background(), 60*time.Second)
+	defer stopStream()
+	conn, _, err := websocket.Dial(streamCtx, wsURL, nil)
+	require.NoError(t, err)
+	defer conn.CloseNow()
+
+	read := func() (*wireMessage, error) {
+		typ, data, err := conn.Read(streamCtx)
+		if err != nil {
+			return nil, err
+		}
+		require.Equal(t, websocket.MessageText, typ)
+		var m wireMessage
+		require.NoError(t, json.Unmarshal(data, &m), "%s", data)
+		return &m, nil
+	}
+
+	var st wireState
+	first, err := read()
+	require.NoError(t, err)
+	require.Equal(t, "hello", first.Type)
+	require.Equal(t, 1, first.Version)
+	require.EqualValues(t, 50, first.IntervalMS)
+	st.apply(t, first)
+	second, err := read()
+	require.NoError(t, err)
+	require.Equal(t, "snapshot", second.Type)
+	require.Equal(t, "connect", second.Reason)
+	require.Equal(t, first.Seq, second.Seq)
+	st.apply(t, second)
+
+	// Wait, on the stream itself, until the figures are live. streamCtx is
+	// the (generous) deadline.
+	for !st.ready() {
+		m, err := read()
+		require.NoError(t, err, "waiting for live figures; state %+v", st.values)
+		st.apply(t, m)
+	}
+
+	// Every series the demo registers is there, with help and unit.
+	want := []string{
+		"site_active_users",
+		`site_active_users{page="shop"}`,
+		`site_active_users{page="blog"}`,
+		`site_active_users{page="about"}`,
+		`http_requests_total{page="shop"}`,
+		`http_requests_total{page="blog"}`,
+		`http_requests_total{page="about"}`,
+		"http_requests_in_flight",
+		"go_goroutines",
+		"go_heap_objects_bytes",
+		"go_heap_live_bytes",
+	}
+	for _, key := range want {
+		s, ok := st.series[key]
+		require.True(t, ok, "series %s missing", key)
+		require.NotEmpty(t, s.Help, key)
+		require.NotEmpty(t, s.Unit, key)
+		_, ok = st.values[key]
+		require.True(t, ok, "no value for %s", key)
+	}
+	require.Equal(t, "counter", st.series[`http_requests_total{page="shop"}`].Kind)
+	require.Equal(t, "gauge", st.series["site_active_users"].Kind)
+	require.Greater(t, st.values["go_goroutines"], 0.0)
+	require.Greater(t, st.values["go_heap_objects_bytes"], 0.0)
+	require.Contains(t, st.series, "pulse_clients", "SelfMetrics is on")
+
+	// Shut down with the client still connected: run returns nil and the
+	// client is told the server is going away.
+	cancel()
+	for {
+		_, err := read()
+		if err != nil {
+			require.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(err), "%v", err)
+			break
+		}
+	}
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+
+	// Nothing run started is left behind.
+	_ = conn.CloseNow()
+	tr.CloseIdleConnections()
+	requireGoroutinesSettle(t, goroutinesBefore)
+}
+
+// requireGoroutinesSettle waits, with a deadline, until no more than n
+// goroutines exist.
+func requireGoroutinesSettle(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf)
+		}
+		<-tick.C
+	}
+}
+
+func TestRunBadAddr(t *testing.T) {
+	goroutinesBefore := runtime.NumGoroutine()
+	err := run(context.Background(), "256.0.0.1:bad", time.Second, func(string) {
+		t.Error("ready called")
+	})
+	require.Error(t, err)
+	requireGoroutinesSettle(t, goroutinesBefore)
+}
+
+func TestRunBadInterval(t *testing.T) {
+	err := run(context.Background(), "127.0.0.1:0", time.Millisecond, nil)
+	require.ErrorIs(t, err, pulse.ErrInvalidOptions)
+}
+
+func TestPublicURL(t *testing.T) {
+	for _, tc := range []struct{ addr, bound, want string }{
+		{"localhost:8080", "127.0.0.1:8080", "http://localhost:8080/"},
+		{"127.0.0.1:0", "127.0.0.1:41234", "http://127.0.0.1:41234/"},
+		{":8080", "[::]:8080", "http://localhost:8080/"},
+		{"0.0.0.0:0", "0.0.0.0:5555", "http://localhost:5555/"},
+		{"[::1]:9000", "[::1]:9000", "http://[::1]:9000/"},
+	} {
+		require.Equal(t, tc.want, publicURL(tc.addr, fakeAddr(tc.bound)), tc.addr)
+	}
+	require.Equal(t, "http://127.0.0.1:5555", loopbackURL(fakeAddr("0.0.0.0:5555")))
+	require.Equal(t, "http://[::1]:8080", loopbackURL(fakeAddr("[::]:8080")))
+	require.Equal(t, "http://127.0.0.1:80", loopbackURL(fakeAddr("127.0.0.1:80")))
+}
+
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "tcp" }
+func (a fakeAddr) String() string  { return string(a) }
