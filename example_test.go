@@ -1,0 +1,159 @@
+package pulse_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/go-pulse/pulse"
+)
+
+// The whole setup: a Hub, a counter the application increments, a gauge
+// computed on demand, and the Hub mounted on the host's own mux.
+func Example() {
+	hub, err := pulse.NewHub(pulse.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+
+	requests := pulse.NewCounter("http_requests_total", pulse.Help("Requests served"), pulse.Unit("requests"))
+	if err := hub.Register(requests, nil); err != nil {
+		log.Fatal(err)
+	}
+	goroutines := pulse.GaugeFunc("go_goroutines", func() float64 { return float64(runtime.NumGoroutine()) })
+	if err := hub.Register(goroutines, nil); err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/ws/metrics", hub) // WebSocket stream, or the JSON snapshot on a plain GET
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		requests.Inc()
+		fmt.Fprintln(w, "hello")
+	})
+	log.Fatal(http.ListenAndServe("localhost:8080", mux))
+}
+
+// A source that queries something slow (a database, say) on its own
+// interval, bounded by a timeout.
+func ExampleHub_Register() {
+	hub, err := pulse.NewHub(pulse.Options{Interval: time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+
+	queueDepth := pulse.SourceFunc(func(ctx context.Context) ([]pulse.Metric, error) {
+		// e.g. SELECT queue, count(*) FROM jobs GROUP BY queue, with ctx.
+		return []pulse.Metric{
+			{Name: "jobs_queued", Labels: pulse.Labels{"queue": "email"}, Value: 12},
+			{Name: "jobs_queued", Labels: pulse.Labels{"queue": "billing"}, Value: 3},
+		}, nil
+	})
+	err = hub.Register(queueDepth, &pulse.SourceOptions{
+		Name:     "jobs",
+		Interval: 5 * time.Second, // collected every fifth tick
+		Timeout:  2 * time.Second, // a slower query is cancelled and counted
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Push values from the application instead of being polled.
+func ExampleHub_Publish() {
+	hub, err := pulse.NewHub(pulse.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+
+	err = hub.Publish(
+		pulse.Metric{Name: "deploy_version", Labels: pulse.Labels{"service": "api"}, Value: 42},
+		pulse.Metric{Name: "orders_total", Kind: pulse.KindCounter, Value: 1234}, // the Hub computes orders/s
+	)
+	fmt.Println(err)
+	fmt.Println(hub.Publish(pulse.Metric{Name: "bad name"}) != nil)
+	// Output:
+	// <nil>
+	// true
+}
+
+// Restrict what each connection may see, and reject strangers.
+func ExampleOptions_authorize() {
+	hub, err := pulse.NewHub(pulse.Options{
+		OriginPatterns: []string{"dashboard.example.com"},
+		Authorize: func(r *http.Request) (pulse.Access, error) {
+			switch token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "); token {
+			case "admin-token":
+				return pulse.Access{}, nil // everything
+			case "viewer-token":
+				return pulse.Access{Patterns: []string{"public_*"}}, nil
+			}
+			return pulse.Access{}, errors.New("unknown token") // 403
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	http.Handle("/ws/metrics", hub)
+}
+
+// Shut down the HTTP server and the Hub: http.Server.Shutdown does not
+// close hijacked WebSocket connections, Hub.Shutdown does.
+func ExampleHub_Shutdown() {
+	hub, err := pulse.NewHub(pulse.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Addr: "localhost:8080", Handler: hub}
+	go func() {
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			log.Fatal(err)
+		}
+	}()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	<-ctx.Done()
+
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	_ = hub.Shutdown(shutdown) // every client gets a going-away close
+}
+
+func ExampleMetric_Key() {
+	m := pulse.Metric{Name: "http_requests_total", Labels: pulse.Labels{"path": "/", "method": "GET"}}
+	fmt.Println(m.Key())
+	// Output: http_requests_total{method="GET",path="/"}
+}
+
+func ExampleCounter() {
+	c := pulse.NewCounter("jobs_done_total", pulse.WithLabels(pulse.Labels{"queue": "email"}))
+	c.Inc()
+	c.Add(2.5)
+	c.Add(-10) // ignored: counters never go down
+	fmt.Println(c.Value())
+	// Output: 3.5
+}
+
+func ExampleHub_Stats() {
+	hub, err := pulse.NewHub(pulse.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	s := hub.Stats()
+	fmt.Println(s.Clients, s.SlowDisconnects, s.SourceErrors)
+	// Output: 0 0 0
+}
