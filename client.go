@@ -102,6 +102,9 @@ func (h *Hub) attach(c *client, flt *filter) bool {
 	c.mu.Lock()
 	c.pushLocked(g.helloFor(f, h.opts.Interval.Milliseconds()))
 	c.pushLocked(g.snapshot(f, reasonConnect))
+	if hist := g.history(&h.hist, f); hist != nil {
+		c.pushLocked(hist)
+	}
 	c.mu.Unlock()
 	c.wake()
 	g.add(c)
@@ -132,6 +135,11 @@ func (h *Hub) resubscribe(c *client) {
 		h.groupFor(flt).add(c)
 	}
 	c.replaceLocked(reasonSubscribe)
+	if hist := c.g.history(&h.hist, h.frame.Load()); hist != nil {
+		c.mu.Lock()
+		c.pushLocked(hist)
+		c.mu.Unlock()
+	}
 }
 
 // resend answers a client's snapshot request.
@@ -179,6 +187,9 @@ func (c *client) reply(msg []byte) {
 	c.wake()
 }
 
+// pushLocked appends msg; the caller has made room (the queue holds at
+// least minQueueSize, enough for hello, snapshot and history after a
+// clear).
 func (c *client) pushLocked(msg []byte) {
 	c.q[(c.head+c.n)%len(c.q)] = msg
 	c.n++

@@ -53,6 +53,7 @@ type series struct {
 	rat     int64
 	hasPrev bool
 	stale   bool
+	hist    *seriesHist
 
 	emitted bool // has been in a frame
 	metaNew bool // catalogue entry not yet sent
@@ -267,6 +268,7 @@ func (h *Hub) upsert(m *Metric, owner *sourceEntry) (*series, error) {
 	if !se.meta.sameDesc(m) {
 		if se.meta.kind != m.Kind {
 			se.hasRate, se.hasPrev, se.rate = false, false, 0
+			se.hist = nil // a new kind starts a new history
 		}
 		se.meta = newSeriesMeta(key, m)
 		se.metaNew = true
@@ -373,7 +375,10 @@ func (h *Hub) buildFrame(now time.Time) *frame {
 		if se.meta.kind == KindCounter && se.at != se.rat {
 			updateRate(se)
 		}
-		p := point{m: se.meta, v: se.v, r: se.rate, hasRate: se.hasRate, stale: se.stale}
+		if se.hist == nil && h.hist.n > 0 {
+			se.hist = newSeriesHist(h.hist.n, f.seq, se.meta.kind == KindCounter)
+		}
+		p := point{m: se.meta, v: se.v, r: se.rate, hasRate: se.hasRate, stale: se.stale, hist: se.hist}
 		f.points[i] = p
 		switch {
 		case !se.emitted || se.metaNew:

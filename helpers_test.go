@@ -173,20 +173,30 @@ func eventually(t testing.TB, cond func() bool, msg string, args ...any) {
 
 // wireMsg is any server message.
 type wireMsg struct {
-	Type       string         `json:"type"`
-	Seq        uint64         `json:"seq"`
-	TS         int64          `json:"ts"`
-	Version    int            `json:"version"`
-	IntervalMS int64          `json:"interval_ms"`
-	Reason     string         `json:"reason"`
-	Series     []catEntry     `json:"series"`
-	Values     map[string]any `json:"values"`
-	Rates      map[string]any `json:"rates"`
-	Stale      []string       `json:"stale"`
-	Removed    []string       `json:"removed"`
-	Code       string         `json:"code"`
-	Message    string         `json:"message"`
+	Type       string           `json:"type"`
+	Seq        uint64           `json:"seq"`
+	TS         int64            `json:"ts"`
+	Version    int              `json:"version"`
+	IntervalMS int64            `json:"interval_ms"`
+	Reason     string           `json:"reason"`
+	Series     []catEntry       `json:"series"`
+	Values     map[string]any   `json:"values"`
+	Rates      map[string]any   `json:"rates"`
+	Stale      []string         `json:"stale"`
+	Removed    []string         `json:"removed"`
+	Times      []int64          `json:"times"`
+	Hist       map[string][]any `json:"-"`
+	Code       string           `json:"code"`
+	Message    string           `json:"message"`
 	raw        []byte
+}
+
+// String abbreviates the message for failure output.
+func (m *wireMsg) String() string {
+	if len(m.raw) > 300 {
+		return string(m.raw[:300]) + "..."
+	}
+	return string(m.raw)
 }
 
 type catEntry struct {
@@ -217,12 +227,14 @@ func num(v any) float64 {
 
 // view is the client-side state a protocol-following client keeps.
 type view struct {
-	seq    uint64
-	synced bool
-	values map[string]float64
-	rates  map[string]float64
-	stale  map[string]bool
-	cat    map[string]catEntry
+	hist      map[string][]any // key -> points, aligned with histTimes
+	histTimes []int64
+	seq       uint64
+	synced    bool
+	values    map[string]float64
+	rates     map[string]float64
+	stale     map[string]bool
+	cat       map[string]catEntry
 }
 
 func newView() *view {
@@ -239,6 +251,25 @@ func (v *view) apply(m *wireMsg) error {
 		for _, s := range m.Series {
 			v.cat[s.Key] = s
 		}
+	case "history":
+		if !v.synced || m.Seq != v.seq {
+			return fmt.Errorf("history seq %d, view at %d", m.Seq, v.seq)
+		}
+		var h struct {
+			Values map[string][]any `json:"values"`
+		}
+		if err := json.Unmarshal(m.raw, &h); err != nil {
+			return err
+		}
+		for k, pts := range h.Values {
+			if len(pts) != len(m.Times) {
+				return fmt.Errorf("history of %s has %d points for %d times", k, len(pts), len(m.Times))
+			}
+			if _, ok := v.values[k]; !ok {
+				return fmt.Errorf("history for %s, absent from the snapshot", k)
+			}
+		}
+		v.hist, v.histTimes = h.Values, m.Times
 	case "snapshot":
 		v.values, v.rates, v.stale, v.cat = map[string]float64{}, map[string]float64{}, map[string]bool{}, map[string]catEntry{}
 		fallthrough
@@ -286,7 +317,7 @@ func (tc *testConn) next() *wireMsg {
 	tc.t.Helper()
 	m, err := tc.read()
 	require.NoError(tc.t, err)
-	require.NoError(tc.t, tc.v.apply(m), "message %s", m.raw)
+	require.NoError(tc.t, tc.v.apply(m), "message %s", m)
 	return m
 }
 
@@ -307,11 +338,15 @@ func (tc *testConn) read() (*wireMsg, error) {
 	return m, nil
 }
 
-// expect reads the next message and requires its type.
+// expect reads the next message and requires its type. History messages
+// are applied and skipped unless typ is "history".
 func (tc *testConn) expect(typ string) *wireMsg {
 	tc.t.Helper()
 	m := tc.next()
-	require.Equal(tc.t, typ, m.Type, "message %s", m.raw)
+	for m.Type == "history" && typ != "history" {
+		m = tc.next()
+	}
+	require.Equal(tc.t, typ, m.Type, "message %s", m)
 	return m
 }
 
@@ -410,3 +445,5 @@ func get(t testing.TB, url string, hdr http.Header) (*http.Response, []byte) {
 	}
 	return resp, b
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -291,7 +291,7 @@ func TestShutdownSendsGoingAwayAndIsIdempotent(t *testing.T) {
 }
 
 func TestShutdownDeadlineForcesStuckClientsClosed(t *testing.T) {
-	th := newTestHub(t, Options{QueueSize: 2, PingInterval: -1}, smallSendBuffers)
+	th := newTestHub(t, Options{QueueSize: 4, PingInterval: -1}, smallSendBuffers)
 	require.NoError(t, th.Publish(bulky(300, 0)...))
 	th.Tick(time.Second)
 	th.dialSmallBuffer() // never reads: its writer blocks

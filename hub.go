@@ -51,6 +51,7 @@ type Hub struct {
 
 	st    collectorState // collector only
 	frame atomic.Pointer[frame]
+	hist  history // guarded by mu
 
 	// Clients. mu guards closed, groups and clients; it is held while a
 	// tick is fanned out, so a client joins or changes filter between
@@ -131,6 +132,9 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 		h.hooks.jitter = func() time.Duration {
 			return time.Duration(rand.Int64N(int64(o.PingInterval/5) + 1))
 		}
+	}
+	if o.History > 0 {
+		h.hist = history{n: o.History, times: make([]int64, o.History)}
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.frame.Store(&frame{ts: h.now().UnixMilli()})
@@ -324,6 +328,7 @@ func (h *Hub) fanout(f *frame) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.frame.Store(f)
+	h.hist.record(f)
 	for _, g := range h.groups {
 		msg := appendDelta(make([]byte, 0, g.deltaHint), f, g.f)
 		h.stats.encodes.Add(1)
@@ -367,6 +372,8 @@ type group struct {
 	hello      []byte
 	snapFrame  [4]*frame // one cache per snapshot reason
 	snap       [4][]byte
+	histFrame  *frame
+	hist       []byte
 }
 
 func (h *Hub) groupFor(f *filter) *group {
@@ -402,6 +409,18 @@ func (g *group) helloFor(f *frame, intervalMS int64) []byte {
 		g.helloFrame, g.hello = f, appendHello(nil, f, g.f, intervalMS)
 	}
 	return g.hello
+}
+
+// history returns the group's history message for f, or nil when history
+// is off or there is none yet.
+func (g *group) history(hs *history, f *frame) []byte {
+	if hs.n == 0 || f.seq == 0 {
+		return nil
+	}
+	if g.histFrame != f {
+		g.histFrame, g.hist = f, hs.appendHistory(nil, f, g.f)
+	}
+	return g.hist
 }
 
 func (g *group) snapshot(f *frame, reason string) []byte {

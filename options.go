@@ -18,7 +18,7 @@ type Options struct {
 	// written. When a new message finds the queue full (or over QueueBytes),
 	// everything pending is dropped and replaced by one full snapshot: the
 	// client converges on the current state without growing memory.
-	// Default 16.
+	// Default 16; minimum 4.
 	QueueSize int
 
 	// QueueBytes bounds the bytes each client's queue may reference (messages
@@ -79,6 +79,13 @@ type Options struct {
 	// concurrently. Default: everyone may connect and see every series.
 	Authorize func(r *http.Request) (Access, error)
 
+	// History is the number of points kept per series, one per tick, and
+	// sent to a client (as a "history" message) when it connects or
+	// subscribes to more series, so its charts start full. Memory is at
+	// most MaxSeries × History × 8 bytes (twice that for counters, which
+	// keep their rates too). Default 300; negative turns history off.
+	History int
+
 	// StaleAfter is the default number of failed collections in a row after
 	// which a source's last values are marked stale. Default 3.
 	StaleAfter int
@@ -124,6 +131,7 @@ const (
 	defaultInterval        = time.Second
 	minInterval            = 10 * time.Millisecond
 	defaultQueueSize       = 16
+	minQueueSize           = 4
 	defaultQueueBytes      = 1 << 20
 	defaultWriteTimeout    = 10 * time.Second
 	defaultPingInterval    = 25 * time.Second
@@ -134,6 +142,8 @@ const (
 	defaultMaxPatterns     = 32
 	defaultMaxClientErrors = 5
 	defaultStaleAfter      = 3
+	defaultHistory         = 300
+	maxHistory             = 100000
 )
 
 // withDefaults validates o and returns a copy with every zero field set to
@@ -157,8 +167,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.QueueSize == 0 {
 		o.QueueSize = defaultQueueSize
 	}
-	if o.QueueSize < 2 {
-		return bad("QueueSize %d: at least 2", o.QueueSize)
+	if o.QueueSize < minQueueSize {
+		return bad("QueueSize %d: at least %d (hello, snapshot and history are queued at once)", o.QueueSize, minQueueSize)
 	}
 	if o.QueueBytes == 0 {
 		o.QueueBytes = defaultQueueBytes
@@ -189,6 +199,14 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.StaleAfter == 0 {
 		o.StaleAfter = defaultStaleAfter
+	}
+	switch {
+	case o.History == 0:
+		o.History = defaultHistory
+	case o.History < 0:
+		o.History = 0
+	case o.History > maxHistory:
+		return bad("History %d: at most %d", o.History, maxHistory)
 	}
 	for _, p := range o.OriginPatterns {
 		if p == "" {

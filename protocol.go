@@ -110,6 +110,7 @@ type point struct {
 	v, r    float64
 	hasRate bool
 	stale   bool
+	hist    *seriesHist // nil when history is off
 }
 
 // frame is the immutable result of one tick: the full state and what

@@ -122,7 +122,7 @@ func TestStalledClientDelaysNobodyStaysBoundedAndIsClosedSlow(t *testing.T) {
 }
 
 func TestSlowReaderIsResyncedAndConverges(t *testing.T) {
-	opts := Options{QueueSize: 2, PingInterval: -1}
+	opts := Options{QueueSize: 4, PingInterval: -1}
 	th := newTestHub(t, opts, smallSendBuffers)
 	src := &settable{}
 	src.set(bulky(300, 0)...)

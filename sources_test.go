@@ -191,7 +191,7 @@ func TestOptionsValidation(t *testing.T) {
 	for _, o := range []Options{
 		{Interval: -1},
 		{Interval: time.Millisecond},
-		{QueueSize: 1},
+		{QueueSize: 3},
 		{ReadLimit: -5},
 		{OriginPatterns: []string{""}},
 	} {
