@@ -45,8 +45,8 @@ func (s *seriesSource) Collect(context.Context) ([]Metric, error) {
 // attachFake attaches a client with a queue but no socket; the benchmark
 // drains its queue as a writer would.
 func (th *testHub) attachFake(flt *filter) *client {
-	c := &client{h: th.Hub, q: make([][]byte, th.opts.QueueSize), kick: make(chan struct{}, 1)}
-	th.attach(c, flt)
+	c := &client{h: th.Hub, q: make([][]byte, th.opts.QueueSize), kick: make(chan struct{}, 1), kill: func() {}}
+	th.attach(c, flt, reasonConnect)
 	th.t.Cleanup(func() {
 		th.detach(c)
 		th.clientT.done()

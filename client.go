@@ -13,15 +13,17 @@ import (
 	"github.com/coder/websocket"
 )
 
-// client is one WebSocket connection. Two goroutines serve it: the HTTP
-// handler's goroutine reads (subscriptions, control frames) and a writer
-// goroutine drains the queue. The collector never blocks on it: it hands
+// client is one WebSocket or Server-Sent Events connection. Two goroutines
+// serve a WebSocket: the HTTP handler's goroutine reads (subscriptions,
+// control frames) and a writer goroutine drains the queue; an SSE stream has
+// only the handler's goroutine, which writes. The collector never blocks on it: it hands
 // over shared, already-encoded messages with enqueue.
 type client struct {
 	h     *Hub
-	conn  *websocket.Conn
-	allow []string // from Authorize; immutable
-	subs  []string // reader goroutine only
+	conn  *websocket.Conn // nil for Server-Sent Events
+	kill  func()          // tears the connection down at once
+	allow []string        // from Authorize; immutable
+	subs  []string        // reader goroutine only
 
 	g  *group // guarded by Hub.mu
 	gi int    // index in g.clients; guarded by Hub.mu
@@ -44,17 +46,24 @@ type client struct {
 	strikes    int       // reader goroutine only
 }
 
-func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter) {
-	if limit := h.opts.MaxClients; limit > 0 {
-		if h.nclients.Add(1) > int64(limit) {
-			h.nclients.Add(-1)
-			h.stats.rejected.Add(1)
-			w.Header().Set("Retry-After", "5")
-			http.Error(w, "pulse: too many clients", http.StatusServiceUnavailable)
-			return
-		}
-		defer h.nclients.Add(-1)
+// takeSlot reserves one of MaxClients, or answers 503 and returns false.
+// The caller releases the slot with h.nclients.Add(-1).
+func (h *Hub) takeSlot(w http.ResponseWriter) bool {
+	if n := h.nclients.Add(1); h.opts.MaxClients > 0 && n > int64(h.opts.MaxClients) {
+		h.nclients.Add(-1)
+		h.stats.rejected.Add(1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "pulse: too many clients", http.StatusServiceUnavailable)
+		return false
 	}
+	return true
+}
+
+func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter) {
+	if !h.takeSlot(w) {
+		return
+	}
+	defer h.nclients.Add(-1)
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.opts.OriginPatterns})
 	if err != nil {
 		// Accept has written the response (403 for a bad origin, 400 or
@@ -74,7 +83,8 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
-	if !h.attach(c, flt) {
+	c.kill = func() { _ = conn.CloseNow() }
+	if !h.attach(c, flt, reasonConnect) {
 		_ = conn.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
@@ -89,7 +99,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 
 // attach registers c and queues its hello and snapshot, atomically with
 // respect to ticks: the first delta it gets follows that snapshot.
-func (h *Hub) attach(c *client, flt *filter) bool {
+func (h *Hub) attach(c *client, flt *filter, reason string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -101,7 +111,7 @@ func (h *Hub) attach(c *client, flt *filter) bool {
 	f := h.frame.Load()
 	c.mu.Lock()
 	c.pushLocked(g.helloFor(f, h.opts.Interval.Milliseconds()))
-	c.pushLocked(g.snapshot(f, reasonConnect))
+	c.pushLocked(g.snapshot(f, reason))
 	if hist := g.history(&h.hist, f); hist != nil {
 		c.pushLocked(hist)
 	}
@@ -303,7 +313,7 @@ func (c *client) check(now time.Time) {
 // if the peer drains its socket within the close handshake's 5 seconds;
 // otherwise the connection is torn down.
 func (c *client) slow() {
-	if !c.slowed.CompareAndSwap(false, true) {
+	if c.conn == nil || !c.slowed.CompareAndSwap(false, true) {
 		return
 	}
 	h := c.h

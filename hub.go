@@ -565,7 +565,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	if err := h.clientT.wait(ctx); err != nil {
 		h.mu.Lock()
 		for c := range h.clients {
-			_ = c.conn.CloseNow()
+			c.kill()
 		}
 		h.mu.Unlock()
 		errs = append(errs, fmt.Errorf("pulse: clients still connected: %w", err))
@@ -584,7 +584,9 @@ func (h *Hub) Close() error {
 }
 
 // ServeHTTP serves the Hub on the route it is mounted on: a WebSocket
-// upgrade gets the live stream, a GET or HEAD the current snapshot as JSON.
+// upgrade gets the live stream; a GET with "Accept: text/event-stream" gets
+// the same stream as Server-Sent Events; any other GET or HEAD gets the
+// current snapshot as JSON.
 // The query parameter match (repeatable, comma-separated) sets the initial
 // subscription patterns; default "*".
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -611,8 +613,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if upgrade {
+	switch {
+	case upgrade:
 		h.serveWebSocket(w, r, newFilter(subs, access.Patterns))
+		return
+	case wantsEventStream(r):
+		h.serveSSE(w, r, newFilter(subs, access.Patterns))
 		return
 	}
 	h.serveSnapshot(w, r, newFilter(subs, access.Patterns))
