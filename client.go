@@ -19,11 +19,11 @@ import (
 // only the handler's goroutine, which writes. The collector never blocks on it: it hands
 // over shared, already-encoded messages with enqueue.
 type client struct {
-	h     *Hub
-	conn  *websocket.Conn // nil for Server-Sent Events
-	kill  func()          // tears the connection down at once
-	allow []string        // from Authorize; immutable
-	subs  []string        // reader goroutine only
+	h       *Hub
+	conn    *websocket.Conn // nil for Server-Sent Events
+	kill    func()          // tears the connection down at once
+	allowed []string        // from Authorize; immutable
+	subs    []string        // reader goroutine only
 
 	g  *group // guarded by Hub.mu
 	gi int    // index in g.clients; guarded by Hub.mu
@@ -44,6 +44,8 @@ type client struct {
 	pingDue    atomic.Bool
 	nextPing   time.Time // watchdog goroutine only
 	strikes    int       // reader goroutine only
+	tokens     float64   // rate limit bucket; reader goroutine only
+	tokensAt   int64     // Hub.since() of the last refill
 }
 
 // takeSlot reserves one of MaxClients, or answers 503 and returns false.
@@ -76,7 +78,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 	c := &client{
 		h:          h,
 		conn:       conn,
-		allow:      flt.allow,
+		allowed:    flt.allow,
 		subs:       flt.subs,
 		q:          make([][]byte, h.opts.QueueSize),
 		kick:       make(chan struct{}, 1),
@@ -134,7 +136,7 @@ func (h *Hub) detach(c *client) {
 // resubscribe moves c to the group of its new filter and replaces whatever
 // it has pending with a snapshot of the series it now sees.
 func (h *Hub) resubscribe(c *client) {
-	flt := newFilter(c.subs, c.allow)
+	flt := newFilter(c.subs, c.allowed)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c.g == nil {
@@ -345,49 +347,92 @@ func (c *client) readLoop() {
 	}
 }
 
+// allow takes a token from the client's message bucket: MessageRate a
+// second, bursts of twice that.
+func (c *client) allow() bool {
+	h := c.h
+	now := h.since()
+	burst := 2 * h.opts.MessageRate
+	if c.tokensAt == 0 {
+		c.tokens = burst
+	} else {
+		c.tokens = min(burst, c.tokens+float64(now-c.tokensAt)/float64(time.Second)*h.opts.MessageRate)
+	}
+	c.tokensAt = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}
+
 func (c *client) handle(typ websocket.MessageType, data []byte) {
-	if typ != websocket.MessageText {
-		c.strike(ErrCodeBinary, "binary messages are not supported; send JSON text")
+	if !c.allow() {
+		c.strike(ErrCodeRateLimited, fmt.Sprintf("more than %g messages a second", c.h.opts.MessageRate))
 		return
+	}
+	r := interpret(typ == websocket.MessageText, data, c.subs, c.h.opts.MaxPatterns)
+	switch {
+	case r.code != "":
+		c.strike(r.code, r.msg)
+	case r.resend:
+		c.h.resend(c)
+	default:
+		c.subs = r.subs
+		c.h.resubscribe(c)
+	}
+}
+
+// request is what a client message asks for, decided by interpret.
+type request struct {
+	subs      []string // the new subscription, when neither code nor resend is set
+	resend    bool     // a snapshot request
+	code, msg string   // an error to answer with
+}
+
+// interpret decodes one client message against the connection's current
+// subscription. It is pure, so it can be fuzzed: whatever the input, it
+// returns either an error code or a valid subscription of at most
+// maxPatterns patterns.
+func interpret(text bool, data []byte, subs []string, maxPatterns int) request {
+	if !text {
+		return request{code: ErrCodeBinary, msg: "binary messages are not supported; send JSON text"}
 	}
 	m, err := decodeClientMessage(data)
 	if err != nil {
-		c.strike(ErrCodeBadJSON, "message is not a JSON object of the form {\"type\":...}")
-		return
+		return request{code: ErrCodeBadJSON, msg: "message is not a JSON object of the form {\"type\":...}"}
 	}
 	switch m.Type {
 	case "subscribe", "unsubscribe":
 		if len(m.Patterns) == 0 {
-			c.strike(ErrCodeBadPattern, "patterns is missing or empty")
-			return
+			return request{code: ErrCodeBadPattern, msg: "patterns is missing or empty"}
+		}
+		if len(m.Patterns) > maxPatterns {
+			return request{code: ErrCodeTooManyPatterns, msg: fmt.Sprintf("a connection may hold at most %d patterns", maxPatterns)}
 		}
 		for _, p := range m.Patterns {
 			if err := validPattern(p); err != nil {
-				c.strike(ErrCodeBadPattern, err.Error())
-				return
+				return request{code: ErrCodeBadPattern, msg: err.Error()}
 			}
 		}
-		var subs []string
+		var next []string
 		if m.Type == "subscribe" {
-			subs = canonPatterns(append(slices.Clone(c.subs), m.Patterns...))
+			next = canonPatterns(append(slices.Clone(subs), m.Patterns...))
 		} else {
-			subs = slices.DeleteFunc(slices.Clone(c.subs), func(p string) bool { return slices.Contains(m.Patterns, p) })
+			next = slices.DeleteFunc(slices.Clone(subs), func(p string) bool { return slices.Contains(m.Patterns, p) })
 		}
-		if len(subs) > c.h.opts.MaxPatterns {
-			c.strike(ErrCodeTooManyPatterns, fmt.Sprintf("a connection may hold at most %d patterns", c.h.opts.MaxPatterns))
-			return
+		if len(next) > maxPatterns {
+			return request{code: ErrCodeTooManyPatterns, msg: fmt.Sprintf("a connection may hold at most %d patterns", maxPatterns)}
 		}
-		c.subs = subs
-		c.h.resubscribe(c)
+		return request{subs: next}
 	case "snapshot":
-		c.h.resend(c)
-	default:
-		t := m.Type
-		if len(t) > 32 {
-			t = t[:32] + "..."
-		}
-		c.strike(ErrCodeUnknownType, fmt.Sprintf("unknown message type %q; want subscribe, unsubscribe or snapshot", t))
+		return request{resend: true}
 	}
+	t := m.Type
+	if len(t) > 32 {
+		t = t[:32] + "..."
+	}
+	return request{code: ErrCodeUnknownType, msg: fmt.Sprintf("unknown message type %q; want subscribe, unsubscribe or snapshot", t)}
 }
 
 // strike answers a bad message with an error and closes the connection

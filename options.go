@@ -62,6 +62,12 @@ type Options struct {
 	// "error" message. Default 5.
 	MaxClientErrors int
 
+	// MessageRate is how many messages per second a client may send, with
+	// bursts of twice that; past it a message is refused with the error
+	// code "rate_limited" and counts towards MaxClientErrors, so a
+	// subscribe flood ends in a policy-violation close. Default 5.
+	MessageRate float64
+
 	// OriginPatterns lists the extra origins allowed to open a WebSocket, in
 	// the syntax of github.com/coder/websocket AcceptOptions.OriginPatterns
 	// (host patterns matched with path.Match, e.g. "*.example.com"). The
@@ -143,6 +149,7 @@ const (
 	defaultMaxClientErrors = 5
 	defaultStaleAfter      = 3
 	defaultHistory         = 300
+	defaultMessageRate     = 5
 	maxHistory             = 100000
 )
 
@@ -199,6 +206,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.StaleAfter == 0 {
 		o.StaleAfter = defaultStaleAfter
+	}
+	if o.MessageRate < 0 {
+		return bad("MessageRate %v is negative", o.MessageRate)
+	}
+	if o.MessageRate == 0 {
+		o.MessageRate = defaultMessageRate
 	}
 	switch {
 	case o.History == 0:

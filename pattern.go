@@ -60,12 +60,21 @@ func matchPattern(p, name string) bool {
 // filter decides which series a connection sees: those whose name matches
 // one of the subscribed patterns and, when the connection's access is
 // restricted, one of the allowed patterns. filters are immutable.
+//
+// Matching depends only on a series' name, and a service has far fewer
+// names than series, so results are cached per name: a crafted pattern
+// costs its worst case once per name, not once per series per tick. A
+// filter is used by one goroutine at a time (a group's under Hub.mu).
 type filter struct {
 	subs  []string // sorted, unique
 	allow []string // sorted, unique; empty = no restriction
 	all   bool     // matches everything: subs has "*" and allow is empty
 	key   string   // canonical form; equal filters have equal keys
+	cache map[string]bool
 }
+
+// maxFilterCache bounds a filter's cache; past it the cache starts over.
+const maxFilterCache = 4096
 
 func newFilter(subs, allow []string) *filter {
 	subs = canonPatterns(subs)
@@ -92,7 +101,15 @@ func (f *filter) match(name string) bool {
 	if f.all {
 		return true
 	}
-	return anyMatch(f.subs, name) && (len(f.allow) == 0 || anyMatch(f.allow, name))
+	if v, ok := f.cache[name]; ok {
+		return v
+	}
+	v := anyMatch(f.subs, name) && (len(f.allow) == 0 || anyMatch(f.allow, name))
+	if f.cache == nil || len(f.cache) >= maxFilterCache {
+		f.cache = make(map[string]bool)
+	}
+	f.cache[name] = v
+	return v
 }
 
 func anyMatch(ps []string, name string) bool {

@@ -33,6 +33,7 @@ const (
 	ErrCodeBadPattern      = "bad_pattern"       // a pattern is empty, too long or has a bad character
 	ErrCodeTooManyPatterns = "too_many_patterns" // the connection would hold more than Options.MaxPatterns
 	ErrCodeBinary          = "binary_unsupported"
+	ErrCodeRateLimited     = "rate_limited" // more than Options.MessageRate messages a second
 )
 
 // Reasons carried by a snapshot message.

@@ -38,12 +38,12 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
 		hdr.Set("Connection", "keep-alive")
 	}
 	c := &client{
-		h:     h,
-		allow: flt.allow,
-		subs:  flt.subs,
-		q:     make([][]byte, h.opts.QueueSize),
-		kick:  make(chan struct{}, 1),
-		kill:  func() { _ = rc.SetWriteDeadline(time.Now()) },
+		h:       h,
+		allowed: flt.allow,
+		subs:    flt.subs,
+		q:       make([][]byte, h.opts.QueueSize),
+		kick:    make(chan struct{}, 1),
+		kill:    func() { _ = rc.SetWriteDeadline(time.Now()) },
 	}
 	reason := reasonConnect
 	if r.Header.Get("Last-Event-ID") != "" {

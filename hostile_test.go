@@ -1,0 +1,201 @@
+package pulse
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/require"
+)
+
+// The table of hostile inputs and what each gets. The transport-level
+// ones (binary frames, oversize, malformed JSON, unknown types, repeated
+// abuse, bad origin, too many clients) are in http_test.go.
+func TestHostileMessages(t *testing.T) {
+	th := newTestHub(t, Options{ReadLimit: 4096})
+	require.NoError(t, th.Publish(gauge("g", 1)))
+	th.Tick(time.Second)
+	cases := []struct {
+		name string
+		msg  string
+		code string
+	}{
+		{"invalid UTF-8 outside strings", "{\"type\":\xff}", ErrCodeBadJSON},
+		{"invalid UTF-8 in a pattern", "{\"type\":\"subscribe\",\"patterns\":[\"a\xffb\"]}", ErrCodeBadPattern},
+		{"deeply nested JSON", strings.Repeat("[", 1500) + strings.Repeat("]", 1500), ErrCodeBadJSON},
+		{"nested object in place of patterns", `{"type":"subscribe","patterns":{"a":{"b":{"c":[]}}}}`, ErrCodeBadJSON},
+		{"pattern with regexp syntax", `{"type":"subscribe","patterns":["(a+)+$"]}`, ErrCodeBadPattern},
+		{"path traversal pattern", `{"type":"subscribe","patterns":["../../etc/passwd"]}`, ErrCodeBadPattern},
+		{"overlong pattern", `{"type":"subscribe","patterns":["` + strings.Repeat("a", maxPatternLen+1) + `"]}`, ErrCodeBadPattern},
+		{"huge type name", `{"type":"` + strings.Repeat("x", 3000) + `"}`, ErrCodeUnknownType},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := th.dial("")
+			c.expect("hello")
+			c.expect("snapshot")
+			c.sendRaw(websocket.MessageText, []byte(tc.msg))
+			e := c.expect("error")
+			require.Equal(t, tc.code, e.Code)
+			require.Less(t, len(e.Message), 300, "the error does not echo the input back")
+			// The connection still works.
+			c.send(map[string]string{"type": "snapshot"})
+			c.expect("snapshot")
+		})
+	}
+}
+
+func TestExpensivePatternsArePaidOncePerName(t *testing.T) {
+	th := newTestHub(t, Options{MaxSeries: 5000})
+	ms := make([]Metric, 2000)
+	name := strings.Repeat("a", 150)
+	for i := range ms {
+		ms[i] = Metric{Name: name, Labels: Labels{"i": fmt.Sprint(i)}, Value: float64(i)}
+	}
+	require.NoError(t, th.Publish(ms...))
+	th.Tick(time.Second)
+	evil := strings.Repeat("*a", 30) + "*b" // never matches, worst case for backtracking
+	c := th.dial("match=" + evil)
+	c.expect("hello")
+	c.expect("snapshot")
+	require.Empty(t, c.v.values)
+	th.mu.Lock()
+	g := th.clientGroup()
+	require.Len(t, g.f.cache, 1, "2,000 series, one name: one evaluation")
+	th.mu.Unlock()
+}
+
+func (th *testHub) clientGroup() *group {
+	for c := range th.clients {
+		return c.g
+	}
+	return nil
+}
+
+func TestSubscribeFloodIsRateLimitedThenClosed(t *testing.T) {
+	th := newTestHub(t, Options{MessageRate: 5, MaxClientErrors: 3})
+	c := th.dial("")
+	c.expect("hello")
+	c.expect("snapshot")
+	sub := map[string]any{"type": "subscribe", "patterns": []string{"x"}}
+	for i := 0; i < 10; i++ { // the burst: twice the rate
+		c.send(sub)
+		c.expect("snapshot")
+	}
+	c.send(sub)
+	require.Equal(t, ErrCodeRateLimited, c.expect("error").Code)
+	th.clock.Advance(time.Second) // refills 5 tokens
+	for i := 0; i < 5; i++ {
+		c.send(sub)
+		c.expect("snapshot")
+	}
+	for i := 0; i < 5; i++ {
+		c.send(sub)
+	}
+	require.Equal(t, websocket.StatusPolicyViolation, c.closeStatus())
+}
+
+func TestMalformedUpgrades(t *testing.T) {
+	th := newTestHub(t, Options{})
+	cases := []struct {
+		name   string
+		header http.Header
+		want   int
+	}{
+		{"upgrade without key", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"}}, http.StatusBadRequest},
+		{"wrong version", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"8"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}, http.StatusBadRequest},
+		{"upgrade to something else", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"h2c"}}, http.StatusOK}, // not a WebSocket: the JSON snapshot
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := get(t, th.srv.URL, tc.header)
+			require.Equal(t, tc.want, resp.StatusCode)
+		})
+	}
+	require.GreaterOrEqual(t, th.Stats().Rejected, uint64(2))
+	c := th.dial("")
+	c.expect("hello")
+}
+
+// A handshake dribbled in byte by byte never reaches the Hub: the host's
+// http.Server.ReadHeaderTimeout closes it (see SECURITY.md), and nobody
+// else waits.
+func TestDribbledHandshakeDoesNotHoldTheHub(t *testing.T) {
+	h, err := NewHub(Options{Interval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadHeaderTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	defer h.Close()
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgr") // and then nothing
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	require.NoError(t, err, "others connect meanwhile")
+	ws.CloseNow()
+
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = bufio.NewReader(conn).ReadString('\n')
+	// The server answers 408 or just closes; either way the dribbler is cut off.
+	if err == nil {
+		rest, _ := io.ReadAll(conn)
+		require.NotContains(t, string(rest), "101 Switching Protocols")
+	}
+	require.Zero(t, h.Stats().Clients)
+}
+
+// A restricted connection cannot reach a forbidden series through any
+// message type or transport.
+func TestForbiddenSeriesUnreachable(t *testing.T) {
+	th := newTestHub(t, Options{Authorize: func(*http.Request) (Access, error) {
+		return Access{Patterns: []string{"public_*"}}, nil
+	}})
+	require.NoError(t, th.Publish(gauge("public_a", 1), gauge("secret_b", 2), Metric{Name: "secret_total", Kind: KindCounter, Value: 3}))
+	th.Tick(time.Second)
+	require.NoError(t, th.Publish(gauge("public_a", 2), gauge("secret_b", 3), Metric{Name: "secret_total", Kind: KindCounter, Value: 4}))
+	th.Tick(time.Second)
+
+	var all []string
+	c := th.dial("match=secret_*,*")
+	for _, m := range []any{
+		map[string]any{"type": "subscribe", "patterns": []string{"secret_b", "secret_*", "*", "?ecret_b"}},
+		map[string]string{"type": "snapshot"},
+		map[string]any{"type": "unsubscribe", "patterns": []string{"public_*"}},
+		map[string]any{"type": "subscribe", "patterns": []string{"*_b", "*_total"}},
+	} {
+		c.send(m)
+	}
+	require.NoError(t, th.Publish(gauge("public_a", 3), gauge("secret_b", 4)))
+	seq := th.Tick(time.Second)
+	for !c.v.synced || c.v.seq < seq {
+		m := c.next()
+		all = append(all, string(m.raw))
+	}
+	s := th.sse("match=secret_b,*", nil, nil)
+	for !s.v.synced || s.v.seq < seq {
+		all = append(all, string(s.next().raw))
+	}
+	_, body := get(t, th.srv.URL+"?match=secret_*", nil)
+	all = append(all, string(body))
+	_, body = get(t, th.srv.URL, nil)
+	all = append(all, string(body))
+	for _, m := range all {
+		require.NotContains(t, m, "secret", "leaked in %s", m)
+	}
+	require.Contains(t, strings.Join(all, ""), "public_a")
+}
