@@ -49,7 +49,7 @@ func TestMaxClientsGets503BeforeUpgrade(t *testing.T) {
 
 	// A slot frees when a client leaves.
 	require.NoError(t, a.c.Close(websocket.StatusNormalClosure, ""))
-	eventually(t, func() bool { return th.Stats().Clients == 1 }, "client left")
+	eventually(t, func() bool { return th.nclients.Load() == 1 }, "client left and its slot is free")
 	_, err = th.dialErr("", nil)
 	require.NoError(t, err)
 }
@@ -259,7 +259,9 @@ func TestBadClientMessages(t *testing.T) {
 	seq := th.Tick(time.Second)
 	bystander.untilSeq(seq)
 	require.Equal(t, 2.0, bystander.v.values["g"])
-	require.GreaterOrEqual(t, th.Stats().ClientErrors, uint64(len(cases)+6+1))
+	// The 1009 is counted by the reader right after coder/websocket sent
+	// the close frame, so the count may trail the client by a moment.
+	eventually(t, func() bool { return th.Stats().ClientErrors == uint64(len(cases)+6+1) }, "every bad message counted: %d", th.Stats().ClientErrors)
 }
 
 func TestShutdownSendsGoingAwayAndIsIdempotent(t *testing.T) {

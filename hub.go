@@ -30,6 +30,10 @@ type Hub struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed by Shutdown
 	once   sync.Once
+	// watchStop stops the watchdog. It outlives done, so that during
+	// Shutdown writes blocked on stalled clients still time out.
+	watchStop     chan struct{}
+	watchStopOnce sync.Once
 
 	// Sources.
 	srcMu      sync.Mutex
@@ -109,17 +113,18 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{
-		opts:     o,
-		hooks:    hk,
-		now:      hk.now,
-		gather:   hk.gather,
-		done:     make(chan struct{}),
-		srcNames: make(map[string]bool),
-		resSig:   make(chan struct{}, 1),
-		pub:      make(map[string]published),
-		groups:   make(map[string]*group),
-		clients:  make(map[*client]struct{}),
-		st:       collectorState{series: make(map[string]*series)},
+		opts:      o,
+		hooks:     hk,
+		now:       hk.now,
+		gather:    hk.gather,
+		done:      make(chan struct{}),
+		watchStop: make(chan struct{}),
+		srcNames:  make(map[string]bool),
+		resSig:    make(chan struct{}, 1),
+		pub:       make(map[string]published),
+		groups:    make(map[string]*group),
+		clients:   make(map[*client]struct{}),
+		st:        collectorState{series: make(map[string]*series)},
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -344,7 +349,7 @@ func (h *Hub) watchdogLoop(watch <-chan time.Time) {
 	for {
 		select {
 		case <-watch:
-		case <-h.done:
+		case <-h.watchStop:
 			return
 		}
 		now := h.now()
@@ -531,12 +536,13 @@ func (h *Hub) isClosed() bool {
 	}
 }
 
-// Shutdown stops the Hub: new requests get 503, the collector and watchdog
-// stop, in-flight collections are cancelled, and every client is sent a
-// going-away close (websocket.StatusGoingAway, 1001). It returns when every
-// goroutine the Hub started has ended, or when ctx is done: then the
-// remaining connections are closed at once and ctx's error is returned
-// (together with a count of any Collect calls that ignore their context).
+// Shutdown stops the Hub: new requests get 503, the collector stops,
+// in-flight collections are cancelled, and every client is sent a going-away
+// close (websocket.StatusGoingAway, 1001); a client whose socket is stalled
+// is still cut off after WriteTimeout. It returns when every goroutine the
+// Hub started has ended, or when ctx is done: then the remaining
+// connections are closed at once and ctx's error is returned (together with
+// a count of any Collect calls that ignore their context).
 // Calling it again is safe and waits again.
 //
 // http.Server.Shutdown does not track WebSocket connections (they are
@@ -559,9 +565,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		}
 	})
 	var errs []error
-	if err := h.loops.wait(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("pulse: collector still running: %w", err))
-	}
+	// The watchdog keeps running while clients close, so a write blocked on
+	// a stalled client still ends after WriteTimeout.
 	if err := h.clientT.wait(ctx); err != nil {
 		h.mu.Lock()
 		for c := range h.clients {
@@ -569,6 +574,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		}
 		h.mu.Unlock()
 		errs = append(errs, fmt.Errorf("pulse: clients still connected: %w", err))
+	}
+	h.watchStopOnce.Do(func() { close(h.watchStop) })
+	if err := h.loops.wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("pulse: collector still running: %w", err))
 	}
 	if err := h.srcRun.wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("pulse: %d Collect calls ignore their context: %w", h.srcRun.count(), err))

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -151,4 +153,27 @@ func TestSlowReaderIsResyncedAndConverges(t *testing.T) {
 		require.Equal(t, 42.0, v, k)
 	}
 	require.Len(t, slow.v.values, 300)
+}
+
+// Shutdown does not wait for a stalled client beyond WriteTimeout (plus the
+// close handshake's own bound): the watchdog outlives the collector.
+func TestShutdownCutsOffStalledClientsAfterWriteTimeout(t *testing.T) {
+	h, err := NewHub(Options{Interval: 10 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, QueueSize: 4, PingInterval: -1})
+	require.NoError(t, err)
+	var n atomic.Int64
+	require.NoError(t, h.Register(SourceFunc(func(context.Context) ([]Metric, error) {
+		return bulky(300, float64(n.Add(1))), nil
+	}), nil))
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = smallSendBuffers(srv.Listener)
+	srv.Start()
+	defer srv.Close()
+	th := &testHub{Hub: h, t: t, srv: srv}
+	th.dialSmallBuffer() // never reads
+	eventually(t, func() bool { return h.Stats().Resyncs > 0 }, "the stalled client's queue overflowed")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, h.Shutdown(ctx), "the stalled client is cut off, not waited for")
+	require.EqualValues(t, 1, h.Stats().SlowDisconnects)
 }

@@ -2,10 +2,21 @@
 // small simulated web site.
 //
 // It serves three trivial pages (/shop, /blog, /about), sends simulated
-// visitors to them over loopback HTTP, and broadcasts live metrics about that
-// traffic (active users, requests per second per page, requests in flight,
-// goroutines, heap) on a pulse Hub mounted at /ws/metrics. The dashboard at /
-// is one embedded HTML file that follows the pulse wire protocol.
+// visitors to them over loopback HTTP, and broadcasts live metrics of the
+// server on a pulse Hub mounted at /ws/metrics, from the sources a real
+// service would use:
+//
+//   - active users, in total and per page, counted by the active-users
+//     middleware (sources/active) wrapped around the pages;
+//   - requests per page and their durations, Prometheus metrics in the
+//     server's own registry, read by the Hub through sources/prometheus and
+//     served to Prometheus scrapers at /metrics;
+//   - requests in flight, a pulse.Gauge;
+//   - the Go runtime's metrics (sources/runtime): goroutines, heap, GC
+//     pauses and more.
+//
+// The dashboard at / is one embedded HTML file that renders them with the
+// browser client pulse.js.
 //
 //	go run ./examples/server
 //	go run ./examples/server -addr 127.0.0.1:9000 -interval 500ms
@@ -26,6 +37,7 @@ import (
 	"time"
 
 	"github.com/go-pulse/pulse"
+	runtimesource "github.com/go-pulse/pulse/sources/runtime"
 )
 
 // shutdownTimeout bounds a clean shutdown of the HTTP server and the Hub.
@@ -47,7 +59,7 @@ func main() {
 
 	err := run(ctx, *addr, *interval, func(url string) {
 		ws := "ws" + strings.TrimPrefix(url, "http") + strings.TrimPrefix(metricsPath, "/")
-		fmt.Printf("pulse demo: open %s (metrics at %s)\n", url, ws)
+		fmt.Printf("pulse demo: open %s (live metrics at %s, Prometheus at %smetrics)\n", url, ws, url)
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pulse demo:", err)
@@ -72,16 +84,22 @@ func run(ctx context.Context, addr string, interval time.Duration, ready func(ur
 		}
 	}()
 
-	s := newSite()
+	s, err := newSite()
+	if err != nil {
+		return err
+	}
 	if err := s.register(hub); err != nil {
 		return err
 	}
-	if err := registerRuntimeMetrics(hub); err != nil {
+	// The Go runtime's metrics (goroutines, heap, GC, scheduler, CPU), read
+	// through runtime/metrics without stopping the world.
+	if err := hub.Register(runtimesource.New(), &pulse.SourceOptions{Name: "runtime"}); err != nil {
 		return err
 	}
 
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, hub)
+	mux.Handle("GET /pulse.js", pulse.JS()) // the browser client the dashboard imports
 	mux.HandleFunc("GET /{$}", serveDashboard)
 	s.mount(mux)
 
@@ -120,12 +138,14 @@ func run(ctx context.Context, addr string, interval time.Duration, ready func(ur
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	errs := []error{serveErr}
-	if err := srv.Shutdown(shutCtx); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-	}
 	hubDown = true
 	if err := hub.Shutdown(shutCtx); err != nil {
 		errs = append(errs, fmt.Errorf("hub shutdown: %w", err))
+	}
+	// Browsers keep spare connections open that never carry a request;
+	// Shutdown waits for those up to 5 seconds. Past our deadline, close.
+	if err := srv.Shutdown(shutCtx); err != nil {
+		_ = srv.Close()
 	}
 	if served != nil {
 		if err := <-served; !errors.Is(err, http.ErrServerClosed) {

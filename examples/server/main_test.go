@@ -7,7 +7,9 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,11 +130,42 @@ func (st *wireState) applyValues(m *wireMessage) {
 	}
 }
 
+// wantSeries are series the demo must have, with their kind and unit (""
+// where the source gives none: Prometheus metrics carry no unit).
+var wantSeries = []struct{ key, kind, unit string }{
+	// sources/active
+	{"site_active_users", "gauge", "users"},
+	{`site_active_users{page="shop"}`, "gauge", "users"},
+	{`site_active_users{page="blog"}`, "gauge", "users"},
+	{`site_active_users{page="about"}`, "gauge", "users"},
+	// sources/prometheus, from the demo's own registry
+	{`http_requests_total{page="shop"}`, "counter", ""},
+	{`http_requests_total{page="blog"}`, "counter", ""},
+	{`http_requests_total{page="about"}`, "counter", ""},
+	{`http_request_duration_seconds_count{page="shop"}`, "counter", ""},
+	{`http_request_duration_seconds{page="shop",quantile="0.9"}`, "gauge", ""},
+	// pulse.Gauge
+	{"http_requests_in_flight", "gauge", "requests"},
+	// sources/runtime
+	{"go_sched_goroutines_goroutines", "gauge", "goroutines"},
+	{"go_memory_classes_heap_objects_bytes", "gauge", "bytes"},
+	{"go_gc_heap_live_bytes", "gauge", "bytes"},
+	{`go_sched_pauses_total_gc_seconds{quantile="0.99"}`, "gauge", "seconds"},
+	// SelfMetrics
+	{"pulse_clients", "gauge", ""},
+}
+
 // ready reports whether the live figures the dashboard shows are there and
-// moving.
+// moving, and every series of wantSeries is there (a page's active users
+// appear with its first visitor).
 func (st *wireState) ready() bool {
 	if st.deltas < 3 || st.values["site_active_users"] <= 0 {
 		return false
+	}
+	for _, w := range wantSeries {
+		if _, ok := st.series[w.key]; !ok {
+			return false
+		}
 	}
 	for k, r := range st.rates {
 		if strings.HasPrefix(k, `http_requests_total{page="`) && r > 0 {
@@ -194,16 +227,29 @@ func TestRun(t *testing.T) {
 	conn, _, err := websocket.Dial(streamCtx, wsURL, nil)
 	require.NoError(t, err)
 	defer conn.CloseNow()
+	conn.SetReadLimit(4 << 20) // the whole catalogue, runtime metrics included, is past the default 32 KiB
 
+	sawHistory := false
 	read := func() (*wireMessage, error) {
-		typ, data, err := conn.Read(streamCtx)
-		if err != nil {
-			return nil, err
+		for {
+			typ, data, err := conn.Read(streamCtx)
+			if err != nil {
+				return nil, err
+			}
+			require.Equal(t, websocket.MessageText, typ)
+			var kind struct {
+				Type string `json:"type"`
+				Seq  uint64 `json:"seq"`
+			}
+			require.NoError(t, json.Unmarshal(data, &kind), "%s", data)
+			if kind.Type == "history" {
+				sawHistory = true // charts' backfill; this test checks the live values
+				continue
+			}
+			var m wireMessage
+			require.NoError(t, json.Unmarshal(data, &m), "%s", data)
+			return &m, nil
 		}
-		require.Equal(t, websocket.MessageText, typ)
-		var m wireMessage
-		require.NoError(t, json.Unmarshal(data, &m), "%s", data)
-		return &m, nil
 	}
 
 	var st wireState
@@ -228,33 +274,42 @@ func TestRun(t *testing.T) {
 		st.apply(t, m)
 	}
 
-	// Every series the demo registers is there, with help and unit.
-	want := []string{
-		"site_active_users",
-		`site_active_users{page="shop"}`,
-		`site_active_users{page="blog"}`,
-		`site_active_users{page="about"}`,
-		`http_requests_total{page="shop"}`,
-		`http_requests_total{page="blog"}`,
-		`http_requests_total{page="about"}`,
-		"http_requests_in_flight",
-		"go_goroutines",
-		"go_heap_objects_bytes",
-		"go_heap_live_bytes",
+	require.True(t, sawHistory, "a history message follows the connect snapshot")
+
+	// Every series the dashboard uses is there, with help and, where its
+	// source gives one, unit.
+	for _, w := range wantSeries {
+		s, ok := st.series[w.key]
+		require.True(t, ok, "series %s missing", w.key)
+		require.NotEmpty(t, s.Help, w.key)
+		require.Equal(t, w.kind, s.Kind, w.key)
+		if w.unit != "" {
+			require.Equal(t, w.unit, s.Unit, w.key)
+		}
+		_, ok = st.values[w.key]
+		require.True(t, ok, "no value for %s", w.key)
 	}
-	for _, key := range want {
-		s, ok := st.series[key]
-		require.True(t, ok, "series %s missing", key)
-		require.NotEmpty(t, s.Help, key)
-		require.NotEmpty(t, s.Unit, key)
-		_, ok = st.values[key]
-		require.True(t, ok, "no value for %s", key)
+	require.Greater(t, st.values["go_sched_goroutines_goroutines"], 0.0)
+	require.Greater(t, st.values["go_memory_classes_heap_objects_bytes"], 0.0)
+
+	// Prometheus scrapes the same counters at /metrics: at least what the
+	// Hub last reported, since they only grow.
+	resp, err = client.Get(base + "metrics")
+	require.NoError(t, err)
+	body, err = io.ReadAll(resp.Body)
+	require.NoError(t, resp.Body.Close())
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), "# TYPE http_requests_total counter")
+	for _, p := range []string{"shop", "blog", "about"} {
+		key := `http_requests_total{page="` + p + `"}`
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` (\S+)$`).FindStringSubmatch(string(body))
+		require.NotNil(t, m, "%s not in /metrics:\n%s", key, body)
+		scraped, err := strconv.ParseFloat(m[1], 64)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, scraped, st.values[key], key)
 	}
-	require.Equal(t, "counter", st.series[`http_requests_total{page="shop"}`].Kind)
-	require.Equal(t, "gauge", st.series["site_active_users"].Kind)
-	require.Greater(t, st.values["go_goroutines"], 0.0)
-	require.Greater(t, st.values["go_heap_objects_bytes"], 0.0)
-	require.Contains(t, st.series, "pulse_clients", "SelfMetrics is on")
+	require.Contains(t, string(body), `http_request_duration_seconds_bucket{page="shop",le="0.01"}`)
 
 	// Shut down with the client still connected: run returns nil and the
 	// client is told the server is going away.

@@ -2,148 +2,141 @@ package main
 
 import (
 	"context"
-	"math"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
 
 	"github.com/go-pulse/pulse"
-	"github.com/stretchr/testify/require"
+	promsource "github.com/go-pulse/pulse/sources/prometheus"
 )
 
-func TestActiveTrackerWindow(t *testing.T) {
-	tr := newActiveTracker(5*time.Minute, []string{"shop", "blog"})
-	t0 := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-
-	tr.Seen("a", "shop", t0)
-	tr.Seen("b", "blog", t0.Add(time.Minute))
-	tr.Seen("a", "blog", t0.Add(2*time.Minute))
-	tr.Seen("c", "elsewhere", t0.Add(2*time.Minute)) // counts in the total only
-	tr.Seen("b", "blog", t0)                         // an older time does not move b back
-
-	total, pages := tr.Active(t0.Add(2 * time.Minute))
-	require.Equal(t, 3, total)
-	require.Equal(t, map[string]int{"shop": 1, "blog": 2}, pages)
-
-	// Exactly 5 minutes after a's visit to shop it is still within the window.
-	total, pages = tr.Active(t0.Add(5 * time.Minute))
-	require.Equal(t, 3, total)
-	require.Equal(t, map[string]int{"shop": 1, "blog": 2}, pages)
-
-	// Just past it, a has left shop but is still active from blog.
-	total, pages = tr.Active(t0.Add(5*time.Minute + time.Nanosecond))
-	require.Equal(t, 3, total)
-	require.Equal(t, map[string]int{"shop": 0, "blog": 2}, pages)
-
-	// b was last seen at t0+1m.
-	total, pages = tr.Active(t0.Add(6*time.Minute + time.Nanosecond))
-	require.Equal(t, 2, total)
-	require.Equal(t, map[string]int{"shop": 0, "blog": 1}, pages)
-
-	// Everyone gone, and pruned from memory.
-	total, pages = tr.Active(t0.Add(time.Hour))
-	require.Equal(t, 0, total)
-	require.Equal(t, map[string]int{"shop": 0, "blog": 0}, pages)
-	require.Empty(t, tr.all)
-	require.Empty(t, tr.byPage["shop"])
-	require.Empty(t, tr.byPage["blog"])
-
-	// A visitor coming back counts again.
-	tr.Seen("a", "shop", t0.Add(time.Hour))
-	total, _ = tr.Active(t0.Add(time.Hour))
-	require.Equal(t, 1, total)
-}
-
-func TestActiveTrackerConcurrent(t *testing.T) {
-	tr := newActiveTracker(time.Minute, []string{"p"})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			for i := range 200 {
-				tr.Seen(string(rune('a'+g)), "p", time.Now())
-				if i%20 == 0 {
-					tr.Active(time.Now())
-				}
-			}
-		})
-	}
-	wg.Wait()
-	total, pages := tr.Active(time.Now())
-	require.Equal(t, 8, total)
-	require.Equal(t, 8, pages["p"])
-}
+// middlewareID is the form of the visitor ids the active-users middleware
+// issues and accepts.
+var middlewareID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func TestPageHandler(t *testing.T) {
-	s := newSite()
+	s, err := newSite()
+	require.NoError(t, err)
 	mux := http.NewServeMux()
 	s.mount(mux)
+	get := func(path string, cookie string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: visitorCookie, Value: cookie})
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
 
 	// A browser without a cookie gets one, and counts as a visitor.
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/blog", nil))
+	rec := get("/blog", "")
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Contains(t, rec.Header().Get("Content-Type"), "text/html")
 	require.Contains(t, rec.Body.String(), "<h1>Blog</h1>")
 	cookies := rec.Result().Cookies()
 	require.Len(t, cookies, 1)
 	require.Equal(t, visitorCookie, cookies[0].Name)
+	require.True(t, cookies[0].HttpOnly)
 	id := cookies[0].Value
-	require.NotEmpty(t, visitorIDFromCookie(id))
+	require.Regexp(t, middlewareID, id)
 
 	// Coming back with it: no new cookie, still one visitor.
 	for _, path := range []string{"/blog", "/shop"} {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
-		req.AddCookie(&http.Cookie{Name: visitorCookie, Value: id})
-		rec = httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
+		rec = get(path, id)
 		require.Equal(t, http.StatusOK, rec.Code)
 		require.Empty(t, rec.Header().Values("Set-Cookie"))
 	}
-	total, pages := s.active.Active(time.Now())
+	total, pages := s.active.Counts()
 	require.Equal(t, 1, total)
-	require.Equal(t, map[string]int{"shop": 1, "blog": 1, "about": 0}, pages)
-	require.Equal(t, 2.0, s.requests["blog"].Value())
-	require.Equal(t, 1.0, s.requests["shop"].Value())
-	require.Equal(t, 0.0, s.requests["about"].Value())
+	require.Equal(t, map[string]int{"shop": 1, "blog": 1}, pages)
+	require.Equal(t, 2.0, counterValue(t, s.requests.WithLabelValues("blog")))
+	require.Equal(t, 1.0, counterValue(t, s.requests.WithLabelValues("shop")))
+	require.Equal(t, 0.0, counterValue(t, s.requests.WithLabelValues("about")))
 	require.Equal(t, 0.0, s.inFlight.Value())
 
-	// A malformed cookie is replaced.
-	req := httptest.NewRequest(http.MethodGet, "/about", nil)
-	req.AddCookie(&http.Cookie{Name: visitorCookie, Value: strings.Repeat("x", 65)})
-	rec = httptest.NewRecorder()
-	mux.ServeHTTP(rec, req)
+	// A malformed cookie is replaced: a new visitor.
+	rec = get("/about", strings.Repeat("x", 65))
 	require.Len(t, rec.Result().Cookies(), 1)
 
+	// The simulator's visitors keep their ids.
+	sim := poolID()
+	require.Regexp(t, middlewareID, sim)
+	rec = get("/about", sim)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Empty(t, rec.Header().Values("Set-Cookie"))
+
 	// The metrics as the Hub collects them.
-	ms, err := s.collectActive(context.Background())
+	ms, err := s.active.Collect(context.Background())
 	require.NoError(t, err)
-	byKey := map[string]float64{}
-	for _, m := range ms {
-		require.NoError(t, m.Validate())
-		require.Equal(t, pulse.KindGauge, m.Kind)
-		byKey[m.Key()] = m.Value
-	}
 	require.Equal(t, map[string]float64{
-		"site_active_users":               2,
+		"site_active_users":               3,
 		`site_active_users{page="shop"}`:  1,
 		`site_active_users{page="blog"}`:  1,
-		`site_active_users{page="about"}`: 1,
-	}, byKey)
+		`site_active_users{page="about"}`: 2,
+	}, values(t, ms))
+
+	prom, err := promsource.New(promsource.WithGatherer(s.registry))
+	require.NoError(t, err)
+	ms, err = prom.Collect(context.Background())
+	require.NoError(t, err)
+	got := values(t, ms)
+	for key, want := range map[string]float64{
+		`http_requests_total{page="shop"}`:                  1,
+		`http_requests_total{page="blog"}`:                  2,
+		`http_requests_total{page="about"}`:                 2,
+		`http_request_duration_seconds_count{page="about"}`: 2,
+		`http_request_duration_seconds_count{page="shop"}`:  1,
+		`http_request_duration_seconds_count{page="blog"}`:  2,
+	} {
+		require.Contains(t, got, key)
+		require.Equal(t, want, got[key], key)
+	}
+	// The histogram's quantiles, estimated from its buckets.
+	require.Greater(t, got[`http_request_duration_seconds{page="blog",quantile="0.9"}`], 0.0)
+	for _, m := range ms {
+		if m.Name == "http_requests_total" {
+			require.Equal(t, pulse.KindCounter, m.Kind)
+			require.Equal(t, "Page requests served", m.Help)
+		}
+	}
+
+	// Prometheus sees the same numbers.
+	rec = get("/metrics", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	body, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), `http_requests_total{page="blog"} 2`)
+	require.Contains(t, string(body), `http_request_duration_seconds_count{page="shop"} 1`)
+	require.Empty(t, rec.Header().Values("Set-Cookie"), "/metrics is not a page: no visitor cookie")
+	total, _ = s.active.Counts()
+	require.Equal(t, 3, total, "/metrics is not a visit")
 }
 
-func visitorIDFromCookie(v string) string {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.AddCookie(&http.Cookie{Name: visitorCookie, Value: v})
-	return visitorID(r)
+// values maps the keys of ms to their values, checking that each is valid.
+func values(t *testing.T, ms []pulse.Metric) map[string]float64 {
+	t.Helper()
+	byKey := make(map[string]float64, len(ms))
+	for _, m := range ms {
+		require.NoError(t, m.Validate())
+		byKey[m.Key()] = m.Value
+	}
+	return byKey
 }
 
-func TestRuntimeMetric(t *testing.T) {
-	require.Greater(t, runtimeMetric("/memory/classes/heap/objects:bytes")(), 0.0)
-	require.GreaterOrEqual(t, runtimeMetric("/gc/heap/live:bytes")(), 0.0)
-	require.True(t, math.IsNaN(runtimeMetric("/no/such:metric")()), "an unknown metric reads as NaN")
+// counterValue reads a Prometheus counter.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
 }
 
 func TestPickPath(t *testing.T) {

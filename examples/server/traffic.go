@@ -114,7 +114,10 @@ func (v *visitors) next() string {
 	return v.current[i]
 }
 
-func poolID() string { return fmt.Sprintf("sim-%04d", rand.IntN(visitorPool)) }
+// poolID draws a visitor of the pool. Its id has the form of the ids the
+// active-users middleware issues (32 lower-case hex digits; it replaces any
+// other cookie value with a new id): visitor n of the pool is n in hex.
+func poolID() string { return fmt.Sprintf("%032x", rand.IntN(visitorPool)) }
 
 // visit requests url as visitor id and reads the whole response. Errors are
 // ignored: the simulated visitor just leaves.

@@ -1,0 +1,626 @@
+/**
+ * pulse.js: the browser client of pulse (github.com/go-pulse/pulse).
+ *
+ * One ES module, no build step, no dependency. The Go package serves it with
+ * pulse.JS(); a page imports it:
+ *
+ *     import { connect } from "/pulse.js";
+ *
+ *     const client = connect("/ws/metrics", {
+ *       match: ["http_*", "go_goroutines"],
+ *       onStatus(status) { badge.textContent = status; },
+ *       onUpdate(state, changes) { figure.textContent = client.value("go_goroutines"); },
+ *     });
+ *
+ * The client speaks the pulse wire protocol, version 1 (PROTOCOL.md):
+ *
+ * - It keeps the state: the catalogue of series, their values, the rates of
+ *   counters, the stale set, and for every series a history (values and
+ *   rates aligned with tick times) taken from the server's history message
+ *   and extended by every tick, so a chart starts full and stays continuous.
+ * - It reconnects by itself, with exponential backoff and jitter (250 ms
+ *   doubling up to 30 s by default, back to the start once a snapshot
+ *   arrives), and treats a connection that has said nothing for three ticks
+ *   as dead: the server sends a delta every tick.
+ * - A delta whose seq is not the last seq + 1 means the state can no longer
+ *   be trusted: the client asks for a snapshot and ignores deltas until it
+ *   comes ("resyncing", then "resynced").
+ * - Subscriptions (match patterns) are remembered and sent again as ?match=
+ *   on every reconnect.
+ * - When a WebSocket cannot be had (no WebSocket in this environment, or
+ *   options.sseAfter attempts in a row that never opened while none ever
+ *   did), it falls back to Server-Sent Events on the same URL, and stays on
+ *   them. An EventSource gives up for good on a non-200 answer, so the client
+ *   drives every SSE reconnect itself.
+ *
+ * Values are numbers; the wire's "NaN", "+Inf" and "-Inf" become NaN,
+ * Infinity and -Infinity (Number() alone would turn "+Inf" and "-Inf" into
+ * NaN).
+ *
+ * Statuses, reported to onStatus(status, info):
+ *
+ *   "connecting"    before the first snapshot (also between failed first attempts)
+ *   "live"          a snapshot arrived; deltas are applied as they come
+ *   "reconnecting"  the connection was lost; info.delay says when the next try is
+ *   "resyncing"     a gap in seq: waiting for a fresh snapshot
+ *   "resynced"      that snapshot (or a server resync snapshot) arrived; "live" follows
+ *   "idle"          every pattern was unsubscribed: no connection is needed
+ *   "closed"        close() was called, or the server speaks another protocol version
+ *
+ * info carries transport ("websocket" or "sse"), and where it applies
+ * delay (ms), attempt, reason and error.
+ */
+
+const PROTOCOL_VERSION = 1;
+
+const DEFAULTS = {
+  match: ["*"],          // initial subscription patterns
+  transport: "auto",     // "auto", "websocket" or "sse"
+  sseAfter: 3,           // auto: WebSocket attempts that never opened before falling back to SSE
+  minDelay: 250,         // reconnect backoff, ms: doubles from minDelay ...
+  maxDelay: 30000,       // ... up to maxDelay; half of it is random jitter
+  connectTimeout: 10000, // ms an attempt may take to deliver its first message
+  history: 300,          // points kept per series until the server's own length shows
+};
+
+// A subscription pattern: metric-name characters and the wildcards * and ?.
+const PATTERN = /^[A-Za-z0-9_:*?]{1,200}$/;
+
+/**
+ * connect opens a live connection to a pulse Hub and returns its client.
+ *
+ * url is the Hub's route, absolute (ws:, wss:, http:, https:) or relative to
+ * the page, e.g. "/ws/metrics". options (all optional):
+ *
+ *   match           patterns, an array or a comma-separated string (default "*")
+ *   transport       "auto" (default), "websocket" or "sse"
+ *   sseAfter        WebSocket failures before the SSE fallback (default 3)
+ *   minDelay, maxDelay  backoff bounds in ms (default 250 and 30000)
+ *   connectTimeout  ms before an attempt that says nothing is abandoned (default 10000)
+ *   history         points kept per series while the server's count is unknown (default 300)
+ *   onUpdate(state, changes)  after each snapshot, delta and history message
+ *   onStatus(status, info)    on each status change (see above)
+ *   onError(message)          on each error message from the server (default: console.warn)
+ *
+ * The callbacks can also be set later as properties of the client. The first
+ * attempt starts after the calling code has run, so a callback may use the
+ * returned client.
+ */
+export function connect(url, options = {}) {
+  return new PulseClient(url, options);
+}
+
+class PulseClient {
+  /**
+   * The state, as of tick state.seq. Read it, do not change it; it is also
+   * the first argument of onUpdate.
+   *   seq, ts     the last tick applied and its server time (Unix ms)
+   *   series      Map key -> catalogue entry {key, name, labels, kind, unit, help}
+   *   values      Map key -> number
+   *   rates       Map key -> number (counters, from their second sample)
+   *   stale       Set of keys whose source stopped answering (values kept)
+   */
+  state = { seq: 0, ts: 0, series: new Map(), values: new Map(), rates: new Map(), stale: new Set() };
+
+  /** The current status, see the module comment. */
+  status = "connecting";
+  /** "websocket" or "sse": the transport of the current or last attempt. */
+  transport = "";
+  /** The server's tick, from its hello. */
+  intervalMs = 1000;
+
+  onUpdate = null;
+  onStatus = null;
+  onError = null;
+
+  #url;
+  #opts;
+  #patterns;
+
+  #conn = null;       // current attempt: {sse, socket, opened}
+  #closed = false;
+  #synced = false;    // the state matches the server's as of state.seq
+  #resyncAt = 0;      // when a snapshot was asked for after a gap; 0 = not waiting
+  #pending = [];      // subscribe messages sent and not yet answered: {added}
+  #everLive = false;
+
+  #delay;             // backoff: base of the next delay
+  #attempt = 0;       // failed attempts since the last snapshot
+  #wsOpened = false;  // some WebSocket of this client opened
+  #wsFailures = 0;    // WebSocket attempts in a row that never opened
+  #sse = false;       // fell back to Server-Sent Events, for good
+  #retryTimer = 0;
+  #watchTimer = 0;
+
+  // History: tick times (Unix ms, oldest first) and, per key, values and
+  // (counters) rates aligned with them; null where there was no value.
+  #times = [];
+  #histValues = new Map();
+  #histRates = new Map();
+  #histSeq = 0;       // seq of the newest point
+  #histMax;
+
+  constructor(url, options) {
+    this.#url = String(url);
+    this.#opts = { ...DEFAULTS, ...options };
+    this.#patterns = unique(patternList(this.#opts.match ?? DEFAULTS.match));
+    this.#delay = this.#opts.minDelay;
+    this.#histMax = this.#opts.history;
+    this.#sse = this.#opts.transport === "sse";
+    this.onUpdate = options.onUpdate ?? null;
+    this.onStatus = options.onStatus ?? null;
+    this.onError = options.onError ?? null;
+    queueMicrotask(() => this.#open());
+  }
+
+  // ---- Reading ----
+
+  /** The last tick applied. */
+  get seq() { return this.state.seq; }
+
+  /** The subscription patterns, as they will be sent on the next connect. */
+  get patterns() { return [...this.#patterns]; }
+
+  /** All values, as a plain object key -> number. */
+  values() { return Object.fromEntries(this.state.values); }
+
+  /** The value of a series, or undefined. */
+  value(key) { return this.state.values.get(key); }
+
+  /** The per-second rate of a counter, or undefined (gauges, first sample). */
+  rate(key) { return this.state.rates.get(key); }
+
+  /** Whether a series is stale: its source failed and the value is the last good one. */
+  isStale(key) { return this.state.stale.has(key); }
+
+  /** Catalogue entries, all or those of the metric name. */
+  series(name) {
+    const all = [...this.state.series.values()];
+    return name === undefined ? all : all.filter((s) => s.name === name);
+  }
+
+  /**
+   * The history of a series: {times, values, rates}, arrays of the same
+   * length, oldest first, ending at the last tick applied; values and rates
+   * hold null where there was none (rates is null for a gauge). Copies; null
+   * for an unknown key.
+   */
+  history(key) {
+    const values = this.#histValues.get(key);
+    if (!values) return null;
+    const rates = this.#histRates.get(key);
+    return { times: [...this.#times], values: [...values], rates: rates ? [...rates] : null };
+  }
+
+  // ---- Subscriptions ----
+
+  /** Adds patterns to the subscription; the state then holds the new selection. */
+  subscribe(patterns) {
+    const added = unique(patternList(patterns)).filter((p) => !this.#patterns.includes(p));
+    if (added.length === 0) return;
+    this.#patterns.push(...added);
+    this.#changeSubscription({ type: "subscribe", patterns: added }, added);
+  }
+
+  /** Removes patterns, compared as written. With none left the client goes "idle". */
+  unsubscribe(patterns) {
+    const gone = unique(patternList(patterns)).filter((p) => this.#patterns.includes(p));
+    if (gone.length === 0) return;
+    this.#patterns = this.#patterns.filter((p) => !gone.includes(p));
+    this.#changeSubscription({ type: "unsubscribe", patterns: gone }, []);
+  }
+
+  /** Asks the server for a fresh snapshot (over SSE: reconnects). */
+  refresh() {
+    const conn = this.#conn;
+    if (conn && conn.opened && !conn.sse) conn.socket.send('{"type":"snapshot"}');
+    else if (conn) this.#restart();
+  }
+
+  /** Closes the connection for good. */
+  close() {
+    this.#shutdown("closed", {});
+  }
+
+  #changeSubscription(msg, added) {
+    if (this.#closed) return;
+    if (this.#patterns.length === 0) {
+      // Nothing to receive: the query string cannot say "nothing" (it
+      // defaults to everything), so hold no connection at all.
+      const before = [...this.state.series.keys()];
+      this.#drop();
+      clearTimeout(this.#retryTimer);
+      this.#clearState();
+      this.#setStatus("idle");
+      this.#emit({ type: "snapshot", reason: "subscribe", keys: [], series: [], removed: before, stale: [] });
+      return;
+    }
+    const conn = this.#conn;
+    if (conn && conn.opened && !conn.sse && conn.socket.readyState === 1) {
+      conn.socket.send(JSON.stringify(msg));
+      this.#pending.push({ added });
+    } else if (conn || this.status === "idle") {
+      this.#restart(); // the new ?match= takes effect with a new connection
+    } // else a retry is scheduled: it will use the new patterns
+  }
+
+  // ---- Connection ----
+
+  #open() {
+    if (this.#closed || this.#conn) return;
+    clearTimeout(this.#retryTimer);
+    if (this.#patterns.length === 0) {
+      this.#setStatus("idle");
+      return;
+    }
+    const { transport, sseAfter } = this.#opts;
+    if (transport === "auto" && !this.#sse &&
+        (typeof WebSocket === "undefined" || !this.#wsOpened && this.#wsFailures >= sseAfter)) {
+      this.#sse = true;
+    }
+    const missing = this.#sse ? "EventSource" : "WebSocket";
+    if (typeof globalThis[missing] === "undefined") {
+      this.#shutdown("closed", { error: missing + " is not available here" });
+      return;
+    }
+    this.transport = this.#sse ? "sse" : "websocket";
+    if (this.status === "idle" || !this.#everLive && this.#attempt === 0) this.#setStatus("connecting");
+
+    const conn = { sse: this.#sse, socket: null, opened: false };
+    this.#conn = conn;
+    this.#synced = false;
+    this.#resyncAt = 0;
+    this.#pending = [];
+    try {
+      if (conn.sse) {
+        const es = new EventSource(this.#endpoint(true));
+        conn.socket = es;
+        es.onopen = () => { conn.opened = true; };
+        es.onmessage = (ev) => this.#receive(conn, ev.data);
+        // EventSource would retry by itself after a dropped stream, but not
+        // after a non-200 answer: always retry here, with our backoff.
+        es.onerror = () => this.#lost(conn, "event stream failed or ended");
+      } else {
+        const ws = new WebSocket(this.#endpoint(false));
+        conn.socket = ws;
+        ws.onopen = () => {
+          conn.opened = true;
+          this.#wsOpened = true;
+          this.#wsFailures = 0;
+        };
+        ws.onmessage = (ev) => this.#receive(conn, ev.data);
+        ws.onclose = (ev) => this.#lost(conn, "closed " + ev.code + (ev.reason ? ": " + ev.reason : ""));
+        // onerror is always followed by onclose.
+      }
+    } catch (err) {
+      this.#lost(conn, String(err && err.message || err));
+      return;
+    }
+    this.#watch(conn, this.#opts.connectTimeout);
+  }
+
+  // #endpoint is the Hub's URL for the transport, with the patterns as ?match=.
+  #endpoint(sse) {
+    const u = new URL(this.#url, globalThis.location ? globalThis.location.href : undefined);
+    const scheme = { "http:": "ws:", "https:": "wss:", "ws:": "http:", "wss:": "https:" };
+    if (sse === (u.protocol === "ws:" || u.protocol === "wss:")) u.protocol = scheme[u.protocol];
+    u.searchParams.set("match", this.#patterns.join(","));
+    return u.href;
+  }
+
+  // #watch (re)arms the dead-connection timer of conn.
+  #watch(conn, ms) {
+    clearTimeout(this.#watchTimer);
+    this.#watchTimer = setTimeout(() => this.#lost(conn, "nothing received for " + ms + " ms"), ms);
+  }
+
+  // #drop detaches and closes the current connection, if any.
+  #drop() {
+    const conn = this.#conn;
+    this.#conn = null;
+    clearTimeout(this.#watchTimer);
+    if (!conn || !conn.socket) return;
+    const s = conn.socket;
+    s.onopen = s.onmessage = s.onerror = s.onclose = null;
+    try { s.close(); } catch { /* already closed */ }
+  }
+
+  // #restart replaces the current connection at once, without backoff.
+  #restart() {
+    this.#drop();
+    this.#open();
+  }
+
+  // #lost handles the end of conn: it schedules the next attempt.
+  #lost(conn, reason) {
+    if (conn !== this.#conn || this.#closed) return;
+    this.#drop();
+    this.#synced = false;
+    if (!conn.sse && !conn.opened) this.#wsFailures++;
+    const base = this.#delay;
+    this.#delay = Math.min(base * 2, this.#opts.maxDelay);
+    const delay = Math.round(base / 2 + Math.random() * base / 2);
+    this.#attempt++;
+    this.#setStatus(this.#everLive ? "reconnecting" : "connecting", { delay, attempt: this.#attempt, reason });
+    this.#retryTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  #shutdown(status, info) {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#drop();
+    this.#setStatus(status, info);
+  }
+
+  // ---- Messages ----
+
+  #receive(conn, data) {
+    if (conn !== this.#conn) return;
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch (err) {
+      console.warn("pulse: message is not JSON", err);
+      return;
+    }
+    this.#watch(conn, 3 * this.intervalMs);
+    switch (msg.type) {
+      case "hello": this.#hello(conn, msg); break;
+      case "snapshot": this.#snapshot(msg); break;
+      case "history": this.#history(msg); break;
+      case "delta": this.#delta(conn, msg); break;
+      case "error": this.#serverError(msg); break;
+    }
+  }
+
+  #hello(conn, msg) {
+    if (msg.version !== PROTOCOL_VERSION) {
+      this.#shutdown("closed", { error: "unsupported pulse protocol version " + msg.version });
+      return;
+    }
+    this.intervalMs = msg.interval_ms > 0 ? msg.interval_ms : 1000;
+    this.#watch(conn, 3 * this.intervalMs);
+  }
+
+  // A snapshot replaces everything.
+  #snapshot(msg) {
+    const st = this.state;
+    const kinds = new Map([...st.series.values()].map((s) => [s.key, s.kind]));
+    this.#clearState();
+    for (const s of msg.series || []) st.series.set(s.key, s);
+    applyValues(st, msg);
+    st.seq = msg.seq;
+    st.ts = msg.ts;
+
+    if (msg.reason === "subscribe") this.#pending.shift();
+    if (msg.reason === "resync") this.#pending = []; // it replaced whatever answers were queued
+    const resynced = this.#resyncAt > 0 || msg.reason === "resync";
+    this.#synced = true;
+    this.#resyncAt = 0;
+    this.#delay = this.#opts.minDelay;
+    this.#attempt = 0;
+
+    // History: a seq lower than the last point's is another server (or a
+    // restarted one): start over. The history message that follows a
+    // connect or subscribe snapshot replaces all of it anyway.
+    if (msg.seq < this.#histSeq) {
+      this.#times = [];
+      this.#histValues.clear();
+      this.#histRates.clear();
+    }
+    for (const key of this.#histValues.keys()) {
+      // Gone, or of a new kind, which starts a new history.
+      if (st.series.get(key)?.kind !== kinds.get(key)) this.#forget(key);
+    }
+    this.#record(msg.seq, msg.ts);
+
+    if (resynced) this.#setStatus("resynced", { reason: msg.reason });
+    this.#everLive = true;
+    this.#setStatus("live", { reason: msg.reason });
+    this.#emit({
+      type: "snapshot",
+      reason: msg.reason,
+      keys: [...st.values.keys()],
+      series: [...st.series.keys()],
+      removed: [...kinds.keys()].filter((k) => !st.series.has(k)),
+      stale: [...st.stale],
+    });
+  }
+
+  #delta(conn, msg) {
+    const st = this.state;
+    if (!this.#synced) {
+      // Waiting for a snapshot. If it does not come, start over.
+      if (this.#resyncAt > 0 && Date.now() - this.#resyncAt > 3 * this.intervalMs) {
+        this.#lost(conn, "no snapshot after a resync request");
+      }
+      return;
+    }
+    if (msg.seq !== st.seq + 1) {
+      this.#synced = false;
+      this.#resyncAt = Date.now();
+      this.#setStatus("resyncing", { reason: "seq " + msg.seq + " after " + st.seq });
+      if (conn.sse) this.#lost(conn, "gap in seq"); // SSE cannot ask: a new stream starts with a snapshot
+      else conn.socket.send('{"type":"snapshot"}');
+      return;
+    }
+    for (const k of msg.removed || []) {
+      st.series.delete(k);
+      st.values.delete(k);
+      st.rates.delete(k);
+      st.stale.delete(k);
+      this.#forget(k);
+    }
+    for (const s of msg.series || []) {
+      const old = st.series.get(s.key);
+      if (old && old.kind !== s.kind) this.#forget(s.key); // a new kind starts a new history
+      st.series.set(s.key, s);
+      st.rates.delete(s.key); // a changed entry comes with its rate, if it has one
+    }
+    applyValues(st, msg);
+    st.seq = msg.seq;
+    st.ts = msg.ts;
+    this.#record(msg.seq, msg.ts);
+    this.#emit({
+      type: "delta",
+      keys: unique([...Object.keys(msg.values || {}), ...Object.keys(msg.rates || {})]),
+      series: (msg.series || []).map((s) => s.key),
+      removed: msg.removed || [],
+      stale: msg.stale || [],
+    });
+  }
+
+  // The history message follows a snapshot with the same seq.
+  #history(msg) {
+    const st = this.state;
+    if (!this.#synced || msg.seq !== st.seq) return; // not about the state held
+    const times = msg.times || [];
+    // The server sends min(its length, seq) points: fewer than seq tells its length.
+    this.#histMax = times.length < msg.seq ? Math.max(times.length, 1) : Math.max(this.#opts.history, times.length);
+    this.#times = [...times];
+    this.#histValues.clear();
+    this.#histRates.clear();
+    const column = (list) => fit((list || []).map((v) => (v === null ? null : num(v))), times.length);
+    for (const [key, s] of st.series) {
+      this.#histValues.set(key, column(msg.values && msg.values[key]));
+      if (s.kind === "counter") this.#histRates.set(key, column(msg.rates && msg.rates[key]));
+    }
+    this.#histSeq = msg.seq;
+    this.#trim();
+    this.#emit({ type: "history", keys: [...st.series.keys()], series: [], removed: [], stale: [] });
+  }
+
+  #serverError(msg) {
+    if (this.onError) call(this.onError, msg);
+    else console.warn("pulse:", msg.code, msg.message);
+    if (this.#pending.length === 0) return;
+    if (msg.code === "too_many_patterns" || msg.code === "bad_pattern") {
+      // A refused subscribe: its patterns are not part of the subscription.
+      const { added } = this.#pending.shift();
+      this.#patterns = this.#patterns.filter((p) => !added.includes(p));
+    } else if (msg.code === "rate_limited" && this.#conn) {
+      // A subscription change may have been dropped: a new connection
+      // carries all of them in ?match=.
+      this.#restart();
+    }
+  }
+
+  // ---- State and history ----
+
+  #clearState() {
+    const st = this.state;
+    st.series.clear();
+    st.values.clear();
+    st.rates.clear();
+    st.stale.clear();
+  }
+
+  // #record writes the current state as the history point of tick seq: a new
+  // point, or the newest one again when seq is the same tick.
+  #record(seq, ts) {
+    const st = this.state;
+    if (seq !== this.#histSeq || this.#times.length === 0) this.#times.push(ts);
+    const n = this.#times.length;
+    for (const [key, s] of st.series) {
+      // The slot of this tick is the last; a series new to the history had
+      // no value before it.
+      const values = extend(this.#histValues.get(key) || [], n);
+      values[n - 1] = st.values.has(key) ? st.values.get(key) : null;
+      this.#histValues.set(key, values);
+      if (s.kind === "counter") {
+        const rates = extend(this.#histRates.get(key) || [], n);
+        rates[n - 1] = st.rates.has(key) ? st.rates.get(key) : null;
+        this.#histRates.set(key, rates);
+      } else {
+        this.#histRates.delete(key);
+      }
+    }
+    this.#histSeq = seq;
+    this.#trim();
+  }
+
+  #trim() {
+    const excess = this.#times.length - this.#histMax;
+    if (excess <= 0) return;
+    this.#times.splice(0, excess);
+    for (const a of this.#histValues.values()) a.splice(0, excess);
+    for (const a of this.#histRates.values()) a.splice(0, excess);
+  }
+
+  #forget(key) {
+    this.#histValues.delete(key);
+    this.#histRates.delete(key);
+  }
+
+  // ---- Callbacks ----
+
+  #setStatus(status, info = {}) {
+    const repeat = status === this.status;
+    this.status = status;
+    if (repeat && status !== "connecting" && status !== "reconnecting") return;
+    if (this.onStatus) call(this.onStatus, status, { transport: this.transport, ...info });
+  }
+
+  #emit(changes) {
+    const st = this.state;
+    if (this.onUpdate) call(this.onUpdate, st, { seq: st.seq, ts: st.ts, ...changes });
+  }
+}
+
+// applyValues takes the values, rates and stale keys of a snapshot or delta.
+// A series in values is no longer stale.
+function applyValues(st, msg) {
+  for (const [k, v] of Object.entries(msg.values || {})) {
+    st.values.set(k, num(v));
+    st.stale.delete(k);
+  }
+  for (const [k, v] of Object.entries(msg.rates || {})) st.rates.set(k, num(v));
+  for (const k of msg.stale || []) st.stale.add(k);
+}
+
+// num decodes a wire number: a JSON number, or "NaN", "+Inf" or "-Inf".
+function num(v) {
+  if (typeof v === "number") return v;
+  if (v === "+Inf") return Infinity;
+  if (v === "-Inf") return -Infinity;
+  return Number(v); // "NaN", and anything unexpected, is NaN
+}
+
+// patternList checks subscription patterns given as an array or a
+// comma-separated string.
+function patternList(patterns) {
+  const list = (typeof patterns === "string" ? patterns.split(",") : [...patterns]).map((p) => String(p).trim()).filter((p) => p !== "");
+  for (const p of list) {
+    if (!PATTERN.test(p)) throw new TypeError("pulse: bad pattern " + JSON.stringify(p) + ": want metric-name characters, * and ?, at most 200");
+  }
+  return list;
+}
+
+function unique(list) {
+  return [...new Set(list)];
+}
+
+// extend appends nulls to a until it has n elements.
+function extend(a, n) {
+  while (a.length < n) a.push(null);
+  return a;
+}
+
+// fit returns a with exactly n elements: the newest n, padded with nulls at
+// the old end.
+function fit(a, n) {
+  if (a.length > n) return a.slice(a.length - n);
+  if (a.length < n) return new Array(n - a.length).fill(null).concat(a);
+  return a;
+}
+
+// call runs a user callback; an exception there is reported, not allowed to
+// break the client.
+function call(fn, ...args) {
+  try {
+    fn(...args);
+  } catch (err) {
+    console.error("pulse: callback failed", err);
+  }
+}
