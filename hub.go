@@ -503,18 +503,18 @@ func (h *Hub) selfMetrics(context.Context) ([]Metric, error) {
 	g := func(name, help, unit string, v float64) Metric {
 		return Metric{Name: name, Kind: KindGauge, Value: v, Help: help, Unit: unit}
 	}
-	c := func(name, help string, v uint64) Metric {
-		return Metric{Name: name, Kind: KindCounter, Value: float64(v), Help: help}
+	c := func(name, help, unit string, v uint64) Metric {
+		return Metric{Name: name, Kind: KindCounter, Value: float64(v), Help: help, Unit: unit}
 	}
 	return []Metric{
 		g("pulse_clients", "WebSocket clients connected", "clients", float64(s.Clients)),
-		c("pulse_messages_sent_total", "Messages written to clients", s.MessagesSent),
-		c("pulse_bytes_sent_total", "Payload bytes written to clients", s.BytesSent),
-		c("pulse_resyncs_total", "Client queues collapsed into a snapshot", s.Resyncs),
-		c("pulse_slow_disconnects_total", "Clients closed for a blocked write", s.SlowDisconnects),
-		c("pulse_rejected_total", "Requests refused before upgrade", s.Rejected),
-		c("pulse_client_errors_total", "Bad messages received from clients", s.ClientErrors),
-		c("pulse_source_errors_total", "Failed source collections", s.SourceErrors),
+		c("pulse_messages_sent_total", "Messages written to clients", "messages", s.MessagesSent),
+		c("pulse_bytes_sent_total", "Payload bytes written to clients", "bytes", s.BytesSent),
+		c("pulse_resyncs_total", "Client queues collapsed into a snapshot", "resyncs", s.Resyncs),
+		c("pulse_slow_disconnects_total", "Clients closed for a blocked write", "clients", s.SlowDisconnects),
+		c("pulse_rejected_total", "Requests refused before upgrade", "requests", s.Rejected),
+		c("pulse_client_errors_total", "Bad messages received from clients", "messages", s.ClientErrors),
+		c("pulse_source_errors_total", "Failed source collections", "errors", s.SourceErrors),
 		g("pulse_series", "Series held by the hub", "series", float64(s.Series)),
 		g("pulse_tick_seconds", "Duration of the last tick", "seconds", s.LastTick.Seconds()),
 	}, nil
