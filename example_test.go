@@ -157,3 +157,20 @@ func ExampleHub_Stats() {
 	fmt.Println(s.Clients, s.SlowDisconnects, s.SourceErrors)
 	// Output: 0 0 0
 }
+
+// Read the Hub's current state in Go, e.g. for a health check or to feed
+// another Hub.
+func ExampleHub_Snapshot() {
+	hub, err := pulse.NewHub(pulse.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	seq, ts, samples := hub.Snapshot()
+	_, _ = seq, ts
+	for _, s := range samples {
+		fmt.Println(s.Key, s.Value, s.Rate)
+	}
+	fmt.Println(len(samples))
+	// Output: 0
+}

@@ -1,6 +1,7 @@
 package pulse
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -181,4 +182,33 @@ func TestPublishedCounterRate(t *testing.T) {
 	th.Tick(time.Second)
 	d := c.expect("delta")
 	require.Equal(t, []string{"jobs_total"}, d.Removed)
+}
+
+func TestSnapshot(t *testing.T) {
+	th := newTestHub(t, Options{})
+	src := &settable{}
+	src.set(gauge("g", 1), Metric{Name: "c_total", Kind: KindCounter, Value: 10, Labels: Labels{"a": "b"}, Unit: "things"})
+	require.NoError(t, th.Register(src, &SourceOptions{StaleAfter: 1}))
+	th.Tick(time.Second)
+	src.set(gauge("g", 2), Metric{Name: "c_total", Kind: KindCounter, Value: 15, Labels: Labels{"a": "b"}, Unit: "things"})
+	seq := th.Tick(time.Second)
+	got, ts, samples := th.Snapshot()
+	require.Equal(t, seq, got)
+	require.Equal(t, th.clock.Now().UnixMilli(), ts.UnixMilli())
+	require.Len(t, samples, 2)
+	require.Equal(t, `c_total{a="b"}`, samples[0].Key)
+	require.Equal(t, 15.0, samples[0].Value)
+	require.True(t, samples[0].HasRate)
+	require.Equal(t, 5.0, samples[0].Rate)
+	require.Equal(t, "things", samples[0].Unit)
+	require.Equal(t, Labels{"a": "b"}, samples[0].Labels)
+	require.Equal(t, "g", samples[1].Key)
+	samples[0].Labels["a"] = "mutated" // a copy: the Hub is unaffected
+	_, _, again := th.Snapshot()
+	require.Equal(t, "b", again[0].Labels["a"])
+
+	src.fail(errors.New("down"))
+	th.Tick(time.Second)
+	_, _, samples = th.Snapshot()
+	require.True(t, samples[1].Stale)
 }
