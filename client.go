@@ -112,7 +112,7 @@ func (h *Hub) attach(c *client, flt *filter, reason string) bool {
 	g := h.groupFor(flt)
 	f := h.frame.Load()
 	c.mu.Lock()
-	c.pushLocked(g.helloFor(f, h.opts.Interval.Milliseconds()))
+	c.pushLocked(g.helloFor(f, h.opts.Interval.Milliseconds(), h.hist.n))
 	c.pushLocked(g.snapshot(f, reason))
 	if hist := g.history(&h.hist, f); hist != nil {
 		c.pushLocked(hist)
@@ -147,7 +147,13 @@ func (h *Hub) resubscribe(c *client) {
 		h.groupFor(flt).add(c)
 	}
 	c.replaceLocked(reasonSubscribe)
-	if hist := c.g.history(&h.hist, h.frame.Load()); hist != nil {
+	c.pushHistoryLocked()
+}
+
+// pushHistoryLocked queues the group's history after the snapshot that
+// replaceLocked queued. Hub.mu is held.
+func (c *client) pushHistoryLocked() {
+	if hist := c.g.history(&c.h.hist, c.h.frame.Load()); hist != nil {
 		c.mu.Lock()
 		c.pushLocked(hist)
 		c.mu.Unlock()
@@ -160,6 +166,7 @@ func (h *Hub) resend(c *client) {
 	defer h.mu.Unlock()
 	if c.g != nil {
 		c.replaceLocked(reasonRequest)
+		c.pushHistoryLocked()
 	}
 }
 

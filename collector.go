@@ -321,6 +321,8 @@ func (h *Hub) applyPublished() {
 	pub, del := h.pub, h.pubDel
 	if len(pub) > 0 {
 		h.pub = make(map[string]published, len(pub))
+	} else {
+		pub = nil // never range over the live map outside pubMu
 	}
 	if len(del) > 0 {
 		h.pubDel = nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -181,5 +182,33 @@ func TestRegisterAndCloseRacing(t *testing.T) {
 		require.NoError(t, h.Shutdown(ctx))
 		cancel()
 		wg.Wait()
+	}
+}
+
+// A tick that finds nothing published must not read the map a concurrent
+// Publish is writing (found by the subscriber's tests under -race).
+func TestPublishRacingTicksWithNothingPending(t *testing.T) {
+	th := newTestHub(t, Options{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 3000; i++ {
+			require.NoError(t, th.Publish(gauge("sparse", float64(i))))
+			runtime.Gosched()
+		}
+	}()
+	for {
+		th.Tick(time.Second)
+		select {
+		case <-done:
+			seq := th.Tick(time.Second)
+			c := th.dial("")
+			c.expect("hello")
+			c.expect("snapshot")
+			require.Equal(t, seq, c.v.seq)
+			require.Equal(t, 2999.0, c.v.values["sparse"])
+			return
+		default:
+		}
 	}
 }

@@ -358,3 +358,18 @@ func TestClientCanRequestASnapshot(t *testing.T) {
 	require.Equal(t, seq, s.Seq)
 	require.Equal(t, map[string]any{"g": 1.0}, s.Values)
 }
+
+func TestSnapshotRequestIsFollowedByHistory(t *testing.T) {
+	th := newTestHub(t, Options{})
+	require.NoError(t, th.Publish(gauge("g", 1)))
+	th.Tick(time.Second)
+	c := th.dial("")
+	h := c.expect("hello")
+	require.Contains(t, string(h.raw), `"history":300`)
+	c.expect("snapshot")
+	c.expect("history")
+	c.send(map[string]string{"type": "snapshot"})
+	s := c.expect("snapshot")
+	hist := c.expect("history")
+	require.Equal(t, s.Seq, hist.Seq)
+}

@@ -409,9 +409,9 @@ func (h *Hub) leave(c *client) {
 	}
 }
 
-func (g *group) helloFor(f *frame, intervalMS int64) []byte {
+func (g *group) helloFor(f *frame, intervalMS int64, historyPoints int) []byte {
 	if g.helloFrame != f {
-		g.helloFrame, g.hello = f, appendHello(nil, f, g.f, intervalMS)
+		g.helloFrame, g.hello = f, appendHello(nil, f, g.f, intervalMS, historyPoints)
 	}
 	return g.hello
 }

@@ -40,7 +40,8 @@ type Options struct {
 	PingTimeout time.Duration
 
 	// ReadLimit is the largest client message, in bytes. A larger one closes
-	// the connection with websocket.StatusMessageTooBig (1009). Default 4096.
+	// the connection with websocket.StatusMessageTooBig (1009). Default 8192,
+	// room for a subscribe with MaxPatterns patterns of the longest length.
 	ReadLimit int64
 
 	// MaxClients is the most WebSocket clients served at once; the next one
@@ -142,7 +143,7 @@ const (
 	defaultWriteTimeout    = 10 * time.Second
 	defaultPingInterval    = 25 * time.Second
 	defaultPingTimeout     = 15 * time.Second
-	defaultReadLimit       = 4096
+	defaultReadLimit       = 8192
 	defaultMaxClients      = 10000
 	defaultMaxSeries       = 10000
 	defaultMaxPatterns     = 32

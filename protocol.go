@@ -136,14 +136,17 @@ func appendHeader(b []byte, typ string, f *frame) []byte {
 	return b
 }
 
-// appendHello encodes the hello message: version, interval and the
-// catalogue of the series flt lets through.
-func appendHello(b []byte, f *frame, flt *filter, intervalMS int64) []byte {
+// appendHello encodes the hello message: version, interval, the number of
+// history points the Hub keeps per series, and the catalogue of the series
+// flt lets through.
+func appendHello(b []byte, f *frame, flt *filter, intervalMS int64, historyPoints int) []byte {
 	b = appendHeader(b, "hello", f)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, ProtocolVersion, 10)
 	b = append(b, `,"interval_ms":`...)
 	b = strconv.AppendInt(b, intervalMS, 10)
+	b = append(b, `,"history":`...)
+	b = strconv.AppendInt(b, int64(historyPoints), 10)
 	b = appendCatalogue(b, f, flt, nil)
 	return append(b, '}')
 }
