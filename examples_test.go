@@ -1,0 +1,337 @@
+package pulse_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Deadlines for the examples test. They are generous on purpose: they
+// guard against hangs on a loaded two-core machine, they do not measure
+// speed.
+const (
+	exampleGoCmdTimeout = 10 * time.Minute // one go build, vet or test
+	exampleHelpTimeout  = 30 * time.Second // an example's -h
+	exampleServeTimeout = 60 * time.Second // from start to answering HTTP
+	exampleExitTimeout  = 60 * time.Second // from SIGINT to exit
+)
+
+// TestExamples keeps the examples from rotting. For each directory under
+// examples/:
+//
+//   - one in this module is built with go build (go vet ./... and go test
+//     ./... already cover it);
+//   - one with a go.mod of its own (a separate module, which the root's
+//     go test ./... does not reach) is built, vetted and tested inside its
+//     own directory;
+//   - each binary built that takes -addr is then run briefly: it must
+//     serve HTTP on the address given, answer GET / and its metrics route,
+//     and exit 0 on an interrupt.
+//
+// Binaries go to a temporary directory; nothing is written to the
+// repository.
+func TestExamples(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs every example: not in -short mode")
+	}
+	goBin := goTool(t)
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	ran := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		dir := filepath.Join(root, "examples", name)
+		_, err := os.Stat(filepath.Join(dir, "go.mod"))
+		ownModule := err == nil
+		if !ownModule && !hasGoSource(t, dir) {
+			continue
+		}
+		ran++
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(bin, name)
+			if err := os.Mkdir(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if ownModule {
+				// Its own module, built against this repository through its
+				// replace directive. -o DIR/ writes each main package's
+				// binary there (plain "go build ./..." would write one into
+				// the example's directory).
+				hint := "if go.sum entries are missing, run: cd examples/" + name + " && go mod tidy"
+				runGo(t, goBin, dir, hint, "build", "-o", out+string(filepath.Separator), "./...")
+				runGo(t, goBin, dir, hint, "vet", "./...")
+				runGo(t, goBin, dir, hint, "test", "-count=1", "./...")
+			} else {
+				runGo(t, goBin, root, "", "build", "-o", filepath.Join(out, name), "./examples/"+name)
+			}
+			exes, err := os.ReadDir(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(exes) == 0 {
+				t.Logf("examples/%s has no main package: built, nothing to run", name)
+			}
+			for _, x := range exes {
+				exe := filepath.Join(out, x.Name())
+				if !takesAddr(t, exe) {
+					t.Logf("%s takes no -addr flag: built, not run", x.Name())
+					continue
+				}
+				if runtime.GOOS == "windows" {
+					t.Logf("%s: not run on Windows (no interrupt signal to stop it with)", x.Name())
+					continue
+				}
+				runBriefly(t, exe)
+			}
+		})
+	}
+	if ran == 0 {
+		t.Fatal("no example found under examples/")
+	}
+}
+
+// goTool returns the go command of the toolchain running the test.
+func goTool(t *testing.T) string {
+	t.Helper()
+	exe := "go"
+	if runtime.GOOS == "windows" {
+		exe = "go.exe"
+	}
+	if p := filepath.Join(runtime.GOROOT(), "bin", exe); fileExists(p) {
+		return p
+	}
+	p, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command: %v", err)
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+// hasGoSource reports whether dir holds a non-test Go file.
+func hasGoSource(t *testing.T, dir string) bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			return true
+		}
+	}
+	return false
+}
+
+// runGo runs the go command in dir, outside any workspace, and fails the
+// test with its output (and hint) if it fails.
+func runGo(t *testing.T, goBin, dir, hint string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), exampleGoCmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if hint != "" {
+			hint = "\n(" + hint + ")"
+		}
+		t.Fatalf("in %s: go %s: %v\n%s%s", dir, strings.Join(args, " "), err, out, hint)
+	}
+	t.Logf("go %s: ok", strings.Join(args, " "))
+}
+
+// takesAddr reports whether the program at exe has an -addr flag, from the
+// usage that -h prints.
+func takesAddr(t *testing.T, exe string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), exampleHelpTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "-h")
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Logf("%s -h did not exit: %v", filepath.Base(exe), ctx.Err())
+		return false
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Logf("%s -h: %v", filepath.Base(exe), err) // not runnable (not a program)
+		return false
+	}
+	return regexp.MustCompile(`(?m)^\s+-addr\b`).Match(out)
+}
+
+// runBriefly starts exe on a free loopback port, waits until it answers
+// HTTP, checks GET / and the metrics route, interrupts it and requires a
+// clean exit.
+func runBriefly(t *testing.T, exe string) {
+	t.Helper()
+	name := filepath.Base(exe)
+	port := freePort(t)
+	addr := net.JoinHostPort("127.0.0.1", port)
+
+	var stdout, stderr lockedBuffer
+	cmd := exec.Command(exe, "-addr", addr)
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	output := func() string {
+		return fmt.Sprintf("\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+
+	// Wait until it serves. The base URL is the address given, or the one
+	// the example prints for that port, if it prints one.
+	printed := regexp.MustCompile(`https?://[^\s/"]+:` + regexp.QuoteMeta(port) + `\b`)
+	base := "http://" + addr
+	deadline := time.Now().Add(exampleServeTimeout)
+	poll := time.NewTicker(25 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case err := <-exited:
+			stopped = true
+			t.Fatalf("%s -addr %s exited before serving: %v%s", name, addr, err, output())
+		default:
+		}
+		if u := printed.FindString(stdout.String()); u != "" {
+			base = u
+		}
+		resp, err := client.Get(base + "/")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: GET %s/ (following redirects): %s%s", name, base, resp.Status, output())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s -addr %s: no HTTP answer within %v: %v%s", name, addr, exampleServeTimeout, err, output())
+		}
+		<-poll.C
+	}
+
+	// The metrics route: the JSON snapshot, or a refusal if the example
+	// protects it.
+	resp, err := client.Get(base + "/ws/metrics")
+	if err != nil {
+		t.Fatalf("%s: GET /ws/metrics: %v%s", name, err, output())
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatalf("%s: GET /ws/metrics: %v", name, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		var snap struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(body, &snap); err != nil || snap.Type != "snapshot" {
+			t.Fatalf("%s: GET /ws/metrics: not a snapshot (%v): %.300s", name, err, body)
+		}
+	case http.StatusUnauthorized, http.StatusForbidden:
+		t.Logf("%s: GET /ws/metrics without credentials: %s", name, resp.Status)
+	case http.StatusNotFound:
+		t.Logf("%s: no Hub at /ws/metrics", name)
+	default:
+		t.Fatalf("%s: GET /ws/metrics: %s: %.300s", name, resp.Status, body)
+	}
+	tr.CloseIdleConnections()
+
+	// Interrupt it: it must shut down and exit 0.
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Fatalf("%s did not exit cleanly on interrupt: %v%s", name, err, output())
+		}
+	case <-time.After(exampleExitTimeout):
+		t.Fatalf("%s did not exit within %v of an interrupt%s", name, exampleExitTimeout, output())
+	}
+	t.Logf("%s: served %s, exited 0 on interrupt", name, base)
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// lockedBuffer is a bytes.Buffer that a child process may write while the
+// test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
