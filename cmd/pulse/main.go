@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1 // a runtime error: unreachable server, refused request...
+	exitUsage   = 2 // a usage error: bad command, flag, URL, header or pattern
+)
+
+const defaultTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usageText = `pulse: watch and query the live metrics of a pulse Hub.
+
+Usage:
+  pulse watch URL [flags]   a live table of the series, redrawn on every tick
+  pulse get URL [flags]     print the current snapshot once
+  pulse help                this text
+
+URL is the route where the server mounts its Hub, e.g.
+ws://localhost:8080/ws/metrics (ws, wss, http and https are accepted).
+
+Run 'pulse watch -h' or 'pulse get -h' for the flags.
+Exit status: 0 ok, 1 runtime error, 2 usage error.
+`
+
+// run is the whole program: it parses args (without the program name),
+// runs the command until it ends or ctx is cancelled, and returns the exit
+// status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case "watch", "get":
+	default:
+		fmt.Fprintf(stderr, "pulse: unknown command %q\n\n%s", args[0], usageText)
+		return exitUsage
+	}
+	cfg, err := parse(args[0], args[1:], stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stderr, "pulse "+args[0]+": "+msg)
+		}
+		fmt.Fprintf(stderr, "Run 'pulse %s -h' for usage.\n", args[0])
+		return exitUsage
+	}
+	// Every request goes through a transport of this run's own, whose idle
+	// connections are closed on the way out.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	if cfg.cmd == "get" {
+		return get(ctx, cfg, client, stdout, stderr)
+	}
+	return watch(ctx, cfg, client, stdout, stderr)
+}
+
+// config is a parsed command line.
+type config struct {
+	cmd     string
+	url     *url.URL // the Hub's URL, scheme ws/wss for watch and http/https for get, with match applied
+	match   []string // -match patterns; nil: the URL's own (or every series)
+	header  http.Header
+	origin  string
+	timeout time.Duration
+	output  string // get: json, raw or text
+	filter  string // watch: client-side substring filter
+	plain   bool   // watch: no escape sequences even on a terminal
+}
+
+// where is the URL for messages and the header: without a password, its
+// query unescaped (match=http_* rather than match=http_%2A).
+func (c *config) where() string {
+	u := *c.url
+	if q, err := url.QueryUnescape(u.RawQuery); err == nil {
+		u.RawQuery = q
+	}
+	return u.Redacted()
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+const flagsText = `
+Flags may come before or after the URL:
+  -match patterns   series to ask the server for, sent as ?match= (metric names
+                    with the wildcards * and ?; comma-separated, repeatable);
+                    they replace any match in the URL. Default: every series.
+  -H "Name: value"  an HTTP header for every request, e.g.
+                    -H "Authorization: Bearer $TOKEN" (repeatable)
+  -origin origin    send this Origin header; by default none is sent, and a
+                    pulse Hub always accepts a request without one
+  -timeout d        %s (default 10s)
+`
+
+const watchHelp = `Usage: pulse watch URL [flags]
+
+A live table of the series (key, value, rate of counters, unit, sparkline of
+the recent history), sorted by key and redrawn on every update. On a terminal
+the screen is repainted in place; otherwise (or with -plain) a plain table is
+printed each time it changes. The width is $COLUMNS, else the terminal's,
+else 100. Once connected, watch reconnects by itself; Ctrl-C stops it.
+` + flagsText + `  -filter text      show only the keys containing text (case-insensitive)
+  -plain            plain tables, without escape sequences, even on a terminal
+`
+
+const getHelp = `Usage: pulse get URL [flags]
+
+Print the current snapshot, fetched with a plain HTTP GET of the URL (ws:// is
+fetched as http://, wss:// as https://).
+` + flagsText + `  -o format         json (the server's snapshot, pretty-printed; the default),
+                    raw (as the server sent it) or text (lines "key value
+                    [rate/s]", sorted by key)
+`
+
+// parse reads the flags and the URL of cmd.
+func parse(cmd string, args []string, stdout, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("pulse "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr) // for the flag package's own error messages
+	fs.Usage = func() {}
+	var match, headers listFlag
+	fs.Var(&match, "match", "")
+	fs.Var(&headers, "H", "")
+	origin := fs.String("origin", "", "")
+	timeout := fs.Duration("timeout", defaultTimeout, "")
+	output := fs.String("o", "json", "")
+	filter := fs.String("filter", "", "")
+	plain := fs.Bool("plain", false, "")
+	help := fmt.Sprintf(watchHelp, "bound on the first connection")
+	if cmd == "get" {
+		help = fmt.Sprintf(getHelp, "bound on the whole request")
+	}
+
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, help)
+		return nil, err
+	}
+	if err != nil {
+		return nil, errors.New("") // the flag package has printed why
+	}
+	// Flags of the other command are refused rather than ignored.
+	var wrong []string
+	fs.Visit(func(f *flag.Flag) {
+		if cmd == "get" && (f.Name == "filter" || f.Name == "plain") || cmd == "watch" && f.Name == "o" {
+			wrong = append(wrong, "-"+f.Name)
+		}
+	})
+	if len(wrong) > 0 {
+		return nil, fmt.Errorf("%s: not a flag of %s", strings.Join(wrong, ", "), cmd)
+	}
+	switch len(pos) {
+	case 0:
+		return nil, errors.New("missing URL, e.g. ws://localhost:8080/ws/metrics")
+	case 1:
+	default:
+		return nil, fmt.Errorf("one URL expected, got %d arguments: %q", len(pos), pos)
+	}
+
+	c := &config{cmd: cmd, origin: *origin, timeout: *timeout, output: *output, filter: *filter, plain: *plain}
+	if c.timeout <= 0 {
+		return nil, fmt.Errorf("-timeout %v: must be positive", c.timeout)
+	}
+	switch c.output {
+	case "json", "raw", "text":
+	default:
+		return nil, fmt.Errorf("-o %q: want json, raw or text", c.output)
+	}
+	for _, m := range match {
+		for _, p := range strings.Split(m, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.match = append(c.match, p)
+			}
+		}
+	}
+	if len(match) > 0 && len(c.match) == 0 {
+		return nil, errors.New("-match: no pattern given")
+	}
+	if c.header, err = parseHeaders(headers); err != nil {
+		return nil, err
+	}
+	if c.origin != "" {
+		if u, err := url.Parse(c.origin); err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("-origin %q: want scheme://host, e.g. https://app.example.com", c.origin)
+		}
+		c.header.Set("Origin", c.origin)
+	}
+	if c.url, err = parseURL(pos[0], cmd); err != nil {
+		return nil, err
+	}
+	// The patterns: -match, else the URL's; checked here so that a typo is
+	// a usage error rather than a 400 from the server.
+	q := c.url.Query()
+	if len(c.match) > 0 {
+		q.Set("match", strings.Join(c.match, ","))
+	}
+	for _, v := range q["match"] {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				if err := checkPattern(p); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if len(c.match) > 0 {
+		c.url.RawQuery = q.Encode()
+	}
+	return c, nil
+}
+
+// parseInterspersed parses flags placed before, between and after the
+// positional arguments, which it returns. Everything after "--" is
+// positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// parseHeaders reads -H values of the form "Name: value".
+func parseHeaders(hs []string) (http.Header, error) {
+	h := http.Header{}
+	for _, s := range hs {
+		name, value, ok := strings.Cut(s, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+			return nil, fmt.Errorf(`-H %q: want "Name: value", e.g. -H "Authorization: Bearer $TOKEN"`, s)
+		}
+		h.Add(name, strings.TrimSpace(value))
+	}
+	return h, nil
+}
+
+// parseURL checks the Hub's URL and gives it the scheme cmd speaks: ws or
+// wss for watch, http or https for get.
+func parseURL(raw, cmd string) (*url.URL, error) {
+	if !strings.Contains(raw, "://") {
+		return nil, fmt.Errorf("URL %q has no scheme: did you mean ws://%s ?", raw, strings.TrimPrefix(raw, "//"))
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("invalid URL %q: %v", raw, unwrapURLError(err))
+	}
+	secure := false
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "http":
+	case "wss", "https":
+		secure = true
+	default:
+		return nil, fmt.Errorf("URL %q: scheme %q not supported: use ws://, wss://, http:// or https://, e.g. ws://localhost:8080/ws/metrics", raw, u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("URL %q has no host, e.g. ws://localhost:8080/ws/metrics", raw)
+	}
+	switch {
+	case cmd == "get" && secure:
+		u.Scheme = "https"
+	case cmd == "get":
+		u.Scheme = "http"
+	case secure:
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	u.Fragment = ""
+	return u, nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// checkPattern applies the server's rules for a match pattern: 1 to 200
+// bytes of [a-zA-Z0-9_:*?].
+func checkPattern(p string) error {
+	if len(p) > 200 {
+		return fmt.Errorf("-match %.20q...: longer than 200 bytes", p)
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '*' || c == '?') {
+			return fmt.Errorf("-match %q: character %q not allowed: patterns are metric names with the wildcards * and ?, comma-separated", p, c)
+		}
+	}
+	return nil
+}
