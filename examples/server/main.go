@@ -101,6 +101,7 @@ func run(ctx context.Context, addr string, interval time.Duration, ready func(ur
 	mux.Handle(metricsPath, hub)
 	mux.Handle("GET /pulse.js", pulse.JS()) // the browser client the dashboard imports
 	mux.HandleFunc("GET /{$}", serveDashboard)
+	mux.Handle("/dashboard/", pulse.Dashboard(hub, pulse.DashboardTitle("pulse demo · every series"))) // all series, charted
 	s.mount(mux)
 
 	ln, err := net.Listen("tcp", addr)

@@ -1,0 +1,398 @@
+package main
+
+// Browser tests of pulse.Dashboard, with the conventions of browser_test.go
+// (headless Debian chromium; skipped without it, except under CI=true).
+//
+// PULSE_DOCS_SCREENSHOT=1 also writes the README's screenshot,
+// docs/dashboard.png (1280x900, light), from the demo at its default 1 s
+// tick after two minutes; the other screenshots go to PULSE_SCREENSHOT_DIR
+// or the test's temporary directory.
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/go-pulse/pulse"
+	"github.com/stretchr/testify/require"
+)
+
+// Page expressions of the dashboard.
+const (
+	jsDashState = `document.getElementById("status").dataset.state`
+	jsDashCards = `document.querySelectorAll("#grid .card").length`
+	jsDashShown = `document.querySelectorAll("#grid .card:not([hidden])").length`
+	// jsInViewCards describes the cards in the viewport: key, points drawn,
+	// seq drawn, value, and the canvas's size and inked pixels.
+	jsInViewCards = `[...document.querySelectorAll("#grid .card:not([hidden])")].filter((el) => {
+		const r = el.getBoundingClientRect();
+		return r.bottom > 0 && r.top < innerHeight;
+	}).map((el) => {
+		const c = el.querySelector("canvas");
+		let ink = 0;
+		if (c.width > 0 && c.height > 0) {
+			// Inked: pixels unlike the background, the top right corner's.
+			const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+			const bg = 4 * (c.width - 1);
+			for (let i = 0; i < d.length; i += 4) if (d[i] !== d[bg] || d[i + 1] !== d[bg + 1] || d[i + 2] !== d[bg + 2]) ink++;
+		}
+		return { key: el.dataset.key, points: Number(el.dataset.points || 0), seq: Number(el.dataset.seq || 0),
+			value: el.dataset.value || "", figure: el.querySelector(".figure").textContent,
+			width: c.width, height: c.height, ink };
+	})`
+	// jsAllDrawn: every card in view is drawn at the client's last tick.
+	jsAllDrawn = `(() => { const s = String(dashboard.client.seq); const els = [...document.querySelectorAll("#grid .card:not([hidden])")].filter((el) => {
+		const r = el.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; });
+		return els.length > 0 && els.every((el) => el.dataset.seq === s); })()`
+)
+
+type inViewCard struct {
+	Key    string
+	Points int
+	Seq    int
+	Value  string
+	Figure string
+	Width  int
+	Height int
+	Ink    int
+}
+
+// saveViewport saves a PNG of the viewport to path and logs it.
+func (b *browser) saveViewport(path string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, waitLimit)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(b.t, err)
+	require.NoError(b.t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(b.t, os.WriteFile(path, png, 0o644))
+	b.t.Logf("screenshot: %s", path)
+}
+
+func screenshotDir(t *testing.T) string {
+	if dir := os.Getenv("PULSE_SCREENSHOT_DIR"); dir != "" {
+		return dir
+	}
+	return t.TempDir()
+}
+
+func (b *browser) colorScheme(scheme string) {
+	b.t.Helper()
+	b.run(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	}))
+}
+
+// TestDashboardInBrowser opens pulse.Dashboard, mounted by the demo at
+// /dashboard/, and checks that it charts every series from history, that
+// the charts follow the ticks, that the filter filters (on the page and on
+// the server), pause and resume, and the connection status.
+func TestDashboardInBrowser(t *testing.T) {
+	b := newBrowser(t)
+	if os.Getenv("PULSE_DOCS_SCREENSHOT") == "1" {
+		docsScreenshot(t, b)
+	}
+	srv := startDemo(t, "127.0.0.1:0")
+	srv.waitSeq(20) // a history to show
+
+	b.run(chromedp.EmulateViewport(1280, 900))
+	b.navigate(srv.url + "dashboard") // without the slash: redirected
+	require.Equal(t, "/dashboard/", eval[string](b, `location.pathname`))
+	b.waitFor("the status to show live", jsDashState+` === "live"`)
+	first := eval[int](b, `dashboard.client.seq`)
+	require.Equal(t, "websocket", eval[string](b, `document.getElementById("status").dataset.transport`))
+
+	// A card per series the connection sees, the application's first.
+	b.waitFor("a card per series", jsDashCards+` === dashboard.client.state.series.size && `+jsDashCards+` > 50`)
+	keys := eval[[]string](b, `[...document.querySelectorAll("#grid .card")].map((el) => el.dataset.key)`)
+	require.Contains(t, keys, "go_sched_goroutines_goroutines")
+	require.Contains(t, keys, `http_requests_total{page="shop"}`)
+	require.NotRegexp(t, `^(go|pulse)_`, keys[0], "application series come first")
+	require.Regexp(t, `^pulse_`, keys[len(keys)-1], "the Hub's own series come last")
+
+	// The charts in view are drawn, and start full: more points than the
+	// ticks seen since the page connected.
+	b.waitFor("the charts in view drawn", jsAllDrawn)
+	cards := eval[[]inViewCard](b, jsInViewCards)
+	require.GreaterOrEqual(t, len(cards), 8, "cards in a 1280x900 viewport")
+	for _, c := range cards {
+		require.Greater(t, c.Width, 100, "%s: canvas sized", c.Key)
+		require.Greater(t, c.Points, eval[int](b, `dashboard.client.seq`)-first+1, "%s: drawn from history", c.Key)
+		require.Greater(t, c.Ink, c.Width*c.Height/50, "%s: something drawn", c.Key)
+		require.Regexp(t, `\d`, c.Figure, "%s: a figure", c.Key)
+	}
+	// Off-screen cards are not drawn.
+	require.Equal(t, 0, eval[int](b, `[...document.querySelectorAll("#grid .card")].filter((el) =>
+		el.getBoundingClientRect().top > innerHeight + 400 && el.dataset.seq).length`), "cards far below the fold drawn")
+
+	// Units and rates: a counter shows its rate per second with its total.
+	b.waitFor("a duration figure", `[...document.querySelectorAll("#grid .card .unit")].some((el) => /^(ns|µs|ms|s)$/.test(el.textContent))`)
+	shop := `[...document.querySelectorAll("#grid .card")].find((el) => el.dataset.key === 'http_requests_total{page="shop"}')`
+	require.Equal(t, "rate", eval[string](b, shop+`.dataset.plot`))
+	b.waitFor("the shop's rate and total", shop+`.querySelector(".unit").textContent === "/s" && /^total \d/.test(`+shop+`.querySelector(".sub").textContent)`)
+
+	// Tick by tick, the charts in view are redrawn and values change.
+	before := cards
+	for range 3 {
+		seq := eval[int](b, `dashboard.client.seq`)
+		b.waitFor("the next tick", fmt.Sprintf(`dashboard.client.seq > %d`, seq))
+		b.waitFor("the charts redrawn at it", jsAllDrawn)
+	}
+	after := eval[[]inViewCard](b, jsInViewCards)
+	changed := 0
+	for i := range min(len(before), len(after)) {
+		require.Greater(t, after[i].Seq, before[i].Seq, after[i].Key)
+		if after[i].Key == before[i].Key && after[i].Value != before[i].Value {
+			changed++
+		}
+	}
+	require.Positive(t, changed, "values changed over three ticks")
+
+	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-all.png"))
+
+	// The filter, on the page: substrings of the key, and globs.
+	require.NoError(t, chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.CSS("#filter"), "site_active")))
+	b.waitFor("only active-user cards", jsDashShown+` > 0 && [...document.querySelectorAll("#grid .card:not([hidden])")].every((el) => el.dataset.key.includes("site_active"))`)
+	require.Equal(t, eval[int](b, `[...dashboard.client.state.series.keys()].filter((k) => k.includes("site_active")).length`), eval[int](b, jsDashShown))
+	require.Contains(t, eval[string](b, `document.getElementById("count").textContent`), " of ")
+	b.waitFor("the filter in the address bar", `new URLSearchParams(location.search).get("q") === "site_active"`)
+
+	eval[chromedp.Void](b, `dashboard.setFilter("go_gc_*_bytes page=\"shop\"")`)
+	want := eval[int](b, `[...dashboard.client.state.series.values()].filter((s) => /^go_gc_.*_bytes$/.test(s.name) || s.key.includes('page="shop"')).length`)
+	require.Greater(t, want, 5)
+	b.waitFor("glob and label matches", fmt.Sprintf(`%s === %d`, jsDashShown, want))
+	b.waitFor("their charts drawn", jsAllDrawn)
+	b.waitFor("byte figures", `[...document.querySelectorAll("#grid .card:not([hidden]) .unit")].some((el) => /^(B|KiB|MiB|GiB)$/.test(el.textContent))`)
+	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-filtered.png"))
+
+	// On the server: the filter becomes the subscription.
+	eval[chromedp.Void](b, `dashboard.setFilter("site_active")`)
+	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#server-filter"))))
+	b.waitFor("the subscription to follow the filter", `dashboard.client.patterns.join() === "*site_active*"`)
+	b.waitFor("only those series streamed", `dashboard.client.state.series.size > 0 && [...dashboard.client.state.series.keys()].every((k) => k.startsWith("site_active"))`)
+	b.waitFor("only their cards", jsDashCards+` === dashboard.client.state.series.size && `+jsDashShown+` === `+jsDashCards)
+	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#server-filter"))))
+	eval[chromedp.Void](b, `dashboard.setFilter("")`)
+	b.waitFor("everything again", `dashboard.client.patterns.join() === "*" && dashboard.client.state.series.size > 50 && `+jsDashShown+` === dashboard.client.state.series.size`)
+	b.waitFor("all drawn", jsAllDrawn)
+
+	// Pause freezes the charts; resume brings them up to date.
+	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#pause"))))
+	require.Equal(t, "true", eval[string](b, `document.body.dataset.paused`))
+	frozen := eval[int](b, `Number(document.querySelector("#grid .card").dataset.seq)`)
+	seq := eval[int](b, `dashboard.client.seq`)
+	b.waitFor("ticks while paused", fmt.Sprintf(`dashboard.client.seq >= %d`, seq+3))
+	require.Equal(t, frozen, eval[int](b, `Number(document.querySelector("#grid .card").dataset.seq)`), "drawn while paused")
+	require.Equal(t, "Resume", eval[string](b, `document.getElementById("pause").textContent`))
+	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#pause"))))
+	b.waitFor("the charts to catch up", fmt.Sprintf(`Number(document.querySelector("#grid .card").dataset.seq) > %d`, seq+2))
+
+	// The server goes away and comes back: the status says so, and the
+	// page resumes on a fresh snapshot.
+	connects := eval[int](b, `Number(document.getElementById("status").dataset.connects)`)
+	srv.stop()
+	b.waitFor("the status to show reconnecting", jsDashState+` === "reconnecting"`)
+	require.Contains(t, eval[string](b, `document.getElementById("status-text").textContent`), "reconnecting in")
+	srv2 := startDemo(t, srv.addr)
+	b.waitFor("live on the new server", fmt.Sprintf(`%s === "live" && Number(document.getElementById("status").dataset.connects) > %d`, jsDashState, connects))
+	b.waitFor("a card per series again", jsDashCards+` === dashboard.client.state.series.size`)
+	b.waitFor("drawn again", jsAllDrawn)
+
+	// Dark mode and a phone, for the eye (the files are logged).
+	b.colorScheme("dark")
+	b.waitFor("dark colors", `getComputedStyle(document.body).backgroundColor !== "rgb(244, 246, 249)"`)
+	seq = eval[int](b, `dashboard.client.seq`)
+	b.waitFor("a tick drawn in dark", fmt.Sprintf(`dashboard.client.seq > %d && %s`, seq, jsAllDrawn))
+	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-dark.png"))
+	b.colorScheme("light")
+	b.run(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	b.waitFor("one column on a phone", `(() => { const cs = [...document.querySelectorAll("#grid .card")].slice(0, 2).map((el) => el.getBoundingClientRect());
+		return cs.length === 2 && cs[0].left === cs[1].left && cs[0].width <= innerWidth && document.documentElement.scrollWidth <= innerWidth; })()`)
+	seq = eval[int](b, `dashboard.client.seq`)
+	b.waitFor("a tick drawn on the phone", fmt.Sprintf(`dashboard.client.seq > %d && %s`, seq, jsAllDrawn))
+	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-phone.png"))
+
+	srv2.stop()
+	b.noPageErrors()
+}
+
+// docsScreenshot writes docs/dashboard.png: the demo at its default 1 s
+// tick, after two minutes, so that the charts are full and the rates those
+// of a real service; 1280x900, light.
+func docsScreenshot(t *testing.T, b *browser) {
+	const (
+		interval = time.Second
+		ticks    = 120
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	urls := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, "127.0.0.1:0", interval, func(u string) { urls <- u }) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	var u string
+	select {
+	case u = <-urls:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	b.run(chromedp.EmulateViewport(1280, 900))
+	b.navigate(u + "dashboard/")
+	t.Logf("docs screenshot: waiting %d ticks of %v for full charts", ticks, interval)
+	b.waitForLong("two minutes of history", fmt.Sprintf(`%s === "live" && dashboard.client.seq >= %d`, jsDashState, ticks), ticks*interval+waitLimit)
+	seq := eval[int](b, `dashboard.client.seq`)
+	b.waitFor("a fresh tick drawn", fmt.Sprintf(`dashboard.client.seq > %d && %s`, seq, jsAllDrawn))
+	b.saveViewport(filepath.Join("..", "..", "docs", "dashboard.png"))
+	b.navigate("about:blank")
+}
+
+// waitForLong is waitFor with another time limit.
+func (b *browser) waitForLong(what, expr string, limit time.Duration) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, limit+5*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+expr+")",
+		chromedp.WithPollingTimeout(limit), chromedp.WithPollingInterval(100*time.Millisecond)))
+	require.NoError(b.t, err, "waiting for %s (%s)", what, expr)
+}
+
+// TestDashboardSmoothness measures the dashboard's drawing with 200 series
+// changing every tick: 150 gauges and 50 counters, on a Hub ticking every
+// 50 ms (20 updates a second, twenty times a 1 s Hub's load), with 300
+// points of history per chart. It logs the time spent drawing per animation
+// frame, first in a 1280x900 viewport (only the charts in view are drawn),
+// then in a viewport tall enough for all 200. It asserts only a generous
+// sanity bound: the figures are for the record, not a benchmark gate.
+func TestDashboardSmoothness(t *testing.T) {
+	const (
+		nSeries  = 200
+		counters = 50
+		interval = 50 * time.Millisecond
+		points   = 300
+		measure  = 60 // ticks per phase
+	)
+	hub, err := pulse.NewHub(pulse.Options{Interval: interval, History: points})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, hub.Close()) })
+	units := []string{"bytes", "seconds", "requests", ""}
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(1, 2))
+	vals := make([]float64, nSeries)
+	for i := range vals {
+		vals[i] = 100 + rng.Float64()*1000
+	}
+	require.NoError(t, hub.Register(pulse.SourceFunc(func(context.Context) ([]pulse.Metric, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ms := make([]pulse.Metric, nSeries)
+		for i := range ms {
+			m := pulse.Metric{Name: fmt.Sprintf("load_series_%03d", i), Unit: units[i%len(units)], Labels: pulse.Labels{"shard": strconv.Itoa(i % 8)}}
+			if i < counters {
+				vals[i] += rng.Float64() * 50
+				m.Name += "_total"
+				m.Kind = pulse.KindCounter
+			} else {
+				vals[i] = math.Max(0, vals[i]+(rng.Float64()-0.5)*40)
+			}
+			m.Value = vals[i]
+			ms[i] = m
+		}
+		return ms, nil
+	}), &pulse.SourceOptions{Name: "load"}))
+
+	mux := http.NewServeMux()
+	mux.Handle("/dashboard/", pulse.Dashboard(hub, pulse.DashboardTitle("200 series")))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	b := newBrowser(t) // after the server: its cleanup runs first
+
+	b.run(chromedp.EmulateViewport(1280, 900))
+	b.navigate(srv.URL + "/dashboard/")
+	b.waitFor("live", jsDashState+` === "live"`)
+	b.waitFor("200 cards", fmt.Sprintf(`%s === %d`, jsDashCards, nSeries))
+	b.waitFor("full charts", fmt.Sprintf(`Math.min(...[...document.querySelectorAll("#grid .card")].slice(0, 8).map((el) => Number(el.dataset.points || 0))) >= %d`, points-10))
+
+	type figures struct {
+		Frames   []float64 // ms drawing, per frame that drew
+		Charts   []int     // charts drawn in that frame
+		Rendered []float64 // ms from that frame's start until rendered
+		Updates  []float64 // ms handling a message
+		Long     int       // main-thread tasks over 50 ms
+		LongMs   float64
+		Ticks    int
+		InView   int
+		Duration float64
+	}
+	run := func(phase string) figures {
+		t.Helper()
+		b.waitFor("the charts in view drawn", jsAllDrawn)
+		eval[chromedp.Void](b, `dashboard.perf.reset(); window.__t0 = performance.now(); window.__seq0 = dashboard.client.seq`)
+		seq := eval[int](b, `dashboard.client.seq`)
+		b.waitFor(fmt.Sprintf("%d ticks", measure), fmt.Sprintf(`dashboard.client.seq >= %d`, seq+measure))
+		f := eval[figures](b, `({ frames: dashboard.perf.frames, charts: dashboard.perf.charts, rendered: dashboard.perf.rendered,
+			updates: dashboard.perf.updates, long: dashboard.perf.longTasks, longMs: dashboard.perf.longTaskMs,
+			ticks: dashboard.client.seq - window.__seq0, inView: dashboard.inView, duration: performance.now() - window.__t0 })`)
+		require.NotEmpty(t, f.Frames, "%s: frames drawn", phase)
+		require.NotEmpty(t, f.Rendered, "%s: frames rendered", phase)
+		over := func(ms []float64) float64 {
+			n := 0
+			for _, v := range ms {
+				if v > 16 {
+					n++
+				}
+			}
+			return 100 * float64(n) / float64(len(ms))
+		}
+		secs := f.Duration / 1000
+		t.Logf("%s: %d series, %d ticks in %.1f s (%.1f/s), %d charts in view, %d frames drew (%.1f/s), charts per frame p50 %d max %d",
+			phase, nSeries, f.Ticks, secs, float64(f.Ticks)/secs, f.InView, len(f.Frames), float64(len(f.Frames))/secs,
+			quantile(f.Charts, 0.5), slices.Max(f.Charts))
+		t.Logf("%s: drawing (dashboard.js) ms per frame p50 %.1f p99 %.1f max %.1f, over 16 ms %.0f%%",
+			phase, quantile(f.Frames, 0.5), quantile(f.Frames, 0.99), slices.Max(f.Frames), over(f.Frames))
+		t.Logf("%s: whole frame (drawing, style, layout, paint, raster, commit) ms p50 %.1f p99 %.1f max %.1f, over 16 ms %.0f%%",
+			phase, quantile(f.Rendered, 0.5), quantile(f.Rendered, 0.99), slices.Max(f.Rendered), over(f.Rendered))
+		t.Logf("%s: message handling ms p50 %.2f p99 %.2f; main-thread tasks over 50 ms: %d (%.0f ms, %.0f%% of the time)",
+			phase, quantile(f.Updates, 0.5), quantile(f.Updates, 0.99), f.Long, f.LongMs, f.LongMs/f.Duration*100)
+		// A very generous sanity bound, not a speed requirement.
+		require.Less(t, quantile(f.Frames, 0.5), 250.0, "%s: median drawing time per frame", phase)
+		return f
+	}
+
+	visible := run("1280x900 viewport")
+	require.Less(t, visible.InView, nSeries/2, "only the cards in view (and a margin) are observed in view")
+	require.LessOrEqual(t, slices.Max(visible.Charts), visible.InView, "only the charts in view are drawn")
+
+	// Every card in view: a viewport as tall as the grid.
+	height := eval[int](b, `Math.ceil(document.documentElement.scrollHeight) + 100`)
+	b.run(chromedp.EmulateViewport(1280, int64(height)))
+	b.waitFor("every card in view", fmt.Sprintf(`dashboard.inView === %d`, nSeries))
+	all := run("all 200 in view")
+	require.Equal(t, nSeries, slices.Max(all.Charts), "every chart drawn in one frame")
+	b.noPageErrors()
+}
+
+// quantile returns the q-quantile (nearest rank) of xs, which it does not
+// change.
+func quantile[T int | float64](xs []T, q float64) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
