@@ -112,7 +112,7 @@ func TestLoadAndChurn(t *testing.T) {
 
 	h, err := NewHub(Options{
 		Interval:     250 * time.Millisecond,
-		WriteTimeout: 2 * time.Second,
+		WriteTimeout: 5 * time.Second, // generous: in-process readers share 2 cores with the server
 		MaxClients:   nClients + 200,
 		QueueSize:    8,
 		History:      50,
@@ -250,6 +250,7 @@ func TestLoadAndChurn(t *testing.T) {
 			lc.mu.Lock()
 			defer lc.mu.Unlock()
 			require.NoError(t, lc.err, "healthy client %d", i)
+			require.Zero(t, lc.closed, "healthy client %d was disconnected", i)
 			return lc.v.synced && lc.v.seq >= final.Seq && mapsEqual(lc.v.values, want)
 		}, "healthy client %d converges to the final snapshot", i)
 	}
