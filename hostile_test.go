@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,4 +199,56 @@ func TestForbiddenSeriesUnreachable(t *testing.T) {
 		require.NotContains(t, m, "secret", "leaked in %s", m)
 	}
 	require.Contains(t, strings.Join(all, ""), "public_a")
+}
+
+// Thousands of connections that never read: the Hub keeps serving a
+// healthy client every tick, in order; their queues stay bounded; the next
+// connection past MaxClients gets 503; Shutdown still ends everything.
+func TestThousandsOfIdleConnectionsThatNeverRead(t *testing.T) {
+	const idle = 2000
+	th := newTestHub(t, Options{MaxClients: idle + 1, PingInterval: -1, QueueSize: 4})
+	require.NoError(t, th.Publish(gauge("g", 0)))
+	th.Tick(time.Second)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	conns := make([]*websocket.Conn, idle)
+	for i := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, th.wsURL(""), nil)
+			if err == nil {
+				conns[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	for i, c := range conns {
+		require.NotNil(t, c, "idle connection %d", i)
+		t.Cleanup(func() { _ = c.CloseNow() })
+	}
+	healthy := th.dial("")
+	healthy.expect("hello")
+	healthy.expect("snapshot")
+	_, err := th.dialErr("", nil)
+	require.Error(t, err, "past MaxClients")
+
+	for i := 1; i <= 30; i++ {
+		require.NoError(t, th.Publish(gauge("g", float64(i))))
+		seq := th.Tick(time.Second)
+		healthy.untilSeq(seq) // every tick, in order
+		require.Equal(t, float64(i), healthy.v.values["g"])
+	}
+	th.mu.Lock()
+	for c := range th.clients {
+		n, b := c.queueLen()
+		require.LessOrEqual(t, n, 4)
+		require.LessOrEqual(t, b, 1<<20)
+	}
+	th.mu.Unlock()
+	require.Equal(t, idle+1, th.Stats().Clients)
 }
