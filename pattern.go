@@ -9,6 +9,19 @@ import (
 // maxPatternLen bounds one subscription pattern.
 const maxPatternLen = 200
 
+// MatchPattern reports whether name matches pattern in the syntax of
+// subscriptions (and of Access.Patterns): '*' matches any run of
+// bytes, '?' one byte, anything else itself. It runs in
+// O(len(pattern)·len(name)) at worst, without recursion or allocation, and
+// is safe for concurrent use. Adapters use it so that every pattern in
+// pulse means the same thing.
+func MatchPattern(pattern, name string) bool { return matchPattern(pattern, name) }
+
+// ValidatePattern reports whether pattern is a valid subscription pattern:
+// 1 to 200 bytes of metric-name characters, '*' and '?'. The error wraps
+// ErrInvalidPattern.
+func ValidatePattern(pattern string) error { return validPattern(pattern) }
+
 // validPattern checks a subscription pattern: metric-name characters plus
 // the wildcards '*' (any run of characters) and '?' (one character).
 func validPattern(p string) error {

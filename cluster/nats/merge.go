@@ -112,7 +112,7 @@ func (c *Cluster) ruleFor(name string, k pulse.Kind) (Merge, bool) {
 	r, ok := st.rules[name]
 	if !ok {
 		for _, rule := range c.opts.Rules {
-			if matchPattern(rule.Pattern, name) {
+			if pulse.MatchPattern(rule.Pattern, name) {
 				r = resolved{merge: rule.Merge, perNode: rule.PerNode}
 				break
 			}

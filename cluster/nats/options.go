@@ -202,7 +202,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	rules := make([]Rule, len(o.Rules))
 	for i, r := range o.Rules {
-		if err := validPattern(r.Pattern); err != nil {
+		if err := pulse.ValidatePattern(r.Pattern); err != nil {
 			return bad("Rules[%d]: %v", i, err)
 		}
 		if r.Merge > MergePerNode {
@@ -232,48 +232,4 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxPeers = defaultMaxPeers
 	}
 	return o, nil
-}
-
-// validPattern checks a rule's pattern: metric-name characters plus the
-// wildcards '*' and '?', as in pulse's subscription patterns.
-func validPattern(p string) error {
-	if p == "" || len(p) > 200 {
-		return fmt.Errorf("pattern %q: want 1 to 200 characters", p)
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '*' || c == '?') {
-			return fmt.Errorf("pattern %q: character %q not allowed (metric-name characters, '*' and '?')", p, c)
-		}
-	}
-	return nil
-}
-
-// matchPattern reports whether name matches the glob pattern p, with the
-// backtrack-to-last-star algorithm: O(len(p)*len(name)) at worst, no
-// recursion, no allocation.
-func matchPattern(p, name string) bool {
-	pi, ni := 0, 0
-	star, mark := -1, 0
-	for ni < len(name) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == name[ni]):
-			pi++
-			ni++
-		case pi < len(p) && p[pi] == '*':
-			star = pi
-			mark = ni
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			ni = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
 }

@@ -227,6 +227,6 @@ func TestMatchPattern(t *testing.T) {
 		{"exact", "exact", true},
 		{"exact", "exactly", false},
 	} {
-		require.Equal(t, tc.ok, matchPattern(tc.p, tc.name), "%s %s", tc.p, tc.name)
+		require.Equal(t, tc.ok, pulse.MatchPattern(tc.p, tc.name), "%s %s", tc.p, tc.name)
 	}
 }

@@ -334,36 +334,9 @@ func mustLabel(fn, name string) {
 // matchAny reports whether name matches one of patterns.
 func matchAny(patterns []string, name string) bool {
 	for _, p := range patterns {
-		if match(p, name) {
+		if pulse.MatchPattern(p, name) {
 			return true
 		}
 	}
 	return false
-}
-
-// match reports whether name matches pattern, in which "*" matches any run
-// of bytes and "?" one byte.
-func match(pattern, name string) bool {
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
-			p++
-			n++
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, n
-			p++
-		case star >= 0:
-			p = star + 1
-			mark++
-			n = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
 }
