@@ -14,9 +14,9 @@ import (
 )
 
 // client is one WebSocket or Server-Sent Events connection. Two goroutines
-// serve a WebSocket: the HTTP handler's goroutine reads (subscriptions,
-// control frames) and a writer goroutine drains the queue; an SSE stream has
-// only the handler's goroutine, which writes. The collector never blocks on it: it hands
+// serve a WebSocket: a reader (subscriptions, control frames; started when
+// the handler returns the hijacked connection) and a writer that drains the
+// queue; an SSE stream has only the handler's goroutine, which writes. The collector never blocks on it: it hands
 // over shared, already-encoded messages with enqueue.
 type client struct {
 	h       *Hub
@@ -65,7 +65,12 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 	if !h.takeSlot(w) {
 		return
 	}
-	defer h.nclients.Add(-1)
+	served := false // once the connection is handed to its reader, the slot goes with it
+	defer func() {
+		if !served {
+			h.nclients.Add(-1)
+		}
+	}()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.opts.OriginPatterns})
 	if err != nil {
 		// Accept has written the response (403 for a bad origin, 400 or
@@ -90,13 +95,20 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 		_ = conn.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
+	// The reader runs on a goroutine of its own, so that ServeHTTP returns:
+	// net/http's connection goroutine (and its grown stack) and the
+	// *http.Request are freed for the life of the connection.
+	served = true
 	go c.writeLoop()
-	c.readLoop()
-	h.detach(c)
-	_ = conn.CloseNow()
-	close(c.quit)
-	<-c.writerDone
-	h.clientT.done()
+	go func() {
+		defer h.nclients.Add(-1)
+		c.readLoop()
+		h.detach(c)
+		_ = conn.CloseNow()
+		close(c.quit)
+		<-c.writerDone
+		h.clientT.done()
+	}()
 }
 
 // attach registers c and queues its hello and snapshot, atomically with
@@ -336,8 +348,8 @@ func (c *client) slow() {
 	}()
 }
 
-// readLoop reads client messages until the connection ends. It runs on the
-// HTTP handler's goroutine.
+// readLoop reads client messages until the connection ends, on the
+// connection's reader goroutine.
 func (c *client) readLoop() {
 	for {
 		typ, data, err := c.conn.Read(context.Background())
