@@ -169,6 +169,7 @@ func (c *client) pushHistoryLocked() {
 		c.mu.Lock()
 		c.pushLocked(hist)
 		c.mu.Unlock()
+		c.wake() // the writer may have drained the snapshot already
 	}
 }
 
