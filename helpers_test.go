@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -20,39 +20,7 @@ import (
 )
 
 // TestMain fails the run when any goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := waitNoGoroutines(5 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func waitNoGoroutines(wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		n := 0
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			// The fuzzing engine's signal handler is not ours.
-			if !strings.Contains(g, "os/signal.loop") {
-				n++
-			}
-		}
-		if n <= 1 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("goroutine leak: %d goroutines after the tests\n%s", n, buf)
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond) // polling for an event with a deadline, not synchronisation
-	}
-}
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 5*time.Second)) }
 
 // fakeClock is the Hub's clock in tests.
 type fakeClock struct {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"io"
 	"maps"
 	"math"
@@ -14,7 +15,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"reflect"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,34 +26,7 @@ import (
 )
 
 // TestMain fails the run when any goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		http.DefaultClient.CloseIdleConnections()
-		if err := waitNoGoroutines(5 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func waitNoGoroutines(wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= 1 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			return fmt.Errorf("goroutine leak: %d goroutines after the tests\n%s", n, buf)
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond) // polling for an event with a deadline, not synchronisation
-	}
-}
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 5*time.Second)) }
 
 const testInterval = 20 * time.Millisecond
 

@@ -3,10 +3,9 @@ package clusternats
 import (
 	"context"
 	"fmt"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"net"
 	"os"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,41 +17,8 @@ import (
 	"github.com/go-pulse/pulse"
 )
 
-// TestMain fails the run when any goroutine outlives the tests: the Hubs',
-// the NATS connections' and the in-process NATS servers'.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := waitNoGoroutines(10 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func waitNoGoroutines(wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		n := 0
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			// The fuzzing engine's signal handler is not ours.
-			if !strings.Contains(g, "os/signal.loop") {
-				n++
-			}
-		}
-		if n <= 1 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("goroutine leak: %d goroutines after the tests\n%s", n, buf)
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond) // polling for an event with a deadline, not synchronisation
-	}
-}
+// TestMain fails the run when any goroutine outlives the tests.
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 10*time.Second)) }
 
 // tick is the Interval of the test Hubs.
 const tick = 50 * time.Millisecond

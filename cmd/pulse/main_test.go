@@ -3,12 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,39 +18,7 @@ import (
 )
 
 // TestMain fails the run when any goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		http.DefaultClient.CloseIdleConnections()
-		if err := waitNoGoroutines(5 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func waitNoGoroutines(wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		n := 0
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if !strings.Contains(g, "os/signal.loop") { // not ours
-				n++
-			}
-		}
-		if n <= 1 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("goroutine leak: %d goroutines after the tests\n%s", n, buf)
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond) // polling for an event with a deadline, not synchronisation
-	}
-}
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 5*time.Second)) }
 
 const (
 	testInterval = 20 * time.Millisecond

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"io"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,35 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestMain fails the run when any goroutine outlives the tests: run must
-// stop the NATS server, the replicas' servers, Hubs, connections and
-// traffic.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			n := 0
-			for _, g := range strings.Split(string(buf), "\n\n") {
-				if !strings.Contains(g, "os/signal.loop") {
-					n++
-				}
-			}
-			if n <= 1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "goroutine leak: %d goroutines after the tests\n%s", n, buf)
-				code = 1
-				break
-			}
-			time.Sleep(10 * time.Millisecond) // polling for an event with a deadline, not synchronisation
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run when any goroutine outlives the tests.
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 10*time.Second)) }
 
 // snapshot is the part of a Hub's JSON snapshot (a plain GET of its route)
 // the test reads.

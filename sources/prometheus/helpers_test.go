@@ -2,12 +2,11 @@ package promsource_test
 
 import (
 	"encoding/json"
-	"fmt"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,32 +17,7 @@ import (
 )
 
 // TestMain fails the run when any goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := waitNoGoroutines(5 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func waitNoGoroutines(wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= 1 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			return fmt.Errorf("goroutine leak: %d goroutines after the tests\n%s", n, buf)
-		}
-		time.Sleep(10 * time.Millisecond) // polling for an event with a deadline, not synchronisation
-	}
-}
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 5*time.Second)) }
 
 // byKey indexes metrics by series key, failing on duplicates.
 func byKey(t testing.TB, ms []pulse.Metric) map[string]pulse.Metric {
