@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/go-pulse/pulse/internal/leakcheck"
 	"math"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"github.com/stretchr/testify/require"
 )
 

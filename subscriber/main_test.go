@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/go-pulse/pulse/internal/leakcheck"
 	"io"
 	"maps"
 	"math"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"github.com/stretchr/testify/require"
 )
 

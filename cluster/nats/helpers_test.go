@@ -3,7 +3,6 @@ package clusternats
 import (
 	"context"
 	"fmt"
-	"github.com/go-pulse/pulse/internal/leakcheck"
 	"net"
 	"os"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 )
 
 // TestMain fails the run when any goroutine outlives the tests.

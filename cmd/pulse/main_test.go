@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/go-pulse/pulse/internal/leakcheck"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"github.com/stretchr/testify/require"
 )
 

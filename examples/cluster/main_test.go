@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/go-pulse/pulse/internal/leakcheck"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-pulse/pulse/internal/leakcheck"
 	"github.com/stretchr/testify/require"
 )
 
