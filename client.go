@@ -21,6 +21,7 @@ import (
 type client struct {
 	h       *Hub
 	conn    *websocket.Conn // nil for Server-Sent Events
+	bw      *batchWriter    // under conn; nil for SSE (and if the ResponseWriter could not be wrapped)
 	kill    func()          // tears the connection down at once
 	allowed []string        // from Authorize; immutable
 	subs    []string        // reader goroutine only
@@ -71,7 +72,12 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 			h.nclients.Add(-1)
 		}
 	}()
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.opts.OriginPatterns})
+	var aw http.ResponseWriter = w
+	sb := withSmallBufs(w)
+	if sb != nil {
+		aw = sb
+	}
+	conn, err := websocket.Accept(aw, r, &websocket.AcceptOptions{OriginPatterns: h.opts.OriginPatterns})
 	if err != nil {
 		// Accept has written the response (403 for a bad origin, 400 or
 		// 426 for a bad handshake).
@@ -89,6 +95,9 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 		kick:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+	}
+	if sb != nil {
+		c.bw = sb.bw
 	}
 	c.kill = func() { _ = conn.CloseNow() }
 	if !h.attach(c, flt, reasonConnect) {
@@ -251,6 +260,52 @@ func (c *client) pop() []byte {
 	return msg
 }
 
+// maxBatch is the most messages the writer takes from the queue at once.
+const maxBatch = 16
+
+// popBatch moves up to maxBatch queued messages, of at most batchBytes
+// together (at least one), into batch and returns how many and their size.
+func (c *client) popBatch(batch *[maxBatch][]byte) (k, size int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.n > 0 && k < maxBatch {
+		msg := c.q[c.head]
+		if k > 0 && size+len(msg) > batchBytes {
+			break
+		}
+		c.q[c.head] = nil
+		c.head = (c.head + 1) % len(c.q)
+		c.n--
+		c.qbytes -= len(msg)
+		batch[k] = msg
+		k++
+		size += len(msg)
+	}
+	return k, size
+}
+
+// writeBatch writes msgs, with one write(2) for all of them when they fit
+// in a batch.
+func (c *client) writeBatch(msgs [][]byte) error {
+	ctx := context.Background()
+	if c.bw == nil || len(msgs) == 1 && len(msgs[0]) > batchBytes {
+		for _, m := range msgs {
+			if err := c.conn.Write(ctx, websocket.MessageText, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	c.bw.begin()
+	for _, m := range msgs {
+		if err := c.conn.Write(ctx, websocket.MessageText, m); err != nil {
+			_ = c.bw.flush()
+			return err
+		}
+	}
+	return c.bw.flush()
+}
+
 func (c *client) wake() {
 	select {
 	case c.kick <- struct{}{}:
@@ -272,6 +327,7 @@ var closeReasons = map[websocket.StatusCode]string{
 func (c *client) writeLoop() {
 	defer close(c.writerDone)
 	h := c.h
+	var batch [maxBatch][]byte
 	for {
 		select {
 		case <-c.kick:
@@ -283,19 +339,20 @@ func (c *client) writeLoop() {
 				_ = c.conn.Close(code, closeReasons[code])
 				return
 			}
-			msg := c.pop()
-			if msg == nil {
+			k, size := c.popBatch(&batch)
+			if k == 0 {
 				break
 			}
 			c.writeStart.Store(h.since())
-			err := c.conn.Write(context.Background(), websocket.MessageText, msg)
+			err := c.writeBatch(batch[:k])
 			c.writeStart.Store(0)
+			clear(batch[:k])
 			if err != nil {
 				_ = c.conn.CloseNow()
 				return
 			}
-			h.stats.sent.Add(1)
-			h.stats.bytes.Add(uint64(len(msg)))
+			h.stats.sent.Add(uint64(k))
+			h.stats.bytes.Add(uint64(size))
 		}
 		if c.pingDue.Swap(false) {
 			ctx, cancel := context.WithTimeout(context.Background(), h.opts.PingTimeout)
