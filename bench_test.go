@@ -61,7 +61,7 @@ func (th *testHub) tickDirect() {
 	<-th.ticked
 }
 
-func (c *client) drain() {
+func (c *client) drainFake() {
 	for c.pop() != nil {
 	}
 }
@@ -77,13 +77,13 @@ func BenchmarkTick(b *testing.B) {
 			}
 			c := th.attachFake(newFilter([]string{"*"}, nil))
 			th.tickDirect()
-			c.drain()
+			c.drainFake()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				th.clock.Advance(time.Second)
 				th.tickDirect()
-				c.drain()
+				c.drainFake()
 			}
 		})
 	}
@@ -107,7 +107,7 @@ func BenchmarkFanout(b *testing.B) {
 			}
 			th.tickDirect()
 			for _, c := range cs {
-				c.drain()
+				c.drainFake()
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -115,7 +115,7 @@ func BenchmarkFanout(b *testing.B) {
 				th.clock.Advance(time.Second)
 				th.tickDirect()
 				for _, c := range cs {
-					c.drain()
+					c.drainFake()
 				}
 			}
 			b.StopTimer()

@@ -13,15 +13,16 @@ import (
 	"github.com/coder/websocket"
 )
 
-// client is one WebSocket or Server-Sent Events connection. Two goroutines
-// serve a WebSocket: a reader (subscriptions, control frames; started when
-// the handler returns the hijacked connection) and a writer that drains the
-// queue; an SSE stream has only the handler's goroutine, which writes. The collector never blocks on it: it hands
-// over shared, already-encoded messages with enqueue.
+// client is one WebSocket or Server-Sent Events connection. A WebSocket has
+// one goroutine of its own, its reader (subscriptions, control frames;
+// started when the handler returns the hijacked connection); the Hub's
+// shared writers send its queue (writer.go). An SSE stream has only the
+// handler's goroutine, which writes. The collector never blocks on a
+// client: it hands over shared, already-encoded messages with enqueue.
 type client struct {
 	h       *Hub
 	conn    *websocket.Conn // nil for Server-Sent Events
-	bw      *batchWriter    // under conn; nil for SSE (and if the ResponseWriter could not be wrapped)
+	bw      *batchWriter    // under conn; nil for SSE
 	kill    func()          // tears the connection down at once
 	allowed []string        // from Authorize; immutable
 	subs    []string        // reader goroutine only
@@ -29,24 +30,27 @@ type client struct {
 	g  *group // guarded by Hub.mu
 	gi int    // index in g.clients; guarded by Hub.mu
 
-	mu     sync.Mutex // guards the queue
+	mu     sync.Mutex // guards the queue, the write state and bw
 	q      [][]byte   // ring of pending messages
 	head   int
 	n      int
 	qbytes int
 
-	kick       chan struct{} // wakes the writer; capacity 1
-	quit       chan struct{} // closed when the reader is done
-	writerDone chan struct{}
+	kick    chan struct{} // SSE: wakes the handler's writer; capacity 1. nil for WebSocket
+	wstate  int           // WebSocket: wsIdle etc. (writer.go)
+	started bool          // the first message (hello) has left the queue
+	closing bool          // WebSocket: closed or closing; write nothing more
+	onIdle  chan struct{} // WebSocket: closed when the active batch ends (finish)
 
-	closeCode  atomic.Int32 // close requested of the writer; 0 = none
+	closeCode  atomic.Int32 // close requested; 0 = none
 	slowed     atomic.Bool
-	writeStart atomic.Int64 // Hub.since() when the current write began; 0 = not writing
-	pingDue    atomic.Bool
-	nextPing   time.Time // watchdog goroutine only
-	strikes    int       // reader goroutine only
-	tokens     float64   // rate limit bucket; reader goroutine only
-	tokensAt   int64     // Hub.since() of the last refill
+	writeStart atomic.Int64 // Hub.since() when the current blocking write began; 0 = not writing
+	pingDue    atomic.Bool  // SSE: a keep-alive comment is due
+	pinging    atomic.Bool  // WebSocket: a ping is out
+	nextPing   time.Time    // watchdog goroutine only
+	strikes    int          // reader goroutine only
+	tokens     float64      // rate limit bucket; reader goroutine only
+	tokensAt   int64        // Hub.since() of the last refill
 }
 
 // takeSlot reserves one of MaxClients, or answers 503 and returns false.
@@ -72,12 +76,16 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 			h.nclients.Add(-1)
 		}
 	}()
-	var aw http.ResponseWriter = w
 	sb := withSmallBufs(w)
-	if sb != nil {
-		aw = sb
+	if sb == nil {
+		// Nothing can hijack the connection (HTTP/2, for one): Accept
+		// answers 501.
+		_, err := websocket.Accept(w, r, nil)
+		h.stats.rejected.Add(1)
+		h.logDebug("pulse: websocket handshake refused", "remote", r.RemoteAddr, "err", err)
+		return
 	}
-	conn, err := websocket.Accept(aw, r, &websocket.AcceptOptions{OriginPatterns: h.opts.OriginPatterns})
+	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{OriginPatterns: h.opts.OriginPatterns})
 	if err != nil {
 		// Accept has written the response (403 for a bad origin, 400 or
 		// 426 for a bad handshake).
@@ -87,18 +95,14 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
 	c := &client{
-		h:          h,
-		conn:       conn,
-		allowed:    flt.allow,
-		subs:       flt.subs,
-		q:          make([][]byte, h.opts.QueueSize),
-		kick:       make(chan struct{}, 1),
-		quit:       make(chan struct{}),
-		writerDone: make(chan struct{}),
+		h:       h,
+		conn:    conn,
+		allowed: flt.allow,
+		subs:    flt.subs,
+		q:       make([][]byte, h.opts.QueueSize),
+		bw:      sb.bw,
 	}
-	if sb != nil {
-		c.bw = sb.bw
-	}
+	c.bw.c = c
 	c.kill = func() { _ = conn.CloseNow() }
 	if !h.attach(c, flt, reasonConnect) {
 		_ = conn.Close(websocket.StatusGoingAway, "server shutting down")
@@ -108,14 +112,12 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 	// net/http's connection goroutine (and its grown stack) and the
 	// *http.Request are freed for the life of the connection.
 	served = true
-	go c.writeLoop()
 	go func() {
 		defer h.nclients.Add(-1)
 		c.readLoop()
 		h.detach(c)
+		c.finish()
 		_ = conn.CloseNow()
-		close(c.quit)
-		<-c.writerDone
 		h.clientT.done()
 	}()
 }
@@ -138,8 +140,8 @@ func (h *Hub) attach(c *client, flt *filter, reason string) bool {
 	if hist := g.history(&h.hist, f); hist != nil {
 		c.pushLocked(hist)
 	}
+	c.notifyLocked()
 	c.mu.Unlock()
-	c.wake()
 	g.add(c)
 	h.clients[c] = struct{}{}
 	return true
@@ -177,8 +179,8 @@ func (c *client) pushHistoryLocked() {
 	if hist := c.g.history(&c.h.hist, c.h.frame.Load()); hist != nil {
 		c.mu.Lock()
 		c.pushLocked(hist)
+		c.notifyLocked() // the writer may have sent the snapshot already
 		c.mu.Unlock()
-		c.wake() // the writer may have drained the snapshot already
 	}
 }
 
@@ -199,8 +201,8 @@ func (c *client) replaceLocked(reason string) {
 	c.mu.Lock()
 	c.clearLocked()
 	c.pushLocked(msg)
+	c.notifyLocked()
 	c.mu.Unlock()
-	c.wake()
 }
 
 // enqueue hands c one shared message of group g for frame f without
@@ -214,8 +216,8 @@ func (c *client) enqueue(msg []byte, g *group, f *frame) {
 		c.h.stats.resyncs.Add(1)
 	}
 	c.pushLocked(msg)
+	c.notifyLocked()
 	c.mu.Unlock()
-	c.wake()
 }
 
 // reply queues a message for c alone, dropping it if the queue is full.
@@ -223,9 +225,9 @@ func (c *client) reply(msg []byte) {
 	c.mu.Lock()
 	if c.n < len(c.q) {
 		c.pushLocked(msg)
+		c.notifyLocked()
 	}
 	c.mu.Unlock()
-	c.wake()
 }
 
 // pushLocked appends msg; the caller has made room (the queue holds at
@@ -237,13 +239,22 @@ func (c *client) pushLocked(msg []byte) {
 	c.qbytes += len(msg)
 }
 
+// clearLocked drops everything pending but a hello not yet sent: a client
+// always gets its hello first.
 func (c *client) clearLocked() {
+	var hello []byte
+	if !c.started && c.n > 0 {
+		hello = c.q[c.head]
+	}
 	for c.n > 0 {
 		c.q[c.head] = nil
 		c.head = (c.head + 1) % len(c.q)
 		c.n--
 	}
 	c.qbytes = 0
+	if hello != nil {
+		c.pushLocked(hello)
+	}
 }
 
 func (c *client) pop() []byte {
@@ -257,117 +268,14 @@ func (c *client) pop() []byte {
 	c.head = (c.head + 1) % len(c.q)
 	c.n--
 	c.qbytes -= len(msg)
+	c.started = true
 	return msg
-}
-
-// maxBatch is the most messages the writer takes from the queue at once.
-const maxBatch = 16
-
-// popBatch moves up to maxBatch queued messages, of at most batchBytes
-// together (at least one), into batch and returns how many and their size.
-func (c *client) popBatch(batch *[maxBatch][]byte) (k, size int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for c.n > 0 && k < maxBatch {
-		msg := c.q[c.head]
-		if k > 0 && size+len(msg) > batchBytes {
-			break
-		}
-		c.q[c.head] = nil
-		c.head = (c.head + 1) % len(c.q)
-		c.n--
-		c.qbytes -= len(msg)
-		batch[k] = msg
-		k++
-		size += len(msg)
-	}
-	return k, size
-}
-
-// writeBatch writes msgs, with one write(2) for all of them when they fit
-// in a batch.
-func (c *client) writeBatch(msgs [][]byte) error {
-	ctx := context.Background()
-	if c.bw == nil || len(msgs) == 1 && len(msgs[0]) > batchBytes {
-		for _, m := range msgs {
-			if err := c.conn.Write(ctx, websocket.MessageText, m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	c.bw.begin()
-	for _, m := range msgs {
-		if err := c.conn.Write(ctx, websocket.MessageText, m); err != nil {
-			_ = c.bw.flush()
-			return err
-		}
-	}
-	return c.bw.flush()
-}
-
-func (c *client) wake() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (c *client) requestClose(code websocket.StatusCode) {
-	c.closeCode.CompareAndSwap(0, int32(code))
-	c.wake()
 }
 
 var closeReasons = map[websocket.StatusCode]string{
 	websocket.StatusGoingAway:       "server shutting down",
 	websocket.StatusPolicyViolation: "too many bad messages",
-}
-
-// writeLoop is the client's writer goroutine.
-func (c *client) writeLoop() {
-	defer close(c.writerDone)
-	h := c.h
-	var batch [maxBatch][]byte
-	for {
-		select {
-		case <-c.kick:
-		case <-c.quit:
-			return
-		}
-		for {
-			if code := websocket.StatusCode(c.closeCode.Load()); code != 0 {
-				_ = c.conn.Close(code, closeReasons[code])
-				return
-			}
-			k, size := c.popBatch(&batch)
-			if k == 0 {
-				break
-			}
-			c.writeStart.Store(h.since())
-			err := c.writeBatch(batch[:k])
-			c.writeStart.Store(0)
-			clear(batch[:k])
-			if err != nil {
-				_ = c.conn.CloseNow()
-				return
-			}
-			h.stats.sent.Add(uint64(k))
-			h.stats.bytes.Add(uint64(size))
-		}
-		if c.pingDue.Swap(false) {
-			ctx, cancel := context.WithTimeout(context.Background(), h.opts.PingTimeout)
-			err := c.conn.Ping(ctx)
-			cancel()
-			if err != nil {
-				if ctx.Err() != nil {
-					h.stats.pingTimeouts.Add(1)
-					h.logDebug("pulse: client did not answer ping", "timeout", h.opts.PingTimeout)
-				}
-				_ = c.conn.CloseNow()
-				return
-			}
-		}
-	}
+	StatusSlowClient:                "slow client",
 }
 
 // check runs on the watchdog goroutine: it closes c if its current write
@@ -382,8 +290,16 @@ func (c *client) check(now time.Time) {
 			c.nextPing = now.Add(h.opts.PingInterval - h.hooks.jitter())
 		} else if !now.Before(c.nextPing) {
 			c.nextPing = now.Add(h.opts.PingInterval - h.hooks.jitter())
-			c.pingDue.Store(true)
-			c.wake()
+			switch {
+			case c.conn == nil:
+				c.pingDue.Store(true)
+				c.mu.Lock()
+				c.notifyLocked()
+				c.mu.Unlock()
+			case c.pinging.CompareAndSwap(false, true):
+				h.clientT.add()
+				go c.ping()
+			}
 		}
 	}
 }
@@ -398,7 +314,11 @@ func (c *client) slow() {
 	h := c.h
 	h.stats.slow.Add(1)
 	h.logDebug("pulse: slow client disconnected", "write_timeout", h.opts.WriteTimeout)
-	c.closeCode.CompareAndSwap(0, int32(StatusSlowClient))
+	if c.closeCode.Load() == 0 {
+		c.startClose(StatusSlowClient)
+		return
+	}
+	// Another close is under way but stuck behind the same write.
 	h.clientT.add()
 	go func() {
 		defer h.clientT.done()
@@ -520,7 +440,7 @@ func (c *client) strike(code, msg string) {
 	c.strikes++
 	if c.strikes > h.opts.MaxClientErrors {
 		h.stats.policyCloses.Add(1)
-		c.requestClose(websocket.StatusPolicyViolation)
+		c.startClose(websocket.StatusPolicyViolation)
 		return
 	}
 	c.reply(appendError(nil, code, msg))

@@ -68,7 +68,13 @@ type Hub struct {
 
 	loops   tracker // collector and watchdog
 	srcRun  tracker // Collect calls in flight
-	clientT tracker // client connections (reader, writer, closers)
+	clientT tracker // client goroutines: readers, writers, drainers, pings, closers
+
+	// The run queue of WebSocket clients with something to send (writer.go).
+	runMu   sync.Mutex
+	runq    []*client
+	runHead int
+	writers int
 
 	stats hubStats
 }
@@ -561,7 +567,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.mu.Unlock()
 		h.cancel()
 		for _, c := range cs {
-			c.requestClose(websocket.StatusGoingAway)
+			c.startClose(websocket.StatusGoingAway)
 		}
 	})
 	var errs []error

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 )
 
 // Buffers of a hijacked WebSocket connection. net/http hands a hijacked
@@ -17,16 +18,16 @@ import (
 //   - reads: clients send a few small messages (subscriptions, pongs), so a
 //     512-byte buffer is plenty; longer payloads are read straight into the
 //     message buffer by bufio;
-//   - writes: a 64-byte bufio.Writer (a frame header fits) in front of a
-//     batchWriter, which collects the frames of one batch of queued
-//     messages in a pooled buffer, held only while the batch is written, and
-//     sends them with one write(2).
+//   - writes: a 256-byte bufio.Writer (a frame header and any control
+//     frame fit) in front of a batchWriter, which collects the frames of a
+//     batch of queued messages in a pooled buffer, held only while there is
+//     something to write, and sends them with one write(2).
 const (
 	readBufSize  = 512
-	writeBufSize = 64
+	writeBufSize = 256
 
-	// batchBytes bounds the bytes the writer puts in one batch; a message
-	// larger than this is written on its own, without copying it.
+	// batchBytes bounds the bytes the writer puts in one batch; a larger
+	// message is written on its own.
 	batchBytes = 64 << 10
 	// maxPooledBatch is the largest batch buffer returned to the pool.
 	maxPooledBatch = 256 << 10
@@ -80,62 +81,96 @@ func (s *smallBufs) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	var r io.Reader = conn
+	br := bufio.NewReaderSize(conn, readBufSize)
 	if n := brw.Reader.Buffered(); n > 0 {
+		// Bytes the client sent right behind its handshake: they must be
+		// in br's buffer, where coder/websocket looks for them (it then
+		// resets br onto the connection).
 		b, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn), max(readBufSize, n))
+		if _, err := br.Peek(n); err != nil {
+			_ = conn.Close()
+			return nil, nil, err
+		}
 	}
-	s.bw = &batchWriter{conn: conn}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufSize), bufio.NewWriterSize(s.bw, writeBufSize)), nil
+	s.bw = &batchWriter{conn: conn, raw: rawConnOf(conn)}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(s.bw, writeBufSize)), nil
 }
 
-// batchWriter is what coder/websocket's bufio.Writer writes to. Outside a
-// batch it writes through to the connection; between begin and flush it
-// appends to a pooled buffer, so that the frames of several messages leave
-// in one write(2). coder/websocket serialises its own writes (frames and
-// control frames from any goroutine); mu orders them with flush.
+// batchWriter is what coder/websocket's bufio.Writer writes to, and the
+// only way bytes reach the socket of a WebSocket client. It never blocks:
+// bytes are appended to pending (a pooled buffer, held only while there is
+// a backlog) and written with a non-blocking write(2) when nobody else owns
+// the socket. During a writer's batch (batching), the frames of up to
+// maxBatch messages collect in pending and leave with one write. What the
+// socket does not take goes to the client's drainer goroutine (see
+// writer.go). coder/websocket serialises its own writes, from any
+// goroutine; the owner client's mu guards the fields.
 type batchWriter struct {
-	mu   sync.Mutex
-	conn net.Conn
-	buf  *[]byte // non-nil during a batch
+	c        *client // owner; set before the first write
+	conn     net.Conn
+	raw      syscall.RawConn // for non-blocking writes; nil where there are none (every backlog goes to the drainer)
+	pending  *[]byte         // bytes not yet written; nil when none
+	batching bool
+	err      error // the first write error: the connection is dead
 }
 
-var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+func putBatch(b *[]byte) {
+	if cap(*b) <= maxPooledBatch {
+		*b = (*b)[:0]
+		batchPool.Put(b)
+	}
+}
 
 func (b *batchWriter) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf != nil {
-		*b.buf = append(*b.buf, p...)
-		return len(p), nil
+	c := b.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b.err != nil {
+		return 0, b.err
 	}
-	return b.conn.Write(p)
+	if b.pending == nil {
+		b.pending = batchPool.Get().(*[]byte)
+	}
+	*b.pending = append(*b.pending, p...)
+	// A control frame (pong, ping, close) outside a batch goes out now if
+	// the socket is free. During a batch the writer sends it with the
+	// batch; draining, the drainer does; queued, a backlog waits for the
+	// writer.
+	if !b.batching && c.wstate != wsDraining {
+		b.flushLocked()
+		if b.pending != nil && b.err == nil && c.wstate == wsIdle {
+			c.startDrainLocked()
+		}
+	}
+	return len(p), nil
 }
 
-// begin starts a batch: writes are held until flush.
-func (b *batchWriter) begin() {
-	buf := batchPool.Get().(*[]byte)
-	*buf = (*buf)[:0]
-	b.mu.Lock()
-	b.buf = buf
-	b.mu.Unlock()
+// flushLocked writes what is pending without blocking and keeps what the
+// socket did not take. The owner's mu is held.
+func (b *batchWriter) flushLocked() {
+	if b.pending == nil || b.raw == nil {
+		return
+	}
+	buf := *b.pending
+	n, err := writeNonblock(b.raw, buf)
+	switch {
+	case err != nil:
+		b.err = err
+		b.release()
+	case n == len(buf):
+		b.release()
+	default:
+		*b.pending = buf[:copy(buf, buf[n:])]
+	}
 }
 
-// flush ends the batch and writes what it holds with one Write.
-func (b *batchWriter) flush() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	buf := b.buf
-	if buf == nil {
-		return nil
+// release returns the pending buffer to the pool. The owner's mu is held.
+func (b *batchWriter) release() {
+	if b.pending != nil {
+		putBatch(b.pending)
+		b.pending = nil
 	}
-	b.buf = nil
-	var err error
-	if len(*buf) > 0 {
-		_, err = b.conn.Write(*buf)
-	}
-	if cap(*buf) <= maxPooledBatch {
-		batchPool.Put(buf)
-	}
-	return err
 }

@@ -1,0 +1,269 @@
+package pulse
+
+import (
+	"context"
+	"runtime"
+
+	"github.com/coder/websocket"
+)
+
+// Writing to WebSocket clients.
+//
+// A WebSocket client has no writer goroutine of its own. A client with
+// something to send is put on the Hub's run queue, which a few writer
+// goroutines (at most GOMAXPROCS, started when work arrives and ended when
+// the queue is empty) serve in turn: each takes up to maxBatch of the
+// client's queued messages, frames them into the client's batchWriter and
+// sends them with one non-blocking write(2). A client whose socket cannot
+// take everything at once (a slow or stalled reader) is handed to a drainer
+// goroutine of its own, which blocks on its socket under WriteTimeout
+// (enforced by the watchdog) and gives the client back to the run queue
+// once its backlog is written. So a slow client never holds a writer, and an
+// idle connection costs no goroutine but its reader.
+//
+// Client write states, guarded by client.mu.
+const (
+	wsIdle     = iota // nothing to do
+	wsQueued          // on the run queue, once
+	wsActive          // a writer goroutine is serving it
+	wsDraining        // a drainer goroutine owns its socket
+)
+
+// maxBatch is the most messages written to a client at once.
+const maxBatch = 16
+
+// notifyLocked tells whoever writes to c that it has something to send:
+// the SSE handler through kick, a WebSocket client by queueing it. c.mu is
+// held.
+func (c *client) notifyLocked() {
+	if c.kick != nil {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if c.wstate == wsIdle && !c.closing {
+		c.wstate = wsQueued
+		c.h.schedule(c)
+	}
+}
+
+// schedule appends c to the run queue and starts a writer if fewer than
+// GOMAXPROCS are running. c.mu is held.
+func (h *Hub) schedule(c *client) {
+	h.runMu.Lock()
+	h.runq = append(h.runq, c)
+	start := h.writers < max(1, runtime.GOMAXPROCS(0))
+	if start {
+		h.writers++
+		h.clientT.add()
+	}
+	h.runMu.Unlock()
+	if start {
+		go h.writeWorker()
+	}
+}
+
+// next takes the first client off the run queue, or ends the calling writer
+// (returning nil) when it is empty.
+func (h *Hub) next() *client {
+	h.runMu.Lock()
+	defer h.runMu.Unlock()
+	if h.runHead == len(h.runq) {
+		clear(h.runq)
+		h.runq, h.runHead = h.runq[:0], 0
+		h.writers--
+		return nil
+	}
+	c := h.runq[h.runHead]
+	h.runq[h.runHead] = nil
+	h.runHead++
+	return c
+}
+
+func (h *Hub) writeWorker() {
+	defer h.clientT.done()
+	var batch [maxBatch][]byte
+	for c := h.next(); c != nil; c = h.next() {
+		c.serve(&batch)
+	}
+}
+
+// serve writes one batch of c's queued messages, on a writer goroutine.
+func (c *client) serve(batch *[maxBatch][]byte) {
+	h := c.h
+	c.mu.Lock()
+	if c.wstate != wsQueued {
+		c.mu.Unlock()
+		return
+	}
+	c.wstate = wsActive
+	k, size := 0, 0
+	if !c.closing { // closing: only what coder/websocket wrote (the close frame) goes out
+		k, size = c.popBatchLocked(batch)
+	}
+	c.bw.batching = true
+	c.mu.Unlock()
+
+	ctx := context.Background()
+	var err error
+	for _, m := range batch[:k] {
+		if err = c.conn.Write(ctx, websocket.MessageText, m); err != nil {
+			break
+		}
+	}
+	clear(batch[:k])
+
+	c.mu.Lock()
+	c.bw.batching = false
+	if err == nil {
+		h.stats.sent.Add(uint64(k))
+		h.stats.bytes.Add(uint64(size))
+		c.bw.flushLocked()
+		err = c.bw.err
+	}
+	if c.onIdle != nil { // the reader is waiting to close
+		close(c.onIdle)
+		c.onIdle = nil
+	}
+	switch {
+	case err != nil:
+		c.wstate = wsIdle
+		c.closing = true
+		c.mu.Unlock()
+		c.kill()
+		return
+	case c.bw.pending != nil:
+		c.startDrainLocked()
+	case c.n > 0 && !c.closing:
+		c.wstate = wsQueued
+		h.schedule(c) // to the back of the queue: one batch per turn
+	default:
+		c.wstate = wsIdle
+	}
+	c.mu.Unlock()
+}
+
+// finish ends c's writing when its reader is done, before the connection
+// is torn down: it waits for a batch being written and sends, if the socket
+// takes it now, what coder/websocket wrote last (its reply to the peer's
+// close frame).
+func (c *client) finish() {
+	c.mu.Lock()
+	c.closing = true
+	if c.wstate == wsActive {
+		ch := make(chan struct{})
+		c.onIdle = ch
+		c.mu.Unlock()
+		<-ch
+		c.mu.Lock()
+	}
+	if c.wstate != wsDraining {
+		c.bw.flushLocked()
+	}
+	c.mu.Unlock()
+}
+
+// startDrainLocked hands c's socket to a drainer goroutine. c.mu is held.
+func (c *client) startDrainLocked() {
+	c.wstate = wsDraining
+	c.h.clientT.add()
+	go c.drain()
+}
+
+// drain writes c's backlog with blocking writes (the watchdog bounds them
+// with WriteTimeout), then gives c back to the run queue.
+func (c *client) drain() {
+	h := c.h
+	defer h.clientT.done()
+	for {
+		c.mu.Lock()
+		buf := c.bw.pending
+		if buf == nil || c.bw.err != nil {
+			c.bw.release()
+			if c.n > 0 && !c.closing && c.bw.err == nil {
+				c.wstate = wsQueued
+				h.schedule(c)
+			} else {
+				c.wstate = wsIdle
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.bw.pending = nil
+		c.mu.Unlock()
+
+		c.writeStart.Store(h.since())
+		_, err := c.bw.conn.Write(*buf)
+		c.writeStart.Store(0)
+		putBatch(buf)
+		if err != nil {
+			c.mu.Lock()
+			c.bw.err = err
+			c.mu.Unlock()
+			c.kill()
+		}
+	}
+}
+
+// popBatchLocked moves up to maxBatch queued messages, of at most
+// batchBytes together (at least one), into batch and returns how many and
+// their size. c.mu is held.
+func (c *client) popBatchLocked(batch *[maxBatch][]byte) (k, size int) {
+	for c.n > 0 && k < maxBatch {
+		msg := c.q[c.head]
+		if k > 0 && size+len(msg) > batchBytes {
+			break
+		}
+		c.q[c.head] = nil
+		c.head = (c.head + 1) % len(c.q)
+		c.n--
+		c.qbytes -= len(msg)
+		batch[k] = msg
+		k++
+		size += len(msg)
+	}
+	c.started = c.started || k > 0
+	return k, size
+}
+
+// startClose closes c with code: it stops c's writes and runs the close
+// handshake on a goroutine of its own. Only the first code counts.
+func (c *client) startClose(code websocket.StatusCode) {
+	if !c.closeCode.CompareAndSwap(0, int32(code)) {
+		return
+	}
+	if c.conn == nil { // SSE: its handler ends the stream
+		c.mu.Lock()
+		c.notifyLocked()
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	h := c.h
+	h.clientT.add()
+	go func() {
+		defer h.clientT.done()
+		_ = c.conn.Close(code, closeReasons[code])
+	}()
+}
+
+// ping sends a WebSocket ping and waits for the pong, on a goroutine of its
+// own; a client that does not answer within PingTimeout is cut off.
+func (c *client) ping() {
+	h := c.h
+	defer h.clientT.done()
+	defer c.pinging.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.PingTimeout)
+	defer cancel()
+	if err := c.conn.Ping(ctx); err != nil {
+		if ctx.Err() != nil {
+			h.stats.pingTimeouts.Add(1)
+			h.logDebug("pulse: client did not answer ping", "timeout", h.opts.PingTimeout)
+		}
+		c.kill()
+	}
+}
