@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -60,44 +61,153 @@ type series struct {
 	sent    point
 }
 
-// collectorState is owned by the collector goroutine.
+// collectorState is owned by the collector goroutine, except workers, which
+// the source workers share under its own mutex.
 type collectorState struct {
 	series     map[string]*series
 	order      []*series // sorted by key
 	orderDirty bool
 	removed    []*seriesMeta
 	tick       uint64
+
+	workers workerPool
+	out     []sourceResult // collect's result, reused every tick
+	gatherT *time.Timer    // collect's wait for late sources, reused every tick
 }
 
-// launch starts a collection of s, which must not be in flight.
+// workerPool keeps the goroutines that run the Collect calls of sources that
+// are not inline from one tick to the next, so that a collection costs no new
+// goroutine, and srcRun (which counts the workers) does not drop to zero and
+// make a new channel every tick.
+//
+// A worker runs one call at a time. One stuck in a Collect that ignores its
+// context is simply not idle; the collector starts a new worker when no idle
+// one is left, so a hung source never delays another. Idle workers end when
+// the Hub closes, and at each tick the collector retires those beyond the
+// number of sources that are not inline (see trim), e.g. after Unregister.
+//
+// A worker is in idle exactly when its job channel is empty and no job is
+// on its way: only the goroutine that takes a worker out of idle (get, trim)
+// sends to it, once.
+type workerPool struct {
+	mu   sync.Mutex
+	idle []*srcWorker
+}
+
+type srcWorker struct {
+	job chan *sourceEntry // capacity 1; nil retires the worker
+}
+
+// get takes an idle worker, or returns nil when there is none.
+func (p *workerPool) get() *srcWorker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	w := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	return w
+}
+
+func (p *workerPool) put(w *srcWorker) {
+	p.mu.Lock()
+	p.idle = append(p.idle, w)
+	p.mu.Unlock()
+}
+
+// remove takes w out of idle. It reports false when w is not idle: it has
+// been handed a job (or told to retire), which is on its way.
+func (p *workerPool) remove(w *srcWorker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := slices.Index(p.idle, w)
+	if i < 0 {
+		return false
+	}
+	p.idle = slices.Delete(p.idle, i, i+1)
+	return true
+}
+
+// trim retires the idle workers beyond max.
+func (p *workerPool) trim(max int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n := len(p.idle); n > max; n-- {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		w.job <- nil // never blocks: an idle worker's channel is empty
+	}
+}
+
+// launch starts a collection of s, which must not be in flight, on an idle
+// worker or, when there is none, a new one.
 func (h *Hub) launch(s *sourceEntry) {
 	s.inflight = true
 	s.timedOut = false
 	s.launchTick = h.st.tick
 	s.startReal = time.Now()
-	h.srcRun.add()
-	go func() {
-		defer h.srcRun.done()
-		ctx, cancel := context.WithTimeout(h.ctx, s.timeout)
-		defer cancel()
-		ms, err := safeCollect(ctx, s.src)
-		if ctx.Err() != nil && h.ctx.Err() == nil {
-			err = fmt.Errorf("%w: %s did not return within %v", ErrSourceTimeout, s.name, s.timeout)
-			ms = nil
+	w := h.st.workers.get()
+	if w == nil {
+		w = &srcWorker{job: make(chan *sourceEntry, 1)}
+		h.srcRun.add()
+		go h.runWorker(w)
+	}
+	w.job <- s // never blocks: see workerPool
+}
+
+// runWorker runs the collections handed to w until w is retired or the Hub
+// closes. srcRun counts it from launch until it returns.
+func (h *Hub) runWorker(w *srcWorker) {
+	defer h.srcRun.done()
+	p := &h.st.workers
+	for {
+		var s *sourceEntry
+		select {
+		case s = <-w.job:
+		case <-h.done:
+			if p.remove(w) {
+				return
+			}
+			s = <-w.job // handed a job while the Hub closed: run it
 		}
+		if s == nil {
+			return
+		}
+		r := h.collectOne(s)
+		// Idle again before the result is handed over, so the next tick
+		// finds this worker rather than starting another. A job sent now
+		// waits in w.job until the result is posted.
+		p.put(w)
 		h.resMu.Lock()
-		h.results = append(h.results, sourceResult{s: s, ms: ms, err: err, at: h.since()})
+		h.results = append(h.results, r)
 		h.resMu.Unlock()
 		select {
 		case h.resSig <- struct{}{}:
 		default:
 		}
-	}()
+	}
+}
+
+// collectOne calls s's Collect with a context that is cancelled after s's
+// timeout or when the Hub closes.
+func (h *Hub) collectOne(s *sourceEntry) sourceResult {
+	ctx, cancel := context.WithTimeout(h.ctx, s.timeout)
+	defer cancel()
+	ms, err := safeCollect(ctx, s.src)
+	if ctx.Err() != nil && h.ctx.Err() == nil {
+		err = fmt.Errorf("%w: %s did not return within %v", ErrSourceTimeout, s.name, s.timeout)
+		ms = nil
+	}
+	return sourceResult{s: s, ms: ms, err: err, at: h.since()}
 }
 
 // inlineSource reports whether src is one of this package's atomic values,
 // which cannot block or panic and are read on the collector's goroutine
-// instead of a goroutine of their own.
+// instead of on a worker.
 func inlineSource(src MetricSource) bool {
 	switch src.(type) {
 	case *Counter, *Gauge:
@@ -127,7 +237,18 @@ func (h *Hub) collect() []sourceResult {
 	h.srcScratch = srcs[:0]
 
 	pending := 0
-	var inline []sourceResult
+	// Keep at most one idle worker per source that is not inline: those of
+	// sources that went (Unregister) are retired.
+	idleMax := 0
+	for _, s := range srcs {
+		if !inlineSource(s.src) {
+			idleMax++
+		}
+	}
+	st.workers.trim(idleMax)
+
+	clear(st.out)
+	st.out = st.out[:0]
 	for _, s := range srcs {
 		if s.inflight {
 			switch {
@@ -148,7 +269,7 @@ func (h *Hub) collect() []sourceResult {
 			s.nextTick = st.tick + s.every
 			if inlineSource(s.src) {
 				ms, err := s.src.Collect(h.ctx)
-				inline = append(inline, sourceResult{s: s, ms: ms, err: err, at: h.since()})
+				st.out = append(st.out, sourceResult{s: s, ms: ms, err: err, at: h.since()})
 				continue
 			}
 			h.launch(s)
@@ -156,11 +277,10 @@ func (h *Hub) collect() []sourceResult {
 		}
 	}
 
-	out := inline
 	take := func() {
 		h.resMu.Lock()
 		for _, r := range h.results {
-			out = append(out, r)
+			st.out = append(st.out, r)
 			if r.s.launchTick == st.tick {
 				pending--
 			}
@@ -171,21 +291,36 @@ func (h *Hub) collect() []sourceResult {
 	}
 	take()
 	if pending <= 0 {
-		return out
+		return st.out
 	}
-	timer := time.NewTimer(h.gather)
-	defer timer.Stop()
+	if st.gatherT == nil {
+		st.gatherT = time.NewTimer(h.gather)
+	} else {
+		st.gatherT.Reset(h.gather)
+	}
+	defer stopTimer(st.gatherT)
 	for pending > 0 {
 		select {
 		case <-h.resSig:
 			take()
-		case <-timer.C:
-			return out
+		case <-st.gatherT.C:
+			return st.out
 		case <-h.done:
-			return out
+			return st.out
 		}
 	}
-	return out
+	return st.out
+}
+
+// stopTimer stops t and drains a tick it may hold, so that Reset starts
+// afresh whatever the timer channel semantics (asynctimerchan).
+func stopTimer(t *time.Timer) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
 }
 
 // apply merges one source's result into the state.
