@@ -11,7 +11,8 @@ import (
 // documents the default that applies when it is left zero.
 type Options struct {
 	// Interval is the collector's tick: how often sources are polled and a
-	// delta is sent to every client. Default 1s; minimum 10ms.
+	// delta is sent to every client. Default 1s; minimum 1ms (a dashboard
+	// needs no more than 10 to 100 ticks a second).
 	Interval time.Duration
 
 	// QueueSize is the number of messages each client may have waiting to be
@@ -136,7 +137,7 @@ type SourceOptions struct {
 
 const (
 	defaultInterval        = time.Second
-	minInterval            = 10 * time.Millisecond
+	minInterval            = time.Millisecond
 	defaultQueueSize       = 16
 	minQueueSize           = 4
 	defaultQueueBytes      = 1 << 20

@@ -190,7 +190,7 @@ func TestSelfMetrics(t *testing.T) {
 func TestOptionsValidation(t *testing.T) {
 	for _, o := range []Options{
 		{Interval: -1},
-		{Interval: time.Millisecond},
+		{Interval: 999 * time.Microsecond},
 		{QueueSize: 3},
 		{ReadLimit: -5},
 		{OriginPatterns: []string{""}},

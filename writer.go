@@ -32,6 +32,9 @@ const (
 // maxBatch is the most messages written to a client at once.
 const maxBatch = 16
 
+// yieldEvery is how many clients a writer serves between yields.
+const yieldEvery = 64
+
 // notifyLocked tells whoever writes to c that it has something to send:
 // the SSE handler through kick, a WebSocket client by queueing it. c.mu is
 // held.
@@ -85,8 +88,14 @@ func (h *Hub) next() *client {
 func (h *Hub) writeWorker() {
 	defer h.clientT.done()
 	var batch [maxBatch][]byte
+	n := 0
 	for c := h.next(); c != nil; c = h.next() {
 		c.serve(&batch)
+		if n++; n%yieldEvery == 0 {
+			// Let a tick that is due queue its messages: the clients
+			// still waiting here then get both in one write.
+			runtime.Gosched()
+		}
 	}
 }
 
