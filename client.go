@@ -99,7 +99,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 		conn:    conn,
 		allowed: flt.allow,
 		subs:    flt.subs,
-		q:       make([][]byte, h.opts.QueueSize),
+		q:       make([][]byte, minQueueSize),
 		bw:      sb.bw,
 	}
 	c.bw.c = c
@@ -210,7 +210,7 @@ func (c *client) replaceLocked(reason string) {
 // replaced by a snapshot of f: latest value wins.
 func (c *client) enqueue(msg []byte, g *group, f *frame) {
 	c.mu.Lock()
-	if c.n == len(c.q) || c.n > 0 && c.qbytes+len(msg) > c.h.opts.QueueBytes {
+	if c.n == c.h.opts.QueueSize || c.n > 0 && c.qbytes+len(msg) > c.h.opts.QueueBytes {
 		c.clearLocked()
 		msg = g.snapshot(f, reasonResync)
 		c.h.stats.resyncs.Add(1)
@@ -223,7 +223,7 @@ func (c *client) enqueue(msg []byte, g *group, f *frame) {
 // reply queues a message for c alone, dropping it if the queue is full.
 func (c *client) reply(msg []byte) {
 	c.mu.Lock()
-	if c.n < len(c.q) {
+	if c.n < c.h.opts.QueueSize {
 		c.pushLocked(msg)
 		c.notifyLocked()
 	}
@@ -234,6 +234,9 @@ func (c *client) reply(msg []byte) {
 // least minQueueSize, enough for hello, snapshot and history after a
 // clear).
 func (c *client) pushLocked(msg []byte) {
+	if c.n == len(c.q) {
+		c.growLocked()
+	}
 	c.q[(c.head+c.n)%len(c.q)] = msg
 	c.n++
 	c.qbytes += len(msg)
@@ -241,6 +244,16 @@ func (c *client) pushLocked(msg []byte) {
 
 // clearLocked drops everything pending but a hello not yet sent: a client
 // always gets its hello first.
+// growLocked doubles the ring, up to QueueSize: a queue starts with
+// minQueueSize slots, enough for an idle connection.
+func (c *client) growLocked() {
+	q := make([][]byte, min(2*len(c.q), max(c.h.opts.QueueSize, len(c.q)+1)))
+	for i := range c.n {
+		q[i] = c.q[(c.head+i)%len(c.q)]
+	}
+	c.q, c.head = q, 0
+}
+
 func (c *client) clearLocked() {
 	var hello []byte
 	if !c.started && c.n > 0 {

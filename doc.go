@@ -24,6 +24,14 @@
 // client's bounded queue without blocking. Nothing per connection ever polls
 // a source, so a thousand dashboards cost one collection per tick.
 //
+// A WebSocket connection has one goroutine of its own, its reader. A few
+// shared writer goroutines (at most GOMAXPROCS, only while there is
+// something to send) serve the clients with queued messages in turn: each
+// visit writes everything a client has queued, up to 16 messages, with one
+// non-blocking write(2). A client whose socket does not take it all gets a
+// goroutine of its own until its backlog is written, so a slow reader never
+// holds up a writer.
+//
 // A client whose queue is full has its pending messages replaced by one full
 // snapshot of the current state ("latest value wins"), so a slow reader
 // converges to the truth without growing memory. A client whose socket write

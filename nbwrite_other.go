@@ -2,13 +2,13 @@
 
 package pulse
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
-// rawConnOf returns nil: without non-blocking writes, every batch goes to
-// the client's drainer goroutine.
-func rawConnOf(net.Conn) syscall.RawConn { return nil }
+// nbWriter would make non-blocking writes; there are none here, so
+// nonblocking returns nil and every batch goes to the client's drainer
+// goroutine.
+type nbWriter struct{}
 
-func writeNonblock(syscall.RawConn, []byte) (int, error) { return 0, nil }
+func nonblocking(net.Conn) *nbWriter { return nil }
+
+func (*nbWriter) Write(p []byte) (int, error) { return 0, nil }

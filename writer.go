@@ -56,6 +56,13 @@ func (c *client) notifyLocked() {
 // GOMAXPROCS are running. c.mu is held.
 func (h *Hub) schedule(c *client) {
 	h.runMu.Lock()
+	if h.runHead > 0 && len(h.runq) == cap(h.runq) {
+		// Reuse the room of the clients already served rather than grow:
+		// under constant load the queue may never run empty.
+		n := copy(h.runq, h.runq[h.runHead:])
+		clear(h.runq[n:])
+		h.runq, h.runHead = h.runq[:n], 0
+	}
 	h.runq = append(h.runq, c)
 	start := h.writers < max(1, runtime.GOMAXPROCS(0))
 	if start {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 )
 
 // Buffers of a hijacked WebSocket connection. net/http hands a hijacked
@@ -93,7 +92,7 @@ func (s *smallBufs) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	s.bw = &batchWriter{conn: conn, raw: rawConnOf(conn)}
+	s.bw = &batchWriter{conn: conn, nb: nonblocking(conn)}
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(s.bw, writeBufSize)), nil
 }
 
@@ -109,8 +108,8 @@ func (s *smallBufs) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type batchWriter struct {
 	c        *client // owner; set before the first write
 	conn     net.Conn
-	raw      syscall.RawConn // for non-blocking writes; nil where there are none (every backlog goes to the drainer)
-	pending  *[]byte         // bytes not yet written; nil when none
+	nb       *nbWriter // non-blocking writes; nil where there are none (every batch goes to the drainer)
+	pending  *[]byte   // bytes not yet written; nil when none
 	batching bool
 	err      error // the first write error: the connection is dead
 }
@@ -151,11 +150,11 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 // flushLocked writes what is pending without blocking and keeps what the
 // socket did not take. The owner's mu is held.
 func (b *batchWriter) flushLocked() {
-	if b.pending == nil || b.raw == nil {
+	if b.pending == nil || b.nb == nil {
 		return
 	}
 	buf := *b.pending
-	n, err := writeNonblock(b.raw, buf)
+	n, err := b.nb.Write(buf)
 	switch {
 	case err != nil:
 		b.err = err
