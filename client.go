@@ -46,7 +46,9 @@ type client struct {
 	slowed     atomic.Bool
 	writeStart atomic.Int64 // Hub.since() when the current blocking write began; 0 = not writing
 	pingDue    atomic.Bool  // SSE: a keep-alive comment is due
-	pinging    atomic.Bool  // WebSocket: a ping is out
+	pingOut    atomic.Int64 // WebSocket: Hub.since() when the unanswered ping went out; 0 = none
+	wantPing   bool         // WebSocket: a ping is due; guarded by mu
+	pings      int          // WebSocket: pings sent; guarded by mu
 	nextPing   time.Time    // watchdog goroutine only
 	strikes    int          // reader goroutine only
 	tokens     float64      // rate limit bucket; reader goroutine only
@@ -85,7 +87,11 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 		h.logDebug("pulse: websocket handshake refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{OriginPatterns: h.opts.OriginPatterns})
+	var c *client // set before the reader, which calls OnPongReceived, starts
+	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
+		OriginPatterns: h.opts.OriginPatterns,
+		OnPongReceived: func(context.Context, []byte) { c.pingOut.Store(0) },
+	})
 	if err != nil {
 		// Accept has written the response (403 for a bad origin, 400 or
 		// 426 for a bad handshake).
@@ -94,7 +100,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 		return
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
-	c := &client{
+	c = &client{
 		h:       h,
 		conn:    conn,
 		allowed: flt.allow,
@@ -298,23 +304,33 @@ func (c *client) check(now time.Time) {
 	if ws := c.writeStart.Load(); ws != 0 && h.sinceAt(now)-ws > int64(h.opts.WriteTimeout) {
 		c.slow()
 	}
-	if h.opts.PingInterval > 0 {
-		if c.nextPing.IsZero() {
-			c.nextPing = now.Add(h.opts.PingInterval - h.hooks.jitter())
-		} else if !now.Before(c.nextPing) {
-			c.nextPing = now.Add(h.opts.PingInterval - h.hooks.jitter())
-			switch {
-			case c.conn == nil:
-				c.pingDue.Store(true)
-				c.mu.Lock()
-				c.notifyLocked()
-				c.mu.Unlock()
-			case c.pinging.CompareAndSwap(false, true):
-				h.clientT.add()
-				go c.ping()
-			}
-		}
+	if h.opts.PingInterval <= 0 {
+		return
 	}
+	if po := c.pingOut.Load(); po != 0 && h.sinceAt(now)-po > int64(h.opts.PingTimeout) && c.pingOut.CompareAndSwap(po, 0) {
+		h.stats.pingTimeouts.Add(1)
+		h.logDebug("pulse: client did not answer ping", "timeout", h.opts.PingTimeout)
+		c.kill()
+		return
+	}
+	switch {
+	case c.nextPing.IsZero():
+		// Spread the first pings over a whole interval: clients that
+		// connected together are not all pinged in the same pass.
+		c.nextPing = now.Add(h.opts.PingInterval - 5*h.hooks.jitter())
+		return
+	case now.Before(c.nextPing):
+		return
+	}
+	c.nextPing = now.Add(h.opts.PingInterval - h.hooks.jitter())
+	c.mu.Lock()
+	if c.conn == nil {
+		c.pingDue.Store(true)
+	} else if c.pingOut.Load() == 0 {
+		c.wantPing = true // the next batch carries it (writer.go)
+	}
+	c.notifyLocked()
+	c.mu.Unlock()
 }
 
 // slow disconnects a client whose write is stuck. The close frame goes out

@@ -325,10 +325,22 @@ func TestPingClosesDeadPeers(t *testing.T) {
 			}
 		}
 	}()
+	eventually(t, func() bool { return th.Stats().Clients == 1 }, "attached")
+	aliveC := th.onlyClientExcept()
 	th.dial("") // never reads: never answers
 	eventually(t, func() bool { return th.Stats().Clients == 2 }, "both attached")
+	deadC := th.onlyClientExcept(aliveC)
 	th.Watch(0)               // schedules the first pings
 	th.Watch(5 * time.Second) // pings are due
+	eventually(t, func() bool {
+		aliveC.mu.Lock()
+		deadC.mu.Lock()
+		defer aliveC.mu.Unlock()
+		defer deadC.mu.Unlock()
+		return aliveC.pings == 1 && aliveC.pingOut.Load() == 0 && deadC.pings == 1 && deadC.pingOut.Load() != 0
+	}, "both pinged; the live client answered")
+	require.Zero(t, th.Stats().PingTimeouts)
+	th.Watch(100 * time.Millisecond) // past PingTimeout
 	eventually(t, func() bool { return th.Stats().PingTimeouts == 1 }, "the dead peer's ping timed out")
 	eventually(t, func() bool { return th.Stats().Clients == 1 }, "the dead peer is gone")
 	select {

@@ -29,6 +29,10 @@ const (
 	wsDraining        // a drainer goroutine owns its socket
 )
 
+// pingFrame is a WebSocket ping from the server: FIN, opcode 9, unmasked,
+// no payload.
+var pingFrame = []byte{0x89, 0x00}
+
 // maxBatch is the most messages written to a client at once.
 const maxBatch = 16
 
@@ -117,6 +121,16 @@ func (c *client) serve(batch *[maxBatch][]byte) {
 	c.wstate = wsActive
 	k, size := 0, 0
 	if !c.closing { // closing: only what coder/websocket wrote (the close frame) goes out
+		if c.wantPing {
+			// A ping of our own, ahead of the batch: pending holds whole
+			// frames only (data frames come from here, control frames
+			// arrive whole), so it cannot split one. OnPongReceived
+			// clears pingOut; the watchdog times it out.
+			c.wantPing = false
+			c.pings++
+			c.bw.appendLocked(pingFrame)
+			c.pingOut.Store(max(1, h.since()))
+		}
 		k, size = c.popBatchLocked(batch)
 	}
 	c.bw.batching = true
@@ -152,7 +166,7 @@ func (c *client) serve(batch *[maxBatch][]byte) {
 		return
 	case c.bw.pending != nil:
 		c.startDrainLocked()
-	case c.n > 0 && !c.closing:
+	case (c.n > 0 || c.wantPing) && !c.closing:
 		c.wstate = wsQueued
 		h.schedule(c) // to the back of the queue: one batch per turn
 	default:
@@ -198,7 +212,7 @@ func (c *client) drain() {
 		buf := c.bw.pending
 		if buf == nil || c.bw.err != nil {
 			c.bw.release()
-			if c.n > 0 && !c.closing && c.bw.err == nil {
+			if (c.n > 0 || c.wantPing) && !c.closing && c.bw.err == nil {
 				c.wstate = wsQueued
 				h.schedule(c)
 			} else {
@@ -265,21 +279,4 @@ func (c *client) startClose(code websocket.StatusCode) {
 		defer h.clientT.done()
 		_ = c.conn.Close(code, closeReasons[code])
 	}()
-}
-
-// ping sends a WebSocket ping and waits for the pong, on a goroutine of its
-// own; a client that does not answer within PingTimeout is cut off.
-func (c *client) ping() {
-	h := c.h
-	defer h.clientT.done()
-	defer c.pinging.Store(false)
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.PingTimeout)
-	defer cancel()
-	if err := c.conn.Ping(ctx); err != nil {
-		if ctx.Err() != nil {
-			h.stats.pingTimeouts.Add(1)
-			h.logDebug("pulse: client did not answer ping", "timeout", h.opts.PingTimeout)
-		}
-		c.kill()
-	}
 }

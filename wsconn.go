@@ -130,10 +130,7 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if b.pending == nil {
-		b.pending = batchPool.Get().(*[]byte)
-	}
-	*b.pending = append(*b.pending, p...)
+	b.appendLocked(p)
 	// A control frame (pong, ping, close) outside a batch goes out now if
 	// the socket is free. During a batch the writer sends it with the
 	// batch; draining, the drainer does; queued, a backlog waits for the
@@ -145,6 +142,14 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// appendLocked adds p to what is pending. The owner's mu is held.
+func (b *batchWriter) appendLocked(p []byte) {
+	if b.pending == nil {
+		b.pending = batchPool.Get().(*[]byte)
+	}
+	*b.pending = append(*b.pending, p...)
 }
 
 // flushLocked writes what is pending without blocking and keeps what the

@@ -361,7 +361,7 @@ func TestRunBadAddr(t *testing.T) {
 }
 
 func TestRunBadInterval(t *testing.T) {
-	err := run(context.Background(), "127.0.0.1:0", time.Millisecond, nil)
+	err := run(context.Background(), "127.0.0.1:0", 999*time.Microsecond, nil) // below the 1 ms minimum
 	require.ErrorIs(t, err, pulse.ErrInvalidOptions)
 }
 
