@@ -35,6 +35,7 @@ func main() {
 	contenders := flag.String("contenders", "raw-tcp,gorilla,melody,centrifuge,pulse", "contenders to run")
 	rates := flag.String("rates", "1,0", "broadcast rates in Hz, comma-separated; 0 = saturation")
 	duration := flag.Duration("duration", 0, "measurement window per cell (default 10s; -quick 3s)")
+	duration1 := flag.Duration("duration-1hz", 0, "measurement window of the 1 Hz broadcast cells (default 30s, so that p99 spans 30 ticks; -quick: -duration)")
 	window := flag.Int("window", 2, "saturation: messages in flight per client for the peers")
 	dashboard := flag.Bool("dashboard", true, "also run pulse's dashboard workload (200 series, 20% and 100% changing, 1 Hz)")
 	profile := flag.Bool("profile", true, "profile pulse at saturation (an extra cell)")
@@ -47,6 +48,7 @@ func main() {
 	out := flag.String("out", "../BENCHMARKS.md", "report to write")
 	svg := flag.String("svg", "../docs/bench.svg", "chart to write")
 	jsonOut := flag.String("json", "results/latest.json", "raw results to write")
+	flag.Float64Var(&pulseOffered, "pulse-offered", pulseOffered, "saturation: messages a second pulse is offered (its Interval is N / this)")
 	fromJSON := flag.String("from-json", "", "do not measure: rewrite the report from these saved results")
 	flag.Parse()
 
@@ -86,7 +88,7 @@ func main() {
 		}
 	} else {
 		var err error
-		run, err = measure(*quick, *ns, *contenders, *rates, *duration, *window, *dashboard, *profile, *profileN, *pin,
+		run, err = measure(*quick, *ns, *contenders, *rates, *duration, *duration1, *window, *dashboard, *profile, *profileN, *pin,
 			&harness.Runner{Nice: *nice, RT: *rt, QuietBelow: *quiet, QuietWait: *quietWait, Log: os.Stderr})
 		if err != nil {
 			fatal(err)
@@ -156,7 +158,7 @@ func rrTimeslice(ms int) (func(), error) {
 	return restore, nil
 }
 
-func measure(quick bool, nsFlag, contenders, rates string, duration time.Duration, window int,
+func measure(quick bool, nsFlag, contenders, rates string, duration, duration1 time.Duration, window int,
 	dashboard, profile bool, profileN int, pin bool, r *harness.Runner) (report.Run, error) {
 	start := time.Now()
 	if nsFlag == "" {
@@ -177,6 +179,12 @@ func measure(quick bool, nsFlag, contenders, rates string, duration time.Duratio
 		duration = 10 * time.Second
 		if quick {
 			duration = 3 * time.Second
+		}
+	}
+	if duration1 == 0 {
+		duration1 = 30 * time.Second
+		if quick {
+			duration1 = duration
 		}
 	}
 	settle, warmup := 2*time.Second, 2*time.Second
@@ -231,6 +239,11 @@ func measure(quick bool, nsFlag, contenders, rates string, duration time.Duratio
 				}
 				cell := harness.Cell{Contender: c, Workload: report.Broadcast, N: n, Hz: hz,
 					Window: window, Size: 1024, Settle: settle, Warmup: warmup, Duration: duration}
+				if hz == 1 {
+					// At 1 Hz p99 is nearly the slowest tick's fan-out: a
+					// longer window keeps one slow tick from deciding it.
+					cell.Duration = duration1
+				}
 				if c.Name == "pulse" && hz == 0 {
 					pulseSaturation(&cell)
 				}
@@ -266,7 +279,7 @@ func measure(quick bool, nsFlag, contenders, rates string, duration time.Duratio
 	}
 
 	run := report.Run{Machine: report.ThisMachine(), Started: start.UTC(), Window: window, Pinned: pin,
-		Duration: duration.Seconds(), Quick: quick, Nice: r.Nice, RT: r.RT, Args: os.Args[1:]}
+		Duration: duration.Seconds(), Duration1Hz: duration1.Seconds(), Quick: quick, Nice: r.Nice, RT: r.RT, Args: os.Args[1:], PulseOffered: pulseOffered}
 	for i, c := range cells {
 		log.Printf("[%d/%d] %s %s N=%d %s", i+1, len(cells), c.Contender.Name, c.Workload, c.N, report.RateName(c.Hz))
 		res, err := r.Run(c)
@@ -300,17 +313,14 @@ func measure(quick bool, nsFlag, contenders, rates string, duration time.Duratio
 }
 
 // pulseOffered is the load pulse is offered at saturation, in messages per
-// second: more than it fans out on one core at any N measured. pulse cannot
-// be paced from outside; its tick is fixed.
-const pulseOffered = 100000
+// second (-pulse-offered): more than any server here fans out on one core
+// at any N measured. pulse cannot be paced from outside; its tick is fixed.
+var pulseOffered = 200000.0
 
 // pulseSaturation sets the Interval of a pulse saturation cell: N /
-// pulseOffered seconds, at least pulse's minimum of 10 ms. A shorter
-// Interval at large N only makes pulse spend its core on resync snapshots
-// (and at 10,000 clients and 10 ms it cannot even accept them all within
-// minutes: every tick sends an empty delta to everyone connected).
+// pulseOffered seconds, at least pulse's minimum of 1 ms.
 func pulseSaturation(c *harness.Cell) {
-	iv := max(10*time.Millisecond, time.Duration(float64(c.N)/pulseOffered*float64(time.Second)))
+	iv := max(time.Millisecond, time.Duration(float64(c.N)/pulseOffered*float64(time.Second)))
 	c.Contender.Args = append(slices.Clone(c.Contender.Args), "-interval", iv.String())
 	c.Note = "Interval " + iv.String()
 }

@@ -98,6 +98,7 @@ func main() {
 	series := flag.Int("series", 28, "series in the source (besides bench_sent_us)")
 	change := flag.Float64("change", 0.2, "dashboard: fraction of the series that change per tick")
 	queue := flag.Int("queue", 0, "the Hub's QueueSize (0: pulse's default)")
+	ping := flag.Duration("ping", 0, "the Hub's PingInterval (0: pulse's default, 25s; negative: no pings)")
 	ival := flag.Duration("interval", 0, "the Hub's Interval; default 1/hz, or 10ms (pulse's minimum) for -hz 0")
 	f := srv.ParseFlags()
 	srv.RaiseNoFile()
@@ -108,7 +109,7 @@ func main() {
 	if *ival > 0 {
 		interval = *ival
 	}
-	opts := pulse.Options{Interval: interval, MaxClients: -1, QueueSize: *queue}
+	opts := pulse.Options{Interval: interval, MaxClients: -1, QueueSize: *queue, PingInterval: *ping}
 	if *workload == "broadcast" {
 		opts.History = -1
 	}

@@ -26,10 +26,13 @@ const Floor = "raw-tcp"
 
 // Run is one whole comparison.
 type Run struct {
-	Machine     Machine
-	Started     time.Time
-	Elapsed     float64 // seconds
-	Duration    float64 // window per cell, seconds
+	Machine  Machine
+	Started  time.Time
+	Elapsed  float64 // seconds
+	Duration float64 // window per cell, seconds
+	// Duration1Hz is the window of the 1 Hz broadcast cells, seconds (0 in
+	// runs before it was recorded: Duration).
+	Duration1Hz float64
 	Window      int
 	Pinned      bool
 	Quick       bool
@@ -40,6 +43,9 @@ type Run struct {
 	ProfileN    int
 	ProfileFile string
 	ProfileTop  string
+	// PulseOffered is the load pulse was offered at saturation, in
+	// messages a second (0 in runs before it was recorded: 100,000).
+	PulseOffered float64
 }
 
 // Machine describes where the run happened.
@@ -217,14 +223,23 @@ func Markdown(r Run, analysis, chart string) string {
 	if r.RT != 0 {
 		w("Both ran under SCHED_RR priority %d (`-rt %d`) because other work shared the machine: it could not preempt them, only use the time they left idle (and the 5%% the kernel reserves for it), which is what the *other* column shows. ", r.RT, r.RT)
 	}
-	w("%.0f-second window per cell, after the connections are up and a warm-up.\n\n", r.Duration)
+	if r.Duration1Hz != 0 && r.Duration1Hz != r.Duration {
+		w("%.0f-second window per 1 Hz broadcast cell (so that p99 spans %.0f ticks), %.0f seconds for the others, after the connections are up and a warm-up.\n\n", r.Duration1Hz, r.Duration1Hz, r.Duration)
+	} else {
+		w("%.0f-second window per cell, after the connections are up and a warm-up.\n\n", r.Duration)
+	}
 
 	w("**Workload:** N WebSocket clients on 127.0.0.1 receive one broadcast message of about 1 KiB. ")
 	w("The peers send the same %s payload bytes, stamped with the send time; pulse sends its own protocol's delta, ", "1,024")
 	w("sized to about 1 KiB by 28 gauges that all change every tick plus `bench_sent_us`, the collection time. ")
 	w("*1 Hz*: one broadcast a second. *Saturation*: as fast as each server fans out; a peer broadcasts the next message ")
 	w("as soon as fewer than %d messages per client are in flight (sent but not yet read by the load generator); ", r.Window)
-	w("pulse cannot be paced from outside and never waits for a client: it is offered 100,000 messages a second, more than it fans out on one core, by ticking every N/100,000 s (10 ms, its minimum, at N = 1,000; 100 ms at 10,000); ")
+	offered := r.PulseOffered
+	if offered == 0 {
+		offered = 100000
+	}
+	w("pulse cannot be paced from outside and never waits for a client: it is offered %s messages a second, more than any peer fans out here, by ticking every N/%s s (%s at N = 1,000; %s at 10,000); ",
+		thousands(offered), thousands(offered), time.Duration(1000/offered*float64(time.Second)), time.Duration(10000/offered*float64(time.Second)))
 	w("a client that falls 16 messages behind gets one `resync` snapshot instead of the deltas it missed, and the ticks it skipped count as drops.\n\n")
 	w("Columns: **msg/s** messages received per second by all clients together; **p50/p99/max** tick-to-receive latency (server stamp to load generator's read, one clock); ")
 	w("**CPU s/1M** server CPU seconds (utime+stime from /proc) per million messages delivered; **RSS/conn** (VmRSS − VmRSS before any client) / N, idle = connected and not yet broadcasting, load = peak during the window; ")
