@@ -119,7 +119,7 @@ func (c *client) serve(batch *[maxBatch][]byte) {
 		return
 	}
 	c.wstate = wsActive
-	k, size := 0, 0
+	k := 0
 	if !c.closing { // closing: only what coder/websocket wrote (the close frame) goes out
 		if c.wantPing {
 			// A ping of our own, ahead of the batch: pending holds whole
@@ -131,25 +131,34 @@ func (c *client) serve(batch *[maxBatch][]byte) {
 			c.bw.appendLocked(pingFrame)
 			c.pingOut.Store(max(1, h.since()))
 		}
-		k, size = c.popBatchLocked(batch)
+		k = c.popBatchLocked(batch)
 	}
 	c.bw.batching = true
 	c.mu.Unlock()
 
 	ctx := context.Background()
 	var err error
+	sent, bytes := 0, 0
 	for _, m := range batch[:k] {
 		if err = c.conn.Write(ctx, websocket.MessageText, m); err != nil {
 			break
 		}
+		sent++
+		bytes += len(m)
 	}
 	clear(batch[:k])
 
 	c.mu.Lock()
 	c.bw.batching = false
+	if err != nil && c.closing && c.bw.err == nil {
+		// A close began during the batch (its frame is in pending, and
+		// coder/websocket refuses frames after it): send what is there
+		// and let the close handshake finish the connection.
+		err = nil
+	}
 	if err == nil {
-		h.stats.sent.Add(uint64(k))
-		h.stats.bytes.Add(uint64(size))
+		h.stats.sent.Add(uint64(sent))
+		h.stats.bytes.Add(uint64(bytes))
 		c.bw.flushLocked()
 		err = c.bw.err
 	}
@@ -238,9 +247,10 @@ func (c *client) drain() {
 }
 
 // popBatchLocked moves up to maxBatch queued messages, of at most
-// batchBytes together (at least one), into batch and returns how many and
-// their size. c.mu is held.
-func (c *client) popBatchLocked(batch *[maxBatch][]byte) (k, size int) {
+// batchBytes together (at least one), into batch and returns how many.
+// c.mu is held.
+func (c *client) popBatchLocked(batch *[maxBatch][]byte) (k int) {
+	size := 0
 	for c.n > 0 && k < maxBatch {
 		msg := c.q[c.head]
 		if k > 0 && size+len(msg) > batchBytes {
@@ -255,7 +265,7 @@ func (c *client) popBatchLocked(batch *[maxBatch][]byte) (k, size int) {
 		size += len(msg)
 	}
 	c.started = c.started || k > 0
-	return k, size
+	return k
 }
 
 // startClose closes c with code: it stops c's writes and runs the close
