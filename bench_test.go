@@ -75,17 +75,32 @@ func BenchmarkTick(b *testing.B) {
 			if err := th.Register(newSeriesSource(n), nil); err != nil {
 				b.Fatal(err)
 			}
-			c := th.attachFake(newFilter([]string{"*"}, nil))
-			th.tickDirect()
-			c.drainFake()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				th.clock.Advance(time.Second)
-				th.tickDirect()
-				c.drainFake()
-			}
+			benchTicks(b, th, 1)
 		})
+	}
+}
+
+// benchTicks times b.N ticks of th, each drained by n fake clients sharing
+// the filter "*".
+func benchTicks(b *testing.B, th *testHub, n int) {
+	flt := newFilter([]string{"*"}, nil)
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = th.attachFake(flt)
+	}
+	drain := func() {
+		for _, c := range cs {
+			c.drainFake()
+		}
+	}
+	th.tickDirect()
+	drain()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		th.clock.Advance(time.Second)
+		th.tickDirect()
+		drain()
 	}
 }
 
@@ -100,24 +115,7 @@ func BenchmarkFanout(b *testing.B) {
 			if err := th.Register(newSeriesSource(100), nil); err != nil {
 				b.Fatal(err)
 			}
-			flt := newFilter([]string{"*"}, nil)
-			cs := make([]*client, n)
-			for i := range cs {
-				cs[i] = th.attachFake(flt)
-			}
-			th.tickDirect()
-			for _, c := range cs {
-				c.drainFake()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				th.clock.Advance(time.Second)
-				th.tickDirect()
-				for _, c := range cs {
-					c.drainFake()
-				}
-			}
+			benchTicks(b, th, n)
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/client")
 		})

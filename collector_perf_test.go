@@ -91,14 +91,5 @@ func BenchmarkTickSources(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	c := th.attachFake(newFilter([]string{"*"}, nil))
-	th.tickDirect()
-	c.drainFake()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		th.clock.Advance(time.Second)
-		th.tickDirect()
-		c.drainFake()
-	}
+	benchTicks(b, th, 1)
 }
