@@ -282,6 +282,11 @@ func (c *client) pop() []byte {
 	if c.n == 0 {
 		return nil
 	}
+	return c.popLocked()
+}
+
+// popLocked takes the first queued message; the queue is not empty.
+func (c *client) popLocked() []byte {
 	msg := c.q[c.head]
 	c.q[c.head] = nil
 	c.head = (c.head + 1) % len(c.q)
@@ -351,7 +356,7 @@ func (c *client) slow() {
 	h.clientT.add()
 	go func() {
 		defer h.clientT.done()
-		_ = c.conn.Close(StatusSlowClient, "slow client")
+		_ = c.conn.Close(StatusSlowClient, closeReasons[StatusSlowClient])
 	}()
 }
 

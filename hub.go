@@ -71,10 +71,11 @@ type Hub struct {
 	clientT tracker // client goroutines: readers, writers, drainers, pings, closers
 
 	// The run queue of WebSocket clients with something to send (writer.go).
-	runMu   sync.Mutex
-	runq    []*client
-	runHead int
-	writers int
+	runMu      sync.Mutex
+	runq       []*client
+	runHead    int
+	writers    int
+	maxWriters int // GOMAXPROCS, refreshed every tick
 
 	stats hubStats
 }
@@ -147,6 +148,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 	if o.History > 0 {
 		h.hist = history{n: o.History, times: make([]int64, o.History)}
 	}
+	h.refreshWriters()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.frame.Store(&frame{ts: h.now().UnixMilli()})
 	if o.SelfMetrics {
@@ -336,6 +338,7 @@ func (h *Hub) runTick() {
 // fanout publishes f and queues one shared delta per filter group to every
 // client of the group.
 func (h *Hub) fanout(f *frame) {
+	h.refreshWriters()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.frame.Store(f)

@@ -57,7 +57,7 @@ func (c *client) notifyLocked() {
 }
 
 // schedule appends c to the run queue and starts a writer if fewer than
-// GOMAXPROCS are running. c.mu is held.
+// maxWriters are running. c.mu is held.
 func (h *Hub) schedule(c *client) {
 	h.runMu.Lock()
 	if h.runHead > 0 && len(h.runq) == cap(h.runq) {
@@ -68,7 +68,7 @@ func (h *Hub) schedule(c *client) {
 		h.runq, h.runHead = h.runq[:n], 0
 	}
 	h.runq = append(h.runq, c)
-	start := h.writers < max(1, runtime.GOMAXPROCS(0))
+	start := h.writers < h.maxWriters
 	if start {
 		h.writers++
 		h.clientT.add()
@@ -77,6 +77,16 @@ func (h *Hub) schedule(c *client) {
 	if start {
 		go h.writeWorker()
 	}
+}
+
+// refreshWriters sets the number of writers to GOMAXPROCS, which may change
+// while the Hub runs; the collector calls it once a tick rather than
+// schedule once a client.
+func (h *Hub) refreshWriters() {
+	n := max(1, runtime.GOMAXPROCS(0))
+	h.runMu.Lock()
+	h.maxWriters = n
+	h.runMu.Unlock()
 }
 
 // next takes the first client off the run queue, or ends the calling writer
@@ -175,13 +185,21 @@ func (c *client) serve(batch *[maxBatch][]byte) {
 		return
 	case c.bw.pending != nil:
 		c.startDrainLocked()
-	case (c.n > 0 || c.wantPing) && !c.closing:
-		c.wstate = wsQueued
-		h.schedule(c) // to the back of the queue: one batch per turn
 	default:
-		c.wstate = wsIdle
+		c.requeueLocked() // to the back of the queue: one batch per turn
 	}
 	c.mu.Unlock()
+}
+
+// requeueLocked puts c back on the run queue if it has more to send, or
+// makes it idle. c.mu is held.
+func (c *client) requeueLocked() {
+	if (c.n > 0 || c.wantPing) && !c.closing && c.bw.err == nil {
+		c.wstate = wsQueued
+		c.h.schedule(c)
+	} else {
+		c.wstate = wsIdle
+	}
 }
 
 // finish ends c's writing when its reader is done, before the connection
@@ -221,12 +239,7 @@ func (c *client) drain() {
 		buf := c.bw.pending
 		if buf == nil || c.bw.err != nil {
 			c.bw.release()
-			if (c.n > 0 || c.wantPing) && !c.closing && c.bw.err == nil {
-				c.wstate = wsQueued
-				h.schedule(c)
-			} else {
-				c.wstate = wsIdle
-			}
+			c.requeueLocked()
 			c.mu.Unlock()
 			return
 		}
@@ -252,19 +265,13 @@ func (c *client) drain() {
 func (c *client) popBatchLocked(batch *[maxBatch][]byte) (k int) {
 	size := 0
 	for c.n > 0 && k < maxBatch {
-		msg := c.q[c.head]
-		if k > 0 && size+len(msg) > batchBytes {
+		if k > 0 && size+len(c.q[c.head]) > batchBytes {
 			break
 		}
-		c.q[c.head] = nil
-		c.head = (c.head + 1) % len(c.q)
-		c.n--
-		c.qbytes -= len(msg)
-		batch[k] = msg
+		batch[k] = c.popLocked()
+		size += len(batch[k])
 		k++
-		size += len(msg)
 	}
-	c.started = c.started || k > 0
 	return k
 }
 
