@@ -2,10 +2,8 @@ package otelsource
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"path"
 	"strings"
 	"unicode/utf8"
 
@@ -14,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/names"
 	"github.com/go-pulse/pulse/internal/quantile"
 )
 
@@ -52,8 +51,7 @@ type config struct {
 	readerOpts []sdkmetric.ManualReaderOption
 	quantiles  []float64
 	qlabels    []string
-	names      []string
-	keep       func(name string) bool
+	sel        names.Selector // WithNames, WithFilter
 	resource   bool
 	resKeys    map[attribute.Key]bool // nil: every resource attribute
 	scope      bool
@@ -100,12 +98,9 @@ func WithQuantiles(qs ...float64) Option {
 // (sdkmetric.NewView with sdkmetric.AggregationDrop) instead.
 func WithNames(patterns ...string) Option {
 	return func(c *config) error {
-		for _, p := range patterns {
-			if _, err := path.Match(p, ""); err != nil {
-				return fmt.Errorf("otelsource: WithNames: pattern %q: %w", p, err)
-			}
+		if err := c.sel.Add(patterns...); err != nil {
+			return fmt.Errorf("otelsource: WithNames: %w", err)
 		}
-		c.names = append(c.names, patterns...)
 		return nil
 	}
 }
@@ -117,10 +112,9 @@ func WithNames(patterns ...string) Option {
 // concurrently. Default: every instrument.
 func WithFilter(keep func(name string) bool) Option {
 	return func(c *config) error {
-		if keep == nil {
-			return errors.New("otelsource: WithFilter: nil func")
+		if err := c.sel.Keep(keep); err != nil {
+			return fmt.Errorf("otelsource: WithFilter: %w", err)
 		}
-		c.keep = keep
 		return nil
 	}
 }
@@ -230,7 +224,7 @@ func (s *Source) collect(ctx context.Context) ([]pulse.Metric, error) {
 		}
 		for i := range sm.Metrics {
 			m := &sm.Metrics[i]
-			if !s.wanted(m.Name) {
+			if !s.cfg.sel.Wanted(m.Name) {
 				continue
 			}
 			c.metric(m)
@@ -240,22 +234,6 @@ func (s *Source) collect(ctx context.Context) ([]pulse.Metric, error) {
 		s.report(fmt.Errorf("otelsource: %d series skipped, first: %w", c.skipped, c.firstErr))
 	}
 	return c.out, nil
-}
-
-func (s *Source) wanted(name string) bool {
-	if len(s.cfg.names) > 0 {
-		ok := false
-		for _, p := range s.cfg.names {
-			if m, _ := path.Match(p, name); m {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return s.cfg.keep == nil || s.cfg.keep(name)
 }
 
 func (s *Source) report(err error) {
@@ -323,18 +301,11 @@ func gauge[N int64 | float64](c *converter, base pulse.Metric, d metricdata.Gaug
 }
 
 func histogram[N int64 | float64](c *converter, base pulse.Metric, d metricdata.Histogram[N]) {
-	kind := pulse.KindCounter
-	if d.Temporality != metricdata.CumulativeTemporality {
-		kind = pulse.KindGauge
-	}
-	name := base.Name
+	kind := histKind(d.Temporality)
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
 		labels := c.labels(&dp.Attributes)
-		base.Name = name + "_count"
-		c.add(base, labels, kind, float64(dp.Count))
-		base.Name = name + "_sum"
-		c.add(base, labels, kind, float64(dp.Sum))
+		c.countSum(base, labels, kind, float64(dp.Count), float64(dp.Sum))
 		if len(c.cfg.quantiles) == 0 || len(dp.Bounds) == 0 || len(dp.BucketCounts) != len(dp.Bounds)+1 {
 			continue
 		}
@@ -350,7 +321,6 @@ func histogram[N int64 | float64](c *converter, base pulse.Metric, d metricdata.
 		b = append(b, quantile.Bucket{UpperBound: math.Inf(+1), Count: float64(max(cum, dp.Count))})
 		c.buckets = b
 		b, _ = quantile.Prepare(b) // cannot fail: b ends with +Inf
-		base.Name = name
 		renamed := freeLabel(labels)
 		for j, q := range c.cfg.quantiles {
 			c.add(base, withQuantile(labels, renamed, c.cfg.qlabels[j]), pulse.KindGauge, quantile.Estimate(q, b))
@@ -359,31 +329,37 @@ func histogram[N int64 | float64](c *converter, base pulse.Metric, d metricdata.
 }
 
 func expHistogram[N int64 | float64](c *converter, base pulse.Metric, d metricdata.ExponentialHistogram[N]) {
-	kind := pulse.KindCounter
-	if d.Temporality != metricdata.CumulativeTemporality {
-		kind = pulse.KindGauge
-	}
-	name := base.Name
+	kind := histKind(d.Temporality)
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
-		labels := c.labels(&dp.Attributes)
-		base.Name = name + "_count"
-		c.add(base, labels, kind, float64(dp.Count))
-		base.Name = name + "_sum"
-		c.add(base, labels, kind, float64(dp.Sum))
+		c.countSum(base, c.labels(&dp.Attributes), kind, float64(dp.Count), float64(dp.Sum))
 	}
 }
 
-func (c *converter) summary(base pulse.Metric, d metricdata.Summary) {
+// histKind is the kind of a histogram's _count and _sum: counters when
+// cumulative, gauges (values per interval) otherwise.
+func histKind(t metricdata.Temporality) pulse.Kind {
+	if t != metricdata.CumulativeTemporality {
+		return pulse.KindGauge
+	}
+	return pulse.KindCounter
+}
+
+// countSum appends the _count and _sum series of one histogram or summary
+// point named base.Name.
+func (c *converter) countSum(base pulse.Metric, labels pulse.Labels, kind pulse.Kind, count, sum float64) {
 	name := base.Name
+	base.Name = name + "_count"
+	c.add(base, labels, kind, count)
+	base.Name = name + "_sum"
+	c.add(base, labels, kind, sum)
+}
+
+func (c *converter) summary(base pulse.Metric, d metricdata.Summary) {
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
 		labels := c.labels(&dp.Attributes)
-		base.Name = name + "_count"
-		c.add(base, labels, pulse.KindCounter, float64(dp.Count))
-		base.Name = name + "_sum"
-		c.add(base, labels, pulse.KindCounter, dp.Sum)
-		base.Name = name
+		c.countSum(base, labels, pulse.KindCounter, float64(dp.Count), dp.Sum)
 		renamed := freeLabel(labels)
 		for _, qv := range dp.QuantileValues {
 			c.add(base, withQuantile(labels, renamed, quantile.Format(qv.Quantile)), pulse.KindGauge, qv.Value)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path"
 	"strings"
 	"unicode/utf8"
 
@@ -13,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/names"
 	"github.com/go-pulse/pulse/internal/quantile"
 )
 
@@ -35,10 +35,9 @@ const quantileLabel = "quantile"
 // prometheus.Registry).
 type Source struct {
 	g         prometheus.Gatherer
-	quantiles []float64 // sorted, unique, in [0, 1]
-	qlabels   []string  // quantile.Format(quantiles[i])
-	names     []string  // path.Match patterns; empty: every name
-	keep      func(name string) bool
+	quantiles []float64      // sorted, unique, in [0, 1]
+	qlabels   []string       // quantile.Format(quantiles[i])
+	sel       names.Selector // WithNames, WithFilter
 	onError   func(error)
 }
 
@@ -81,12 +80,9 @@ func WithQuantiles(qs ...float64) Option {
 // every family. Combined with [WithFilter], a family must pass both.
 func WithNames(patterns ...string) Option {
 	return func(s *Source) error {
-		for _, p := range patterns {
-			if _, err := path.Match(p, ""); err != nil {
-				return fmt.Errorf("promsource: WithNames: pattern %q: %w", p, err)
-			}
+		if err := s.sel.Add(patterns...); err != nil {
+			return fmt.Errorf("promsource: WithNames: %w", err)
 		}
-		s.names = append(s.names, patterns...)
 		return nil
 	}
 }
@@ -98,10 +94,9 @@ func WithNames(patterns ...string) Option {
 // every family.
 func WithFilter(keep func(name string) bool) Option {
 	return func(s *Source) error {
-		if keep == nil {
-			return errors.New("promsource: WithFilter: nil func")
+		if err := s.sel.Keep(keep); err != nil {
+			return fmt.Errorf("promsource: WithFilter: %w", err)
 		}
-		s.keep = keep
 		return nil
 	}
 }
@@ -171,7 +166,7 @@ func (s *Source) Collect(ctx context.Context) ([]pulse.Metric, error) {
 	kept := make([]*dto.MetricFamily, 0, len(mfs))
 	n := 0
 	for _, mf := range mfs {
-		if len(mf.Metric) == 0 || !s.wanted(mf.GetName()) {
+		if len(mf.Metric) == 0 || !s.sel.Wanted(mf.GetName()) {
 			continue
 		}
 		kept = append(kept, mf)
@@ -193,22 +188,6 @@ func (s *Source) Collect(ctx context.Context) ([]pulse.Metric, error) {
 		s.report(fmt.Errorf("promsource: %d series skipped, first: %w", c.skipped, c.firstErr))
 	}
 	return c.out, nil
-}
-
-func (s *Source) wanted(name string) bool {
-	if len(s.names) > 0 {
-		ok := false
-		for _, p := range s.names {
-			if m, _ := path.Match(p, name); m {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return s.keep == nil || s.keep(name)
 }
 
 func (s *Source) report(err error) {
