@@ -30,11 +30,24 @@ func ByKey(t testing.TB, ms []pulse.Metric) map[string]pulse.Metric {
 	return out
 }
 
-// Snapshot is the JSON a plain GET on a Hub returns.
+// Snapshot is the JSON a plain GET on a Hub returns (PROTOCOL.md).
 type Snapshot struct {
 	Type   string         `json:"type"`
+	Seq    uint64         `json:"seq"`
+	Series []Series       `json:"series"`
 	Values map[string]any `json:"values"`
 	Rates  map[string]any `json:"rates"`
+	Stale  []string       `json:"stale"`
+}
+
+// Series is one entry of a snapshot's series list.
+type Series struct {
+	Key    string            `json:"key"`
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels"`
+	Kind   string            `json:"kind"`
+	Unit   string            `json:"unit"`
+	Help   string            `json:"help"`
 }
 
 // Num reads a protocol number: a JSON number or "+Inf"/"-Inf" (anything

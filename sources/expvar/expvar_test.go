@@ -2,7 +2,6 @@ package expvarsource_test
 
 import (
 	"context"
-	"encoding/json"
 	"expvar"
 	"fmt"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/hubtest"
 	expvarsource "github.com/go-pulse/pulse/sources/expvar"
 )
 
@@ -32,15 +32,7 @@ func collect(t *testing.T, src *expvarsource.Source) map[string]pulse.Metric {
 	t.Helper()
 	ms, err := src.Collect(context.Background())
 	require.NoError(t, err)
-	byKey := make(map[string]pulse.Metric, len(ms))
-	for _, m := range ms {
-		require.NoError(t, m.Validate())
-		k := m.Key()
-		_, dup := byKey[k]
-		require.False(t, dup, "duplicate series %s", k)
-		byKey[k] = m
-	}
-	return byKey
+	return hubtest.ByKey(t, ms)
 }
 
 func key(name string, labels ...string) string {
@@ -312,16 +304,7 @@ func TestHub(t *testing.T) {
 }
 
 // snapshot is the JSON a plain GET on a Hub returns (PROTOCOL.md).
-type snapshot struct {
-	Type   string `json:"type"`
-	Series []struct {
-		Key    string            `json:"key"`
-		Labels map[string]string `json:"labels"`
-		Kind   string            `json:"kind"`
-	} `json:"series"`
-	Values map[string]any `json:"values"`
-	Rates  map[string]any `json:"rates"`
-}
+type snapshot = hubtest.Snapshot
 
 // poll GETs snapshots until ok accepts one, failing the test after a
 // generous deadline (a bound on a hang, not a speed assertion).
@@ -344,16 +327,6 @@ func poll(t *testing.T, url, what string, ok func(*snapshot) bool) *snapshot {
 
 func get(t *testing.T, url string) *snapshot {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var s snapshot
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
-	require.Equal(t, "snapshot", s.Type)
+	s := hubtest.GetSnapshot(t, http.DefaultClient, url)
 	return &s
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/hubtest"
 	runtimesource "github.com/go-pulse/pulse/sources/runtime"
 )
 
@@ -20,15 +21,7 @@ func collect(t *testing.T, src *runtimesource.Source) map[string]pulse.Metric {
 	t.Helper()
 	ms, err := src.Collect(context.Background())
 	require.NoError(t, err)
-	byKey := make(map[string]pulse.Metric, len(ms))
-	for _, m := range ms {
-		require.NoError(t, m.Validate())
-		k := m.Key()
-		_, dup := byKey[k]
-		require.False(t, dup, "duplicate series %s", k)
-		byKey[k] = m
-	}
-	return byKey
+	return hubtest.ByKey(t, ms)
 }
 
 func description(t *testing.T, name string) metrics.Description {

@@ -1,8 +1,6 @@
 package runtimesource_test
 
 import (
-	"context"
-	"encoding/json"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -17,25 +15,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/hubtest"
 	runtimesource "github.com/go-pulse/pulse/sources/runtime"
 )
 
-// snapshot is the JSON a plain GET on a Hub returns (PROTOCOL.md).
-type snapshot struct {
-	Type   string `json:"type"`
-	Seq    uint64 `json:"seq"`
-	Series []struct {
-		Key    string            `json:"key"`
-		Name   string            `json:"name"`
-		Labels map[string]string `json:"labels"`
-		Kind   string            `json:"kind"`
-		Unit   string            `json:"unit"`
-		Help   string            `json:"help"`
-	} `json:"series"`
-	Values map[string]any `json:"values"`
-	Rates  map[string]any `json:"rates"`
-	Stale  []string       `json:"stale"`
-}
+// snapshot is the JSON a plain GET on a Hub returns, with readers of
+// its numbers.
+type snapshot struct{ hubtest.Snapshot }
 
 // value returns the value of key, decoding "NaN", "+Inf" and "-Inf".
 func (s *snapshot) value(key string) (float64, bool) { return number(s.Values[key]) }
@@ -77,18 +63,7 @@ func testHub(t *testing.T, src pulse.MetricSource) (*pulse.Hub, string) {
 
 func get(t *testing.T, url string) *snapshot {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var s snapshot
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
-	require.Equal(t, "snapshot", s.Type)
-	return &s
+	return &snapshot{hubtest.GetSnapshot(t, http.DefaultClient, url)}
 }
 
 // poll GETs snapshots until ok accepts one, failing the test after a
