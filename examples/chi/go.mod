@@ -1,6 +1,6 @@
 module github.com/go-pulse/pulse/examples/chi
 
-go 1.26.8
+go 1.25.0
 
 require (
 	github.com/coder/websocket v1.8.15

@@ -12,8 +12,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/go-pulse/pulse"
-	"github.com/go-pulse/pulse/internal/names"
-	"github.com/go-pulse/pulse/internal/quantile"
+	"github.com/go-pulse/pulse/sources/internal/names"
+	"github.com/go-pulse/pulse/sources/internal/quantile"
 )
 
 // Limits of pulse's Metric.Validate that the adapter clamps to rather than

@@ -1,0 +1,8 @@
+module github.com/go-pulse/pulse/sources/internal
+
+go 1.25.0
+
+// Shared by the adapters under sources/ only (an internal package may be
+// imported only from github.com/go-pulse/pulse/sources/...). It is a module
+// of its own so that each adapter pins the version it was built with and
+// the core module carries none of it.

@@ -1,0 +1,32 @@
+module github.com/go-pulse/pulse/sources/otel
+
+go 1.25.0
+
+require github.com/go-pulse/pulse v0.0.0
+
+// Until the first release the module builds against the core in this
+// repository (go.work does the same for the whole workspace).
+replace github.com/go-pulse/pulse => ../..
+
+require (
+	github.com/go-pulse/pulse/sources/internal v0.0.0
+	github.com/stretchr/testify v1.12.1
+	go.opentelemetry.io/otel v1.46.0
+	go.opentelemetry.io/otel/metric v1.46.0
+	go.opentelemetry.io/otel/sdk v1.46.0
+	go.opentelemetry.io/otel/sdk/metric v1.46.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/coder/websocket v1.8.15 // indirect
+	github.com/go-logr/logr v1.4.4 // indirect
+	github.com/go-logr/stdr v1.2.2 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/otel/trace v1.46.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)
+
+replace github.com/go-pulse/pulse/sources/internal => ../internal
