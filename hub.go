@@ -201,7 +201,7 @@ func (h *Hub) Register(src MetricSource, opts *SourceOptions) error {
 	if d, ok := src.(describer); ok {
 		for _, m := range d.describe() {
 			if err := m.Validate(); err != nil {
-				return fmt.Errorf("pulse: register: %w", err)
+				return fmt.Errorf("register: %w", err) // err carries the "pulse:" prefix
 			}
 		}
 	}
@@ -264,7 +264,7 @@ func (h *Hub) Unregister(name string) bool {
 func (h *Hub) Publish(ms ...Metric) error {
 	for i := range ms {
 		if err := ms[i].Validate(); err != nil {
-			return fmt.Errorf("pulse: publish: %w", err)
+			return fmt.Errorf("publish: %w", err)
 		}
 	}
 	if h.isClosed() {
@@ -696,7 +696,7 @@ func (h *Hub) queryPatterns(r *http.Request) ([]string, error) {
 				continue
 			}
 			if err := validPattern(p); err != nil {
-				return nil, fmt.Errorf("pulse: match: %w", err)
+				return nil, fmt.Errorf("match: %w", err)
 			}
 			ps = append(ps, p)
 		}
