@@ -80,11 +80,8 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 	}()
 	sb := withSmallBufs(w)
 	if sb == nil {
-		// Nothing can hijack the connection (HTTP/2, for one): Accept
-		// answers 501.
-		_, err := websocket.Accept(w, r, nil)
-		h.stats.rejected.Add(1)
-		h.logDebug("pulse: websocket handshake refused", "remote", r.RemoteAddr, "err", err)
+		// Nothing can hijack the connection: 501, and a warning (nohijack.go).
+		h.refuseUnhijackable(w, r)
 		return
 	}
 	var c *client // set before the reader, which calls OnPongReceived, starts

@@ -97,6 +97,7 @@ type published struct {
 
 type hubStats struct {
 	connects, rejected                 atomic.Uint64
+	unhijackable                       atomic.Uint64 // also in rejected
 	sent, bytes                        atomic.Uint64
 	resyncs, slow, pingTimeouts        atomic.Uint64
 	clientErrors, policyCloses         atomic.Uint64
@@ -456,23 +457,24 @@ func (g *group) snapshot(f *frame, reason string) []byte {
 // Stats is a point-in-time report of a Hub's activity. Counters count from
 // NewHub.
 type Stats struct {
-	Clients         int    // WebSocket clients connected now
-	Connects        uint64 // WebSocket clients accepted
-	Rejected        uint64 // requests refused: MaxClients, Authorize, bad query, origin or handshake
-	MessagesSent    uint64 // messages written to clients
-	BytesSent       uint64 // payload bytes written to clients
-	Resyncs         uint64 // queues collapsed into a snapshot because they were full
-	SlowDisconnects uint64 // clients closed because a write blocked past WriteTimeout
-	PingTimeouts    uint64 // clients closed because a ping went unanswered
-	ClientErrors    uint64 // bad messages received from clients
-	PolicyCloses    uint64 // clients closed after too many bad messages
-	SourceErrors    uint64 // failed collections (errors, panics, timeouts) and refused metrics
-	SourcePanics    uint64 // collections that panicked
-	SourceTimeouts  uint64 // collections that passed their timeout
-	SeriesRefused   uint64 // new series refused past MaxSeries
-	Series          int    // series held
-	Seq             uint64 // sequence number of the last tick
-	Ticks           uint64
+	Clients         int           // WebSocket clients connected now
+	Connects        uint64        // WebSocket clients accepted
+	Rejected        uint64        // requests refused: MaxClients, Authorize, bad query, origin or handshake
+	Unhijackable    uint64        // upgrades answered 501: a middleware hides http.Hijacker (see ServeHTTP); also in Rejected
+	MessagesSent    uint64        // messages written to clients
+	BytesSent       uint64        // payload bytes written to clients
+	Resyncs         uint64        // queues collapsed into a snapshot because they were full
+	SlowDisconnects uint64        // clients closed because a write blocked past WriteTimeout
+	PingTimeouts    uint64        // clients closed because a ping went unanswered
+	ClientErrors    uint64        // bad messages received from clients
+	PolicyCloses    uint64        // clients closed after too many bad messages
+	SourceErrors    uint64        // failed collections (errors, panics, timeouts) and refused metrics
+	SourcePanics    uint64        // collections that panicked
+	SourceTimeouts  uint64        // collections that passed their timeout
+	SeriesRefused   uint64        // new series refused past MaxSeries
+	Series          int           // series held
+	Seq             uint64        // sequence number of the last tick
+	Ticks           uint64        // ticks completed since NewHub (the first runs at once); each advances Seq by one
 	LastTick        time.Duration // duration of the last tick (collect, diff, encode, fan-out)
 	MaxTick         time.Duration // longest tick so far
 }
@@ -488,6 +490,7 @@ func (h *Hub) Stats() Stats {
 		Clients:         n,
 		Connects:        s.connects.Load(),
 		Rejected:        s.rejected.Load(),
+		Unhijackable:    s.unhijackable.Load(),
 		MessagesSent:    s.sent.Load(),
 		BytesSent:       s.bytes.Load(),
 		Resyncs:         s.resyncs.Load(),
@@ -607,6 +610,13 @@ func (h *Hub) Close() error {
 // current snapshot as JSON.
 // The query parameter match (repeatable, comma-separated) sets the initial
 // subscription patterns; default "*".
+//
+// A WebSocket takes the connection over, so the ResponseWriter must be an
+// http.Hijacker or reach one through an `Unwrap() http.ResponseWriter`
+// method, as http.ResponseController does. A middleware that wraps it in a
+// type with neither (a status-recording wrapper; http.TimeoutHandler) makes
+// every upgrade get 501 Not Implemented: the Hub logs that at WARN once,
+// with the cause and the fix, and counts it in Stats.Unhijackable.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.isClosed() {
 		h.stats.rejected.Add(1)
