@@ -457,9 +457,9 @@ func (g *group) snapshot(f *frame, reason string) []byte {
 // Stats is a point-in-time report of a Hub's activity. Counters count from
 // NewHub.
 type Stats struct {
-	Clients         int           // WebSocket clients connected now
-	Connects        uint64        // WebSocket clients accepted
-	Rejected        uint64        // requests refused: MaxClients, Authorize, bad query, origin or handshake
+	Clients         int           // clients connected now, WebSocket and Server-Sent Events
+	Connects        uint64        // clients accepted, WebSocket and Server-Sent Events
+	Rejected        uint64        // requests refused: closed Hub, bad method, Authorize, bad query, MaxClients, origin or handshake
 	Unhijackable    uint64        // upgrades answered 501: a middleware hides http.Hijacker (see ServeHTTP); also in Rejected
 	MessagesSent    uint64        // messages written to clients
 	BytesSent       uint64        // payload bytes written to clients
@@ -479,8 +479,8 @@ type Stats struct {
 	MaxTick         time.Duration // longest tick so far
 }
 
-// Stats returns the Hub's current figures. It is cheap and safe to call
-// concurrently.
+// Stats returns the Hub's current figures. It is safe to call concurrently
+// and cheap, though it briefly takes the lock a tick's fan-out holds.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	n := len(h.clients)
@@ -519,7 +519,7 @@ func (h *Hub) selfMetrics(context.Context) ([]Metric, error) {
 		return Metric{Name: name, Kind: KindCounter, Value: float64(v), Help: help, Unit: unit}
 	}
 	return []Metric{
-		g("pulse_clients", "WebSocket clients connected", "clients", float64(s.Clients)),
+		g("pulse_clients", "Clients connected (WebSocket and Server-Sent Events)", "clients", float64(s.Clients)),
 		c("pulse_messages_sent_total", "Messages written to clients", "messages", s.MessagesSent),
 		c("pulse_bytes_sent_total", "Payload bytes written to clients", "bytes", s.BytesSent),
 		c("pulse_resyncs_total", "Client queues collapsed into a snapshot", "resyncs", s.Resyncs),
@@ -607,7 +607,8 @@ func (h *Hub) Close() error {
 // ServeHTTP serves the Hub on the route it is mounted on: a WebSocket
 // upgrade gets the live stream; a GET with "Accept: text/event-stream" gets
 // the same stream as Server-Sent Events; any other GET or HEAD gets the
-// current snapshot as JSON.
+// current snapshot as JSON. Other methods get 405, and every request 503
+// once the Hub is shut down.
 // The query parameter match (repeatable, comma-separated) sets the initial
 // subscription patterns; default "*".
 //

@@ -45,8 +45,9 @@ type Options struct {
 	// room for a subscribe with MaxPatterns patterns of the longest length.
 	ReadLimit int64
 
-	// MaxClients is the most WebSocket clients served at once; the next one
-	// gets 503 Service Unavailable before any upgrade. Default 10,000;
+	// MaxClients is the most clients (WebSocket and Server-Sent Events)
+	// served at once; the next one gets 503 Service Unavailable before any
+	// upgrade. Default 10,000;
 	// negative means no limit.
 	MaxClients int
 
@@ -91,7 +92,8 @@ type Options struct {
 	// sent to a client (as a "history" message) when it connects or
 	// subscribes to more series, so its charts start full. Memory is at
 	// most MaxSeries × History × 8 bytes (twice that for counters, which
-	// keep their rates too). Default 300; negative turns history off.
+	// keep their rates too). Default 300; at most 100,000; negative turns
+	// history off.
 	History int
 
 	// StaleAfter is the default number of failed collections in a row after
@@ -99,12 +101,15 @@ type Options struct {
 	StaleAfter int
 
 	// SelfMetrics, when true, publishes the Hub's own Stats as series named
-	// pulse_* (clients, messages, resyncs, slow disconnects, source errors,
-	// tick duration).
+	// pulse_*: clients, messages and bytes sent, resyncs, slow disconnects,
+	// rejected requests, client errors, source errors, series held and the
+	// last tick's duration. Default false.
 	SelfMetrics bool
 
-	// Logger receives source errors and client disconnect reasons at Debug
-	// and Warn levels. Default: nothing is logged (Stats still counts).
+	// Logger receives, at Warn, source errors, refused metrics and
+	// misconfigurations (a middleware that hides http.Hijacker, Authorize
+	// returning a bad pattern); at Debug, refused requests and disconnect
+	// reasons. Default: nothing is logged (Stats still counts).
 	Logger *slog.Logger
 }
 

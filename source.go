@@ -10,10 +10,12 @@ import (
 	"unicode/utf8"
 )
 
-// MetricSource is anything the Hub can poll for metrics. Collect is called by
-// the Hub's collector loop, at most once at a time per registered source,
-// with a context that is cancelled when the source's timeout passes or the
-// Hub closes. Collect should return promptly once ctx is done; a source that
+// MetricSource is anything the Hub can poll for metrics. Collect is called on
+// one of the Hub's worker goroutines (never on the collector loop itself, so
+// a slow source delays no other), at most once at a time per registered
+// source, with a context that is cancelled when the source's timeout passes
+// or the Hub closes. A panic in Collect is recovered and counted as a failed
+// collection. Collect should return promptly once ctx is done; a source that
 // ignores ctx is counted as hung and its goroutine delays Shutdown.
 //
 // A source reports its current set of series on every call: a series it
@@ -245,9 +247,10 @@ func (f *floatBox) add(d float64) {
 }
 
 // Counter is a cumulative value the host application increments; it is a
-// [MetricSource] reporting one counter series. Create it with NewCounter.
-// All methods are safe for concurrent use and never block; Inc and Add cost
-// one atomic operation.
+// [MetricSource] reporting one counter series, read by the collector itself
+// at each tick (no worker goroutine). Create it with NewCounter. All methods
+// are safe for concurrent use and never block; Inc and Add cost one atomic
+// operation.
 type Counter struct {
 	desc Metric
 	v    floatBox
@@ -283,8 +286,9 @@ func (c *Counter) Collect(context.Context) ([]Metric, error) {
 func (c *Counter) describe() []Metric { return []Metric{c.desc} }
 
 // Gauge is a value the host application sets; it is a [MetricSource]
-// reporting one gauge series. Create it with NewGauge. All methods are safe
-// for concurrent use and never block.
+// reporting one gauge series, read by the collector itself at each tick (no
+// worker goroutine). Create it with NewGauge. All methods are safe for
+// concurrent use and never block.
 type Gauge struct {
 	desc Metric
 	v    floatBox
@@ -326,8 +330,12 @@ type gaugeFunc struct {
 }
 
 // GaugeFunc returns a [MetricSource] reporting one gauge series whose value
-// is f(), called on the collector's goroutine at each collection. f must be
-// safe to call from another goroutine.
+// is f(), called at each collection. Like any source but [Counter] and
+// [Gauge] (which the collector reads inline), it runs on one of the Hub's
+// worker goroutines, at most one call at a time, under the source's timeout
+// (SourceOptions.Timeout): f must be safe to call from another goroutine
+// than the one that registered it, and should return promptly, since it
+// cannot see the timeout's context. A panic in f is recovered and counted.
 func GaugeFunc(name string, f func() float64, opts ...MetricOption) MetricSource {
 	return &gaugeFunc{desc: newDesc(name, KindGauge, opts), f: f}
 }
