@@ -69,10 +69,10 @@ type Labels map[string]string
 // most 32 labels. Values are float64; NaN and ±Inf are allowed and are sent
 // as the JSON strings "NaN", "+Inf" and "-Inf".
 type Metric struct {
-	Name   string
-	Labels Labels
-	Kind   Kind
-	Value  float64
+	Name   string  // e.g. http_requests_total; see the rules above
+	Labels Labels  // may be nil; a series' labels are part of its key
+	Kind   Kind    // KindGauge (the zero value) or KindCounter
+	Value  float64 // a gauge's value, or a counter's running total
 	// Unit is optional, e.g. "bytes", "seconds", "requests".
 	Unit string
 	// Help is an optional one-line description.

@@ -101,8 +101,8 @@ func (e *StatusError) Temporary() bool {
 // on, though the server closes it after too many (Options.MaxClientErrors
 // of the Hub).
 type ServerError struct {
-	Code    string
-	Message string
+	Code    string // the stable code, e.g. "bad_pattern"
+	Message string // the server's explanation, for people
 }
 
 // Error returns the code and message.
