@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -44,8 +45,8 @@ func TestErrorsSayPrefixOnce(t *testing.T) {
 	_, err := NewHub(Options{Interval: time.Microsecond})
 	requireErrorPrefixOnce(t, "NewHub", err, ErrInvalidOptions)
 
-	logs := &logRecorder{}
-	th := newTestHub(t, Options{Logger: logs.logger(), MaxSeries: 3})
+	logs := &recorder{}
+	th := newTestHub(t, Options{Logger: slog.New(logs), MaxSeries: 3})
 	bad := Metric{Name: "bad name"}
 	requireErrorPrefixOnce(t, "Validate", bad.Validate(), ErrInvalidMetric)
 	requireErrorPrefixOnce(t, "Register of a bad counter", th.Register(NewCounter("bad name"), nil), ErrInvalidMetric)
@@ -57,6 +58,8 @@ func TestErrorsSayPrefixOnce(t *testing.T) {
 	require.NoError(t, th.Register(NewGauge("g"), &SourceOptions{Name: "g"}))
 	requireErrorPrefixOnce(t, "Register twice", th.Register(NewGauge("g2"), &SourceOptions{Name: "g"}), ErrDuplicateSource)
 	requireErrorPrefixOnce(t, "Publish", th.Publish(gauge("ok", 1), bad), ErrInvalidMetric)
+	requireErrorPrefixOnce(t, "Publish past MaxSeries",
+		th.Publish(gauge("p1", 1), gauge("p2", 1), gauge("p3", 1), gauge("p4", 1)), ErrTooManySeries)
 	requireErrorPrefixOnce(t, "validPattern", validPattern("a{"), ErrInvalidPattern)
 
 	// What an HTTP client and a WebSocket client are told.
@@ -86,7 +89,7 @@ func TestErrorsSayPrefixOnce(t *testing.T) {
 
 // requireLoggedErrorsPrefixOnce makes th's sources fail in every way and
 // checks the errors logged for them.
-func requireLoggedErrorsPrefixOnce(t *testing.T, th *testHub, logs *logRecorder) {
+func requireLoggedErrorsPrefixOnce(t *testing.T, th *testHub, logs *recorder) {
 	t.Helper()
 	failing := &settable{}
 	failing.fail(errors.New("database down"))
@@ -112,13 +115,16 @@ func requireLoggedErrorsPrefixOnce(t *testing.T, th *testHub, logs *logRecorder)
 	th.Tick(time.Second)
 	th.Tick(time.Second) // the hung source is noticed at the next tick
 	var errs int
-	for _, rec := range logs.all() {
-		for k, v := range rec.attrs {
-			if err, ok := v.Any().(error); ok {
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	for _, rec := range logs.recs {
+		rec.Attrs(func(a slog.Attr) bool {
+			if err, ok := a.Value.Resolve().Any().(error); ok {
 				errs++ // a source's own error ("database down") has no prefix
-				require.LessOrEqual(t, strings.Count(err.Error(), "pulse:"), 1, "%s %s: %q", rec.msg, k, err)
+				require.LessOrEqual(t, strings.Count(err.Error(), "pulse:"), 1, "%s %s: %q", rec.Message, a.Key, err)
 			}
-		}
+			return true
+		})
 	}
-	require.GreaterOrEqual(t, errs, 7, "an error logged for each way of failing: %v", logs.all())
+	require.GreaterOrEqual(t, errs, 7, "an error logged for each way of failing")
 }

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,6 +102,7 @@ type hubStats struct {
 	sent, bytes                        atomic.Uint64
 	resyncs, slow, pingTimeouts        atomic.Uint64
 	clientErrors, policyCloses         atomic.Uint64
+	budgetCloses, controlDropped       atomic.Uint64
 	sourceErrors, sourcePanics         atomic.Uint64
 	sourceTimeouts, seriesRefused      atomic.Uint64
 	ticks, lastTickNanos, maxTickNanos atomic.Int64
@@ -261,8 +263,14 @@ func (h *Hub) Unregister(name string) bool {
 // computes its rate). A published series keeps its last value until it is
 // published again or removed with Unpublish. Publish never blocks on
 // clients. It returns an error wrapping ErrInvalidMetric for an invalid
-// metric (none of the batch is taken) and ErrClosed after Shutdown.
+// metric, or ErrTooManySeries for a batch that would hold more than
+// Options.MaxSeries values until the next tick (none of the batch is taken
+// then), and ErrClosed after Shutdown.
 func (h *Hub) Publish(ms ...Metric) error {
+	if len(ms) > h.opts.MaxSeries {
+		h.stats.seriesRefused.Add(uint64(len(ms)))
+		return fmt.Errorf("%w: publish: a batch of %d metrics, the hub holds at most %d", ErrTooManySeries, len(ms), h.opts.MaxSeries)
+	}
 	for i := range ms {
 		if err := ms[i].Validate(); err != nil {
 			return fmt.Errorf("publish: %w", err)
@@ -271,9 +279,26 @@ func (h *Hub) Publish(ms ...Metric) error {
 	if h.isClosed() {
 		return ErrClosed
 	}
+	keys := make([]string, len(ms))
+	for i := range ms {
+		keys[i] = ms[i].Key()
+	}
 	at := h.since()
 	h.pubMu.Lock()
-	for _, m := range ms {
+	defer h.pubMu.Unlock()
+	added := 0
+	for _, k := range keys {
+		if _, ok := h.pub[k]; !ok {
+			added++
+		}
+	}
+	if n := len(h.pub) + added; n > h.opts.MaxSeries {
+		// Values pending for the next tick are bounded like series:
+		// refuse the batch whole rather than grow without limit.
+		h.stats.seriesRefused.Add(uint64(len(ms)))
+		return fmt.Errorf("%w: publish: %d values would be pending for the next tick, the hub holds at most %d", ErrTooManySeries, n, h.opts.MaxSeries)
+	}
+	for i, m := range ms {
 		if len(m.Labels) > 0 {
 			l := make(Labels, len(m.Labels))
 			for k, v := range m.Labels {
@@ -281,9 +306,8 @@ func (h *Hub) Publish(ms ...Metric) error {
 			}
 			m.Labels = l
 		}
-		h.pub[m.Key()] = published{m: m, at: at}
+		h.pub[keys[i]] = published{m: m, at: at}
 	}
-	h.pubMu.Unlock()
 	return nil
 }
 
@@ -468,6 +492,8 @@ type Stats struct {
 	PingTimeouts    uint64        // clients closed because a ping went unanswered
 	ClientErrors    uint64        // bad messages received from clients
 	PolicyCloses    uint64        // clients closed after too many bad messages
+	BudgetCloses    uint64        // clients closed for sending more than Options.ReadRate
+	ControlDropped  uint64        // pongs not sent to a client that had a full control budget pending (see SECURITY.md)
 	SourceErrors    uint64        // failed collections (errors, panics, timeouts) and refused metrics
 	SourcePanics    uint64        // collections that panicked
 	SourceTimeouts  uint64        // collections that passed their timeout
@@ -498,6 +524,8 @@ func (h *Hub) Stats() Stats {
 		PingTimeouts:    s.pingTimeouts.Load(),
 		ClientErrors:    s.clientErrors.Load(),
 		PolicyCloses:    s.policyCloses.Load(),
+		BudgetCloses:    s.budgetCloses.Load(),
+		ControlDropped:  s.controlDropped.Load(),
 		SourceErrors:    s.sourceErrors.Load(),
 		SourcePanics:    s.sourcePanics.Load(),
 		SourceTimeouts:  s.sourceTimeouts.Load(),
@@ -573,7 +601,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.mu.Unlock()
 		h.cancel()
 		for _, c := range cs {
-			c.startClose(websocket.StatusGoingAway)
+			c.startClose(websocket.StatusGoingAway, reasonGoingAway)
 		}
 	})
 	var errs []error
@@ -632,6 +660,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "pulse: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if !h.hostAllowed(r.Host) {
+		h.stats.rejected.Add(1)
+		http.Error(w, "pulse: host not allowed", http.StatusForbidden)
+		return
+	}
 	access, ok := h.authorize(w, r)
 	if !ok {
 		return
@@ -646,11 +679,36 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case upgrade:
 		h.serveWebSocket(w, r, newFilter(subs, access.Patterns))
 		return
+	case wantsEventStream(r) && r.Method == http.MethodHead:
+		// The headers only: a HEAD's body is discarded, so a stream
+		// would hold a client slot with nothing to time it out.
+		setSSEHeaders(w, r)
+		w.WriteHeader(http.StatusOK)
+		return
 	case wantsEventStream(r):
 		h.serveSSE(w, r, newFilter(subs, access.Patterns))
 		return
 	}
 	h.serveSnapshot(w, r, newFilter(subs, access.Patterns))
+}
+
+// hostAllowed reports whether a request for host (a Host header, with or
+// without a port) may be served: any host when Options.AllowedHosts is
+// empty.
+func (h *Hub) hostAllowed(host string) bool {
+	if len(h.opts.AllowedHosts) == 0 {
+		return true
+	}
+	if hst, _, err := net.SplitHostPort(host); err == nil {
+		host = hst
+	}
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	for _, p := range h.opts.AllowedHosts {
+		if ok, _ := path.Match(strings.ToLower(strings.Trim(p, "[]")), host); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func isWebSocket(r *http.Request) bool {
@@ -730,18 +788,6 @@ func (h *Hub) serveSnapshot(w http.ResponseWriter, r *http.Request, flt *filter)
 		return
 	}
 	_, _ = w.Write(append(b, '\n'))
-}
-
-func (h *Hub) logWarn(msg string, args ...any) {
-	if h.opts.Logger != nil {
-		h.opts.Logger.Warn(msg, args...)
-	}
-}
-
-func (h *Hub) logDebug(msg string, args ...any) {
-	if h.opts.Logger != nil && h.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
-		h.opts.Logger.Debug(msg, args...)
-	}
 }
 
 // tracker counts running goroutines and lets Shutdown wait for them with a

@@ -35,8 +35,8 @@ func (u *unwrappingRecorder) Unwrap() http.ResponseWriter { return u.ResponseWri
 // gets 501 and is counted, and the log says why, at WARN, once. The same
 // wrapper with Unwrap works.
 func TestMiddlewareHidingHijackerIsWarnedOnce(t *testing.T) {
-	logs := &logRecorder{}
-	th := newTestHub(t, Options{Logger: logs.logger()})
+	logs := &recorder{}
+	th := newTestHub(t, Options{Logger: slog.New(logs)})
 	mux := http.NewServeMux()
 	mux.Handle("/recorded", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		th.ServeHTTP(&statusRecorder{ResponseWriter: w}, r)
@@ -67,14 +67,16 @@ func TestMiddlewareHidingHijackerIsWarnedOnce(t *testing.T) {
 	require.EqualValues(t, 2*n, st.Unhijackable)
 	require.EqualValues(t, 2*n, st.Rejected)
 
-	warns := logs.matching(slog.LevelWarn, "")
-	require.Len(t, warns, 1, "one warning for %d refused upgrades: %v", 2*n, warns)
-	w := warns[0]
-	require.Equal(t, unhijackableMsg, w.msg)
-	require.Contains(t, w.attrs["cause"].String(), "neither Hijack nor Unwrap")
-	require.Contains(t, w.attrs["fix"].String(), "Unwrap() http.ResponseWriter")
-	require.Equal(t, "*pulse.statusRecorder", w.attrs["writer"].String(), "the first refusal names the wrapper")
-	require.Len(t, logs.matching(slog.LevelDebug, "handshake refused"), 2*n-1, "the others are at DEBUG")
+	warns, warning := logs.count(slog.LevelWarn, "")
+	require.Equal(t, 1, warns, "one warning for %d refused upgrades: %s", 2*n, warning)
+	require.True(t, strings.HasPrefix(warning, unhijackableMsg+" "), warning)
+	require.Contains(t, warning, "writer=*pulse.statusRecorder", "the first refusal names the wrapper")
+	require.Contains(t, warning, "cause="+unhijackableCause)
+	require.Contains(t, warning, "fix="+unhijackableFix)
+	require.Contains(t, unhijackableCause, "neither Hijack nor Unwrap")
+	require.Contains(t, unhijackableFix, "Unwrap() http.ResponseWriter")
+	debug, _ := logs.count(slog.LevelDebug, "pulse: websocket handshake refused")
+	require.Equal(t, 2*n-1, debug, "the others are at DEBUG")
 
 	// With Unwrap the same wrapper carries the stream.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -86,5 +88,6 @@ func TestMiddlewareHidingHijackerIsWarnedOnce(t *testing.T) {
 	tc.expect("snapshot")
 	require.NoError(t, c.Close(websocket.StatusNormalClosure, ""))
 	require.EqualValues(t, 2*n, th.Stats().Unhijackable)
-	require.Len(t, logs.matching(slog.LevelWarn, ""), 1)
+	warns, _ = logs.count(slog.LevelWarn, "")
+	require.Equal(t, 1, warns)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"time"
 )
 
@@ -45,6 +46,15 @@ type Options struct {
 	// room for a subscribe with MaxPatterns patterns of the longest length.
 	ReadLimit int64
 
+	// ReadRate is how many bytes per second a client may send, counting
+	// every byte of every frame (data, control, headers), with bursts of
+	// twice max(ReadRate, ReadLimit). Clients send almost nothing (a few
+	// subscriptions, pongs), so past it the client is flooding, or sending
+	// an endless message (empty continuation frames never reach
+	// ReadLimit): it is closed with websocket.StatusPolicyViolation (1008)
+	// and counted in Stats.BudgetCloses. Default 64 KiB/s.
+	ReadRate int
+
 	// MaxClients is the most clients (WebSocket and Server-Sent Events)
 	// served at once; the next one gets 503 Service Unavailable before any
 	// upgrade. Default 10,000;
@@ -78,6 +88,18 @@ type Options struct {
 	// protects against cross-site WebSocket hijacking; a request with no
 	// Origin header (a non-browser client) is always allowed.
 	OriginPatterns []string
+
+	// AllowedHosts, if set, lists the host names a request may be addressed
+	// to (its Host header, port ignored), in the syntax of OriginPatterns:
+	// "metrics.example.com", "*.example.com". A request for another host
+	// gets 403 before anything is served, on all three ways in. The origin
+	// check alone does not stop DNS rebinding: a page on a hostile name
+	// that resolves to this server sends Host and Origin both equal to
+	// that name. Set AllowedHosts (or check Host in front of the Hub) when
+	// the Hub serves anything not meant for every web page the server's
+	// users visit, such as a Hub on localhost or an intranet.
+	// Default: any host.
+	AllowedHosts []string
 
 	// Authorize, if set, is called for every WebSocket and GET request
 	// before anything is served. Returning an error rejects the request with
@@ -157,6 +179,7 @@ const (
 	defaultStaleAfter      = 3
 	defaultHistory         = 300
 	defaultMessageRate     = 5
+	defaultReadRate        = 64 << 10
 	maxHistory             = 100000
 )
 
@@ -213,6 +236,17 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.StaleAfter == 0 {
 		o.StaleAfter = defaultStaleAfter
+	}
+	if o.ReadRate < 0 {
+		return bad("ReadRate %d is negative", o.ReadRate)
+	}
+	if o.ReadRate == 0 {
+		o.ReadRate = defaultReadRate
+	}
+	for _, p := range o.AllowedHosts {
+		if _, err := path.Match(p, ""); p == "" || err != nil {
+			return bad("AllowedHosts: bad host pattern %q", p)
+		}
 	}
 	if o.MessageRate < 0 {
 		return bad("MessageRate %v is negative", o.MessageRate)

@@ -67,7 +67,8 @@ type Labels map[string]string
 // names must match [a-zA-Z_][a-zA-Z0-9_]*, may not start with "__", at most
 // 100 bytes; label values must be valid UTF-8 of at most 1,024 bytes; at
 // most 32 labels. Values are float64; NaN and ±Inf are allowed and are sent
-// as the JSON strings "NaN", "+Inf" and "-Inf".
+// as the JSON strings "NaN", "+Inf" and "-Inf", except that a counter's
+// value may not be negative (-Inf included).
 type Metric struct {
 	Name   string  // e.g. http_requests_total; see the rules above
 	Labels Labels  // may be nil; a series' labels are part of its key
@@ -97,6 +98,9 @@ func (m *Metric) Validate() error {
 	}
 	if m.Kind > KindCounter {
 		return fmt.Errorf("%w: %s: unknown kind %d", ErrInvalidMetric, m.Name, m.Kind)
+	}
+	if m.Kind == KindCounter && m.Value < 0 {
+		return fmt.Errorf("%w: %s: counter value %v is negative (a counter counts up from zero)", ErrInvalidMetric, m.Name, m.Value)
 	}
 	if len(m.Labels) > maxLabels {
 		return fmt.Errorf("%w: %s: %d labels, at most %d", ErrInvalidMetric, m.Name, len(m.Labels), maxLabels)
