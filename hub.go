@@ -483,7 +483,7 @@ func (g *group) snapshot(f *frame, reason string) []byte {
 type Stats struct {
 	Clients         int           // clients connected now, WebSocket and Server-Sent Events
 	Connects        uint64        // clients accepted, WebSocket and Server-Sent Events
-	Rejected        uint64        // requests refused: closed Hub, bad method, Authorize, bad query, MaxClients, origin or handshake
+	Rejected        uint64        // requests refused: closed Hub, bad method, AllowedHosts, Authorize, bad query, MaxClients, origin or handshake
 	Unhijackable    uint64        // upgrades answered 501: a middleware hides http.Hijacker (see ServeHTTP); also in Rejected
 	MessagesSent    uint64        // messages written to clients
 	BytesSent       uint64        // payload bytes written to clients
