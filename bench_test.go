@@ -43,10 +43,13 @@ func (s *seriesSource) Collect(context.Context) ([]Metric, error) {
 }
 
 // attachFake attaches a client with a queue but no socket; the benchmark
-// drains its queue as a writer would.
+// drains it as a writer would (the SSE writer's path, without the writes).
 func (th *testHub) attachFake(flt *filter) *client {
-	c := &client{h: th.Hub, q: make([][]byte, th.opts.QueueSize), kick: make(chan struct{}, 1), kill: func() {}}
-	th.attach(c, flt, reasonConnect)
+	c := &client{h: th.Hub, kick: make(chan struct{}, 1), kill: func() {}}
+	if ok, _ := th.attach(c, th.reg.use(flt)); !ok {
+		th.t.Fatal("attach refused")
+	}
+	c.restart(reasonConnect, true)
 	th.t.Cleanup(func() {
 		th.detach(c)
 		th.clientT.done()
@@ -62,7 +65,7 @@ func (th *testHub) tickDirect() {
 }
 
 func (c *client) drainFake() {
-	for c.pop() != nil {
+	for _, ok := c.nextSSE(); ok; _, ok = c.nextSSE() {
 	}
 }
 

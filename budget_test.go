@@ -170,12 +170,7 @@ func TestPingFloodFromClientThatNeverReads(t *testing.T) {
 				}
 			}()
 			<-done
-			c.mu.Lock()
-			pending := 0
-			if c.bw.pending != nil {
-				pending = len(*c.bw.pending)
-			}
-			c.mu.Unlock()
+			pending := c.pendingBytes()
 			require.LessOrEqual(t, pending, maxControlPending+batchBytes, "pending bytes stay bounded")
 			if tc.readRate == 0 {
 				require.EqualValues(t, 1, th.Stats().BudgetCloses)

@@ -12,7 +12,7 @@ import (
 )
 
 func (th *testHub) idleWorkers() int {
-	p := &th.st.workers
+	p := &th.coll.workers
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.idle)

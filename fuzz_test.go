@@ -71,12 +71,18 @@ func FuzzMatchPattern(f *testing.F) {
 		if err != nil {
 			t.Fatalf("path.Match(%q): %v", pattern, err)
 		}
-		if got := matchPattern(pattern, name); got != want {
-			t.Fatalf("matchPattern(%q, %q) = %v, path.Match says %v", pattern, name, got, want)
+		if got := MatchPattern(pattern, name); got != want {
+			t.Fatalf("MatchPattern(%q, %q) = %v, path.Match says %v", pattern, name, got, want)
 		}
 		flt := newFilter([]string{pattern}, nil)
-		if flt.match(name) != want || flt.match(name) != want { // second call: from the cache
+		if flt.match(name) != want {
 			t.Fatalf("filter disagrees for %q, %q", pattern, name)
+		}
+		if name != "" { // a filter's name set, from a name table
+			sees := flt.evaluate(&names{byID: []string{"other_name", name}})
+			if sees.has(1) != want {
+				t.Fatalf("name set disagrees for %q, %q", pattern, name)
+			}
 		}
 	})
 }
@@ -111,7 +117,7 @@ func FuzzMetricValidate(f *testing.F) {
 		if !strings.HasPrefix(key, name+"{"+label+`="`) {
 			t.Fatalf("key %q", key)
 		}
-		meta := newSeriesMeta(key, &m)
+		meta := newSeriesMeta(key, 0, &m)
 		var cat struct {
 			Key    string            `json:"key"`
 			Labels map[string]string `json:"labels"`

@@ -149,6 +149,7 @@ func eventually(t testing.TB, cond func() bool, msg string, args ...any) {
 type wireMsg struct {
 	Type       string           `json:"type"`
 	Seq        uint64           `json:"seq"`
+	From       *uint64          `json:"from"` // a merged delta: it covers (From, Seq]
 	TS         int64            `json:"ts"`
 	Version    int              `json:"version"`
 	IntervalMS int64            `json:"interval_ms"`
@@ -249,8 +250,13 @@ func (v *view) apply(m *wireMsg) error {
 		fallthrough
 	case "delta":
 		if m.Type == "delta" {
-			if !v.synced || m.Seq != v.seq+1 {
-				return fmt.Errorf("delta seq %d after %d (synced %v)", m.Seq, v.seq, v.synced)
+			switch {
+			case !v.synced:
+				return fmt.Errorf("delta seq %d before any snapshot", m.Seq)
+			case m.From != nil && (*m.From > v.seq || m.Seq <= v.seq):
+				return fmt.Errorf("merged delta (%d, %d] after %d", *m.From, m.Seq, v.seq)
+			case m.From == nil && m.Seq != v.seq+1:
+				return fmt.Errorf("delta seq %d after %d", m.Seq, v.seq)
 			}
 		}
 		v.seq, v.synced = m.Seq, true

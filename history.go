@@ -3,64 +3,86 @@ package pulse
 import (
 	"math"
 	"strconv"
+	"sync/atomic"
 )
-
-var nan = math.NaN()
 
 // History keeps the last Options.History points of every series, one per
 // tick, in fixed-size rings: a new client's charts start full instead of
-// empty. The rings are written by the collector during fan-out and read by
-// encoders, both under Hub.mu.
+// empty. The collector writes the rings every tick; the builders of history
+// messages read them on other goroutines, without a lock the collector
+// waits for: every slot is an atomic word, and a ring has histSlack slots
+// more than it sends, so a build that takes less than histSlack ticks reads
+// slots no tick has overwritten (appendHistory checks, and the caller builds
+// again from a newer frame otherwise).
 type history struct {
-	n     int     // points per series; 0 when history is off
-	times []int64 // ring of tick timestamps (Unix ms), slot seq%n
+	n      int            // points sent per series; 0 when history is off
+	slots  int            // ring size: n + histSlack
+	times  []atomic.Int64 // tick timestamps (Unix ms), slot seq%slots
+	newest atomic.Uint64  // seq of the newest tick recorded
 }
 
-// seriesHist is one series' ring of values (and, for counters, rates).
+// histSlack is how many ticks a history build may take.
+const histSlack = 64
+
+// seriesHist is one series' ring of values (and, for counters, rates), as
+// float64 bits.
 type seriesHist struct {
-	since uint64    // seq of the series' first point
-	v     []float64 // values, slot seq%n
-	r     []float64 // rates, slot seq%n, NaN = no rate; nil unless a counter
+	since uint64          // seq of the series' first point
+	v     []atomic.Uint64 // values, slot seq%slots
+	r     []atomic.Uint64 // rates, NaN = no rate; nil unless a counter
 }
 
-func newSeriesHist(n int, since uint64, counter bool) *seriesHist {
-	sh := &seriesHist{since: since, v: make([]float64, n)}
+func newHistory(n int) *history {
+	hs := &history{n: n}
+	if n > 0 {
+		hs.slots = n + histSlack
+		hs.times = make([]atomic.Int64, hs.slots)
+	}
+	return hs
+}
+
+func (hs *history) newSeries(since uint64, counter bool) *seriesHist {
+	sh := &seriesHist{since: since, v: make([]atomic.Uint64, hs.slots)}
 	if counter {
-		sh.r = make([]float64, n)
+		sh.r = make([]atomic.Uint64, hs.slots)
 	}
 	return sh
 }
 
-// record writes frame f's points into the rings. Hub.mu is held.
+var nanBits = math.Float64bits(math.NaN())
+
+// record writes frame f's points into the rings. Collector goroutine only.
 func (hs *history) record(f *frame) {
 	if hs.n == 0 || f.seq == 0 {
 		return
 	}
-	slot := int(f.seq % uint64(hs.n))
-	hs.times[slot] = f.ts
+	slot := int(f.seq % uint64(hs.slots))
+	hs.times[slot].Store(f.ts)
 	for i := range f.points {
 		p := &f.points[i]
 		sh := p.hist
-		sh.v[slot] = p.v
+		sh.v[slot].Store(math.Float64bits(p.value))
 		if sh.r != nil {
 			if p.hasRate {
-				sh.r[slot] = p.r
+				sh.r[slot].Store(math.Float64bits(p.rate))
 			} else {
-				sh.r[slot] = nan
+				sh.r[slot].Store(nanBits)
 			}
 		}
 	}
+	hs.newest.Store(f.seq)
 }
 
-// appendHistory encodes the stored points of the series flt lets through,
+// appendHistory encodes the stored points of the series sees lets through,
 // up to and including frame f:
 //
 //	{"type":"history","seq":S,"ts":T,"times":[t...],"values":{key:[v|null...]},"rates":{key:[r|null...]}}
 //
 // times runs oldest to newest and ends with f's tick; every array is
 // aligned with it, null where the series did not exist yet (or a counter
-// had no rate).
-func (hs *history) appendHistory(b []byte, f *frame, flt *filter) []byte {
+// had no rate). It reports false when ticks overwrote slots it read: the
+// message is then wrong and must be built again from a newer frame.
+func (hs *history) appendHistory(b []byte, f *frame, sees nameSet) ([]byte, bool) {
 	count := min(uint64(hs.n), f.seq)
 	first := f.seq - count + 1
 	b = appendHeader(b, "history", f)
@@ -69,48 +91,48 @@ func (hs *history) appendHistory(b []byte, f *frame, flt *filter) []byte {
 		if s > first {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, hs.times[s%uint64(hs.n)], 10)
+		b = strconv.AppendInt(b, hs.times[s%uint64(hs.slots)].Load(), 10)
 	}
 	b = append(b, `],"values":{`...)
+	b = hs.appendRings(b, f, sees, first, false)
+	b = append(b, `},"rates":{`...)
+	b = hs.appendRings(b, f, sees, first, true)
+	b = append(b, `}}`...)
+	return b, hs.newest.Load() < f.seq+histSlack
+}
+
+// appendRings appends key:[...] for the rings (values, or rates) of the
+// points sees lets through.
+func (hs *history) appendRings(b []byte, f *frame, sees nameSet, first uint64, rates bool) []byte {
 	n := 0
 	for i := range f.points {
 		p := &f.points[i]
-		if !flt.match(p.m.name) {
+		ring := p.hist.v
+		if rates {
+			ring = p.hist.r
+		}
+		if ring == nil || !sees.has(p.meta.nameID) {
 			continue
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
 		n++
-		b = append(b, p.m.jkey...)
-		b = hs.appendRing(append(b, ':'), p.hist.since, p.hist.v, first, f.seq, false)
+		b = append(b, p.meta.jkey...)
+		b = hs.appendRing(append(b, ':'), p.hist.since, ring, first, f.seq, rates)
 	}
-	b = append(b, `},"rates":{`...)
-	n = 0
-	for i := range f.points {
-		p := &f.points[i]
-		if p.hist.r == nil || !flt.match(p.m.name) {
-			continue
-		}
-		if n > 0 {
-			b = append(b, ',')
-		}
-		n++
-		b = append(b, p.m.jkey...)
-		b = hs.appendRing(append(b, ':'), p.hist.since, p.hist.r, first, f.seq, true)
-	}
-	return append(b, `}}`...)
+	return b
 }
 
 // appendRing appends the points of ring for seqs first..last; before since,
 // and for NaN when nanIsNull, the point is null.
-func (hs *history) appendRing(b []byte, since uint64, ring []float64, first, last uint64, nanIsNull bool) []byte {
+func (hs *history) appendRing(b []byte, since uint64, ring []atomic.Uint64, first, last uint64, nanIsNull bool) []byte {
 	b = append(b, '[')
 	for s := first; s <= last; s++ {
 		if s > first {
 			b = append(b, ',')
 		}
-		v := ring[s%uint64(hs.n)]
+		v := math.Float64frombits(ring[s%uint64(hs.slots)].Load())
 		if s < since || nanIsNull && v != v {
 			b = append(b, "null"...)
 			continue

@@ -66,14 +66,15 @@ func TestExpensivePatternsArePaidOncePerName(t *testing.T) {
 	c.expect("hello")
 	c.expect("snapshot")
 	require.Empty(t, c.v.values)
-	th.mu.Lock()
+	require.Len(t, th.frame.Load().names.byID, 1, "2,000 series, one name: the filter is matched against one name")
+	th.reg.mu.Lock()
 	g := th.clientGroup()
-	require.Len(t, g.f.cache, 1, "2,000 series, one name: one evaluation")
-	th.mu.Unlock()
+	require.Empty(t, g.sees.key(), "and sees nothing")
+	th.reg.mu.Unlock()
 }
 
 func (th *testHub) clientGroup() *group {
-	for c := range th.clients {
+	for c := range th.reg.clients {
 		return c.g
 	}
 	return nil
@@ -241,12 +242,12 @@ func TestThousandsOfIdleConnectionsThatNeverRead(t *testing.T) {
 		healthy.untilSeq(seq) // every tick, in order
 		require.Equal(t, float64(i), healthy.v.values["g"])
 	}
-	th.mu.Lock()
-	for c := range th.clients {
+	th.reg.mu.Lock()
+	for c := range th.reg.clients {
 		n, b := c.queueLen()
 		require.LessOrEqual(t, n, 4)
 		require.LessOrEqual(t, b, 1<<20)
 	}
-	th.mu.Unlock()
+	th.reg.mu.Unlock()
 	require.Equal(t, idle+1, th.Stats().Clients)
 }

@@ -296,9 +296,10 @@ func TestShutdownDeadlineForcesStuckClientsClosed(t *testing.T) {
 	th := newTestHub(t, Options{QueueSize: 4, PingInterval: -1}, smallSendBuffers)
 	require.NoError(t, th.Publish(bulky(300, 0)...))
 	th.Tick(time.Second)
-	th.dialSmallBuffer() // never reads: its writer blocks
-	eventually(t, func() bool { return th.Stats().Clients == 1 }, "attached")
-	for i := 1; th.Stats().Resyncs == 0; i++ {
+	th.dialSmallBuffer() // never reads: its writes block
+	var sc *client
+	eventually(t, func() bool { sc = th.onlyClientExcept(); return sc != nil }, "attached")
+	for i := 1; !sc.heldBack(); i++ {
 		require.Less(t, i, 5000)
 		require.NoError(t, th.Publish(bulky(300, float64(i))...))
 		th.Tick(time.Second)

@@ -50,27 +50,67 @@ func TestManyClientsGetEveryDeltaInOrder(t *testing.T) {
 		}
 		require.Equal(t, first, s.Seq)
 	}
+	// Clients that keep up (each tick is read before the next) get every
+	// delta, in order, the same bytes for all.
+	got := make([][][]byte, clients)
+	for i := 1; i <= ticks; i++ {
+		src.set(gauge("g", float64(i)), gauge("h", float64(i*10)))
+		seq := th.Tick(time.Second)
+		for j, c := range conns {
+			m := c.expect("delta") // view.apply fails on any seq gap
+			require.Equal(t, seq, m.Seq)
+			require.Nil(t, m.From, "a client that keeps up gets the tick's own delta")
+			got[j] = append(got[j], m.raw)
+		}
+	}
+	for j, c := range conns {
+		require.Equal(t, float64(ticks), c.v.values["g"])
+		require.Equal(t, float64(ticks*10), c.v.values["h"])
+		require.Equal(t, got[0], got[j], "client %d got different bytes", j)
+	}
+	require.Len(t, got[0], ticks)
+	require.Zero(t, th.Stats().Resyncs)
+	require.Zero(t, th.Stats().MergedDeltas)
+}
+
+// Ticks that come faster than a client is written to do not queue up: a
+// client whose turn comes after several ticks gets one merged delta, the
+// same bytes as every other client at the same place, and converges.
+func TestClientsBehindGetOneSharedMergedDelta(t *testing.T) {
+	const clients, ticks = 50, 5
+	th := newTestHub(t, Options{})
+	src := &settable{}
+	src.set(gauge("g", 0))
+	require.NoError(t, th.Register(src, nil))
+	th.Tick(time.Second)
+	conns := make([]*testConn, clients)
+	for i := range conns {
+		conns[i] = th.dial("")
+		conns[i].expect("hello")
+		conns[i].expect("snapshot")
+	}
 	var last uint64
 	for i := 1; i <= ticks; i++ {
 		src.set(gauge("g", float64(i)), gauge("h", float64(i*10)))
 		last = th.Tick(time.Second)
 	}
-	ref := make([][]byte, 0, ticks)
-	for i, c := range conns {
-		var got [][]byte
+	byRange := map[[2]uint64][]byte{}
+	for _, c := range conns {
 		for c.v.seq < last {
-			m := c.expect("delta") // view.apply fails on any seq gap
-			got = append(got, m.raw)
+			m := c.expect("delta")
+			from := m.Seq - 1
+			if m.From != nil {
+				from = *m.From
+			}
+			k := [2]uint64{from, m.Seq}
+			if ref, ok := byRange[k]; ok {
+				require.Equal(t, ref, m.raw, "the same range, the same shared bytes")
+			}
+			byRange[k] = m.raw
 		}
 		require.Equal(t, float64(ticks), c.v.values["g"])
 		require.Equal(t, float64(ticks*10), c.v.values["h"])
-		if i == 0 {
-			ref = got
-		}
-		require.Equal(t, ref, got, "client %d got different bytes", i)
 	}
-	require.Len(t, ref, ticks)
-	require.Zero(t, th.Stats().Resyncs)
 }
 
 func TestSourceCollectedOncePerTickWhateverTheClients(t *testing.T) {

@@ -18,55 +18,81 @@ func nonblocking(conn net.Conn) *nbWriter {
 	if err != nil {
 		return nil
 	}
-	return newNBWriter(raw)
-}
-
-// nbWriter makes non-blocking writes on one connection. Its callback is
-// bound once, so a write allocates nothing. Not safe for concurrent use
-// (its owner's mutex serialises it).
-type nbWriter struct {
-	raw syscall.RawConn
-	fn  func(fd uintptr) bool
-	p   []byte
-	n   int
-	err error
-}
-
-func newNBWriter(raw syscall.RawConn) *nbWriter {
 	w := &nbWriter{raw: raw}
-	w.fn = w.write
+	w.fn = w.writeFD
 	return w
 }
 
-// Write writes as much of p as the socket takes now, without waiting, and
-// returns how much that was.
-func (w *nbWriter) Write(p []byte) (int, error) {
-	w.p, w.n, w.err = p, 0, nil
+// nbWriter writes a list of buffers to one connection with write(2) calls
+// that never wait (write), or that wait for the socket to take something
+// (writeSome, for the drainer). Its callbacks are bound once, so a write
+// allocates nothing. Not safe for concurrent use: its owner's mutex, or
+// the drainer's ownership of the socket, serialises it.
+type nbWriter struct {
+	raw  syscall.RawConn
+	fn   func(fd uintptr) bool
+	bufs [][]byte
+	off  int
+	n    int
+	err  error
+	wait bool            // writeSome: wait until something is written
+	iov  []syscall.Iovec // writev's, reused
+}
+
+// write writes as much of bufs (less off bytes of bufs[0]) as the socket
+// takes now, without waiting, and returns how much that was.
+func (w *nbWriter) write(bufs [][]byte, off int) (int, error) {
+	return w.run(bufs, off, false)
+}
+
+// writeSome writes what the socket takes, waiting until it takes at least
+// one byte (or the connection fails), and returns how much that was.
+func (w *nbWriter) writeSome(bufs [][]byte, off int) (int, error) {
+	return w.run(bufs, off, true)
+}
+
+func (w *nbWriter) run(bufs [][]byte, off int, wait bool) (int, error) {
+	w.bufs, w.off, w.n, w.err, w.wait = bufs, off, 0, nil, wait
 	err := w.raw.Write(w.fn)
 	n, werr := w.n, w.err
-	w.p = nil
+	w.bufs = nil
 	if werr != nil {
 		return n, werr
 	}
 	return n, err
 }
 
-func (w *nbWriter) write(fd uintptr) bool {
-	for w.n < len(w.p) {
-		m, e := syscall.Write(int(fd), w.p[w.n:])
+func (w *nbWriter) writeFD(fd uintptr) bool {
+	for len(w.bufs) > 0 {
+		m, e := writeBufs(w, int(fd))
 		if e == syscall.EINTR {
 			continue
 		}
 		if e != nil {
 			if e != syscall.EAGAIN {
 				w.err = e
+				return true
 			}
-			break
+			return !w.wait || w.n > 0 // wait for room only if nothing was written
 		}
 		if m <= 0 {
-			break
+			return true
 		}
 		w.n += m
+		w.advance(m)
 	}
-	return true // never wait: what is left goes to the drainer
+	return true
+}
+
+// advance drops m written bytes from the front of w.bufs.
+func (w *nbWriter) advance(m int) {
+	for m > 0 && len(w.bufs) > 0 {
+		rest := len(w.bufs[0]) - w.off
+		if m < rest {
+			w.off += m
+			return
+		}
+		m -= rest
+		w.bufs, w.off = w.bufs[1:], 0
+	}
 }

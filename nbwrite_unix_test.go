@@ -34,8 +34,9 @@ func TestNonblockingWrite(t *testing.T) {
 	nb := nonblocking(conn)
 	require.NotNil(t, nb)
 	msg := []byte("0123456789")
+	bufs := [][]byte{msg}
 	allocs := testing.AllocsPerRun(100, func() {
-		n, err := nb.Write(msg)
+		n, err := nb.write(bufs, 0)
 		if err != nil || n != len(msg) {
 			t.Fatalf("wrote %d, %v", n, err)
 		}
@@ -48,7 +49,7 @@ func TestNonblockingWrite(t *testing.T) {
 	big := make([]byte, 1<<20)
 	total := 0
 	for i := 0; i < 1000; i++ {
-		n, err := nb.Write(big)
+		n, err := nb.write([][]byte{big}, 0)
 		require.NoError(t, err)
 		total += n
 		if n < len(big) {
@@ -57,6 +58,6 @@ func TestNonblockingWrite(t *testing.T) {
 	}
 	require.Less(t, total, 1000*len(big), "a full socket takes a short write")
 	require.NoError(t, conn.Close())
-	_, err = nb.Write(msg)
+	_, err = nb.write([][]byte{msg}, 0)
 	require.Error(t, err, "a closed connection")
 }

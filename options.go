@@ -16,17 +16,44 @@ type Options struct {
 	// needs no more than 10 to 100 ticks a second).
 	Interval time.Duration
 
-	// QueueSize is the number of messages each client may have waiting to be
-	// written. When a new message finds the queue full (or over QueueBytes),
-	// everything pending is dropped and replaced by one full snapshot: the
-	// client converges on the current state without growing memory.
-	// Default 16; minimum 4.
+	// QueueSize is the most messages queued for one client alone: its
+	// hello, the snapshot and history that start or restart its stream
+	// (on connect, subscribe, a snapshot request), answers and errors; an
+	// error reply past it is dropped. What ticks add is never queued: a
+	// client is sent the latest state when its socket can take it (see
+	// MaxInFlight), so its queue holds no stale updates. Default 8;
+	// minimum 4.
 	QueueSize int
 
-	// QueueBytes bounds the bytes each client's queue may reference (messages
-	// are shared between clients, so this is a bound, not a per-client cost).
-	// A single snapshot larger than QueueBytes is still sent. Default 1 MiB.
-	QueueBytes int
+	// MaxInFlight is about how many bytes the kernel may hold for a
+	// WebSocket client that it has not sent yet (TCP_NOTSENT_LOWAT): past
+	// them writes wait, and a client whose link is slow is sent one merged
+	// delta with the latest state when the bytes ahead of it have gone, so
+	// it sees updates less often (every 2nd, 4th... tick) instead of an
+	// ever older backlog. Bytes in flight within the peer's TCP window are
+	// not counted, so a fast client on a long link is not slowed. Applies
+	// on Linux; elsewhere the socket's send buffer bounds the unsent
+	// bytes, and so do Server-Sent Events streams everywhere (the Hub does
+	// not own their connection). Default 2 KiB.
+	MaxInFlight int
+
+	// MaxGroups is the most distinct groups of clients the Hub serves:
+	// clients whose filters (subscription and access) see the same series
+	// share one group, and a group costs one encode per tick and one
+	// snapshot and history per connect, whatever the number of its
+	// clients. A connection whose filter would make one group more gets
+	// 503 (with Retry-After) before the upgrade; such a subscribe gets the
+	// error "too_many_groups" and keeps its subscription. Default 256;
+	// negative means no limit.
+	MaxGroups int
+
+	// AnswerRate bounds the bytes a client may be sent a second in
+	// answer to its own requests (the snapshot and history that answer a
+	// subscribe or a snapshot request), with bursts of twice that or at
+	// least 1 MiB: a 25-byte request cannot make the Hub send megabytes a
+	// second. Past it a request gets the error "rate_limited", which
+	// counts towards MaxClientErrors. Default 256 KiB/s.
+	AnswerRate int
 
 	// WriteTimeout is how long one write to a client's socket may block. A
 	// client past it is disconnected with StatusSlowClient and counted in
@@ -165,9 +192,11 @@ type SourceOptions struct {
 const (
 	defaultInterval        = time.Second
 	minInterval            = time.Millisecond
-	defaultQueueSize       = 16
+	defaultQueueSize       = 8
 	minQueueSize           = 4
-	defaultQueueBytes      = 1 << 20
+	defaultMaxInFlight     = 2 << 10
+	defaultMaxGroups       = 256
+	defaultAnswerRate      = 256 << 10
 	defaultWriteTimeout    = 10 * time.Second
 	defaultPingInterval    = 25 * time.Second
 	defaultPingTimeout     = 15 * time.Second
@@ -197,7 +226,7 @@ func (o Options) withDefaults() (Options, error) {
 	case o.Interval < minInterval:
 		return bad("Interval %v is below the minimum %v", o.Interval, minInterval)
 	}
-	if o.QueueSize < 0 || o.QueueBytes < 0 || o.WriteTimeout < 0 || o.PingTimeout < 0 ||
+	if o.QueueSize < 0 || o.MaxInFlight < 0 || o.AnswerRate < 0 || o.WriteTimeout < 0 || o.PingTimeout < 0 ||
 		o.ReadLimit < 0 || o.MaxSeries < 0 || o.MaxPatterns < 0 || o.MaxClientErrors < 0 || o.StaleAfter < 0 {
 		return bad("negative value in %+v", o)
 	}
@@ -207,8 +236,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.QueueSize < minQueueSize {
 		return bad("QueueSize %d: at least %d (hello, snapshot and history are queued at once)", o.QueueSize, minQueueSize)
 	}
-	if o.QueueBytes == 0 {
-		o.QueueBytes = defaultQueueBytes
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = defaultMaxInFlight
+	}
+	if o.MaxGroups == 0 {
+		o.MaxGroups = defaultMaxGroups
+	}
+	if o.AnswerRate == 0 {
+		o.AnswerRate = defaultAnswerRate
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = defaultWriteTimeout

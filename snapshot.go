@@ -25,16 +25,16 @@ func (h *Hub) Snapshot() (seq uint64, ts time.Time, samples []Sample) {
 	samples = make([]Sample, len(f.points))
 	for i := range f.points {
 		p := &f.points[i]
-		m := p.m
+		m := p.meta
 		s := &samples[i]
-		s.Name, s.Kind, s.Unit, s.Help, s.Value = m.name, m.kind, m.unit, m.help, p.v
+		s.Name, s.Kind, s.Unit, s.Help, s.Value = m.name, m.kind, m.unit, m.help, p.value
 		if len(m.labels) > 0 {
 			s.Labels = make(Labels, len(m.labels))
 			for k, v := range m.labels {
 				s.Labels[k] = v
 			}
 		}
-		s.Key, s.Rate, s.HasRate, s.Stale = m.key, p.r, p.hasRate, p.stale
+		s.Key, s.Rate, s.HasRate, s.Stale = m.key, p.rate, p.hasRate, p.stale
 	}
 	return f.seq, time.UnixMilli(f.ts), samples
 }

@@ -238,9 +238,10 @@ func TestUnregisterWinsOverALateCollection(t *testing.T) {
 			close(release)
 			if lateFirst {
 				eventually(t, func() bool {
-					th.resMu.Lock()
-					defer th.resMu.Unlock()
-					return len(th.results) > 0
+					rb := &th.coll.results
+					rb.mu.Lock()
+					defer rb.mu.Unlock()
+					return len(rb.list) > 0
 				}, "the late result is posted")
 			}
 			for range 3 {
@@ -248,7 +249,7 @@ func TestUnregisterWinsOverALateCollection(t *testing.T) {
 				c.untilSeq(seq)
 				require.NotContains(t, c.v.values, "orphan")
 			}
-			eventually(t, func() bool { return th.srcRun.count() == 0 || len(th.st.workers.idle) > 0 }, "the worker is idle")
+			eventually(t, func() bool { return th.srcRun.count() == 0 || th.idleWorkers() > 0 }, "the worker is idle")
 			seq := th.Tick(time.Second)
 			c.untilSeq(seq)
 			require.Equal(t, map[string]float64{"kept": 1}, c.v.values)

@@ -9,6 +9,15 @@ import (
 	"time"
 )
 
+// Server-Sent Events: the same stream on the same route for clients that
+// cannot open a WebSocket (some proxies break them; the browser's
+// EventSource reconnects by itself). The handler's goroutine is the
+// writer; there is nothing to read. The stream follows the WebSocket's
+// rules: a client that falls behind gets one merged delta when it can take
+// one, and is closed only when it makes no progress for WriteTimeout. (A
+// stream's bytes in flight are bounded by the kernel's send buffer only:
+// the Hub does not own the connection; see SECURITY.md.)
+
 // wantsEventStream reports whether r asks for Server-Sent Events.
 func wantsEventStream(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
@@ -19,41 +28,58 @@ func wantsEventStream(r *http.Request) bool {
 	return false
 }
 
+// sseChunk is the most bytes written under one write deadline: a stream
+// must move sseChunk bytes per WriteTimeout to count as alive.
+const sseChunk = 4 << 10
+
 // serveSSE streams the same messages as the WebSocket endpoint as
 // Server-Sent Events: each message is one event whose data is the JSON
-// message and whose id is its seq. The handler's goroutine is the writer;
-// there is nothing to read. A reconnect carrying Last-Event-ID resumes with
-// a full snapshot (reason "resync"), never with stale data.
+// message and whose id is its seq. A reconnect carrying Last-Event-ID
+// resumes with a full snapshot (reason "resync"), never with stale data.
 func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
 	if !h.takeSlot(w) {
 		return
 	}
 	defer h.nclients.Add(-1)
+	fu := h.reg.use(flt)
+	if !h.reg.admits(fu) {
+		h.refuseGroup(w)
+		return
+	}
 	rc := http.NewResponseController(w)
-	setSSEHeaders(w, r)
 	c := &client{
 		h:       h,
 		allowed: flt.allow,
 		subs:    flt.subs,
-		q:       make([][]byte, h.opts.QueueSize),
 		kick:    make(chan struct{}, 1),
 		kill:    func() { _ = rc.SetWriteDeadline(time.Now()) },
 	}
-	reason := reasonConnect
-	if r.Header.Get("Last-Event-ID") != "" {
-		reason = reasonResync
-	}
-	if !h.attach(c, flt, reason) {
+	switch ok, tooMany := h.attach(c, fu); {
+	case tooMany:
+		h.refuseGroup(w)
+		return
+	case !ok:
 		http.Error(w, "pulse: hub closed", http.StatusServiceUnavailable)
 		return
 	}
 	defer h.clientT.done()
 	defer h.detach(c)
+	setSSEHeaders(w, r)
+	reason := reasonConnect
+	if r.Header.Get("Last-Event-ID") != "" {
+		reason = reasonResync
+	}
+	c.restart(reason, true)
+	c.streamSSE(w, rc, r.Context().Done())
+}
 
+// streamSSE writes c's messages as they are due until the request ends or
+// the Hub closes c.
+func (c *client) streamSSE(w http.ResponseWriter, rc *http.ResponseController, done <-chan struct{}) {
+	h := c.h
 	// Tell EventSource how soon to reconnect, then stream. An event is
-	// written in three parts (id and data prefix, the shared message,
-	// the end), so the stream keeps no buffer the size of its largest
-	// message.
+	// written in parts (id and data prefix, the shared message, the end),
+	// so the stream keeps no buffer the size of its largest message.
 	var head [64]byte
 	buf := append(head[:0], "retry: "...)
 	buf = strconv.AppendInt(buf, min(max(h.opts.Interval.Milliseconds(), 1000), 5000), 10)
@@ -61,7 +87,6 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
 	if c.sseWrite(w, rc, buf) != nil {
 		return
 	}
-	done := r.Context().Done()
 	for {
 		select {
 		case <-c.kick:
@@ -71,25 +96,53 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
 		if c.closeCode.Load() != 0 {
 			return // shutting down: end the stream
 		}
-		for {
-			msg := c.pop()
-			if msg == nil {
-				break
-			}
+		for m, ok := c.nextSSE(); ok; m, ok = c.nextSSE() {
+			p := m.payload()
 			buf = append(head[:0], "id: "...)
-			buf = strconv.AppendUint(buf, msgSeq(msg), 10)
+			buf = strconv.AppendUint(buf, msgSeq(p), 10)
 			buf = append(buf, "\ndata: "...)
-			if c.sseWrite(w, rc, buf, msg, sseEnd) != nil {
+			if c.sseWrite(w, rc, buf, p, sseEnd) != nil {
 				return
 			}
 			h.stats.sent.Add(1)
-			h.stats.bytes.Add(uint64(len(msg)))
+			h.stats.bytes.Add(uint64(len(p)))
 		}
 		if c.pingDue.Swap(false) {
 			if c.sseWrite(w, rc, ssePing) != nil {
 				return
 			}
 		}
+	}
+}
+
+// nextSSE returns the next message for an SSE client: what is queued, then
+// what the stream owes it.
+func (c *client) nextSSE() (msg, bool) {
+	for {
+		c.mu.Lock()
+		if m, ok := c.q.pop(); ok {
+			c.mu.Unlock()
+			return m, true
+		}
+		var gt *groupTick
+		if c.g != nil {
+			gt = c.g.cur.Load()
+		}
+		from, due := c.q.due(gt)
+		gen := c.q.gen
+		c.mu.Unlock()
+		if !due {
+			return msg{}, false
+		}
+		m, kind := gt.stream(from)
+		c.mu.Lock()
+		if c.q.gen == gen && c.q.sent == from {
+			c.q.sent = gt.f.seq
+			c.countStream(kind)
+			c.mu.Unlock()
+			return m, true
+		}
+		c.mu.Unlock() // restarted meanwhile: look again
 	}
 }
 
@@ -109,18 +162,22 @@ func setSSEHeaders(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sseWrite writes the parts and flushes them under the write timeout. A
-// write that times out is a slow client.
+// sseWrite writes the parts, sseChunk bytes at most under each write
+// deadline, and flushes them. A deadline that passes (no progress for
+// WriteTimeout) is a slow client.
 func (c *client) sseWrite(w http.ResponseWriter, rc *http.ResponseController, parts ...[]byte) error {
 	h := c.h
-	_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
 	var err error
 	for _, p := range parts {
-		if _, err = w.Write(p); err != nil {
-			break
+		for len(p) > 0 && err == nil {
+			n := min(len(p), sseChunk)
+			_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+			_, err = w.Write(p[:n])
+			p = p[n:]
 		}
 	}
 	if err == nil {
+		_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
 		err = rc.Flush()
 	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.slowed.CompareAndSwap(false, true) {

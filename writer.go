@@ -1,8 +1,8 @@
 package pulse
 
 import (
-	"context"
 	"runtime"
+	"sync"
 
 	"github.com/coder/websocket"
 )
@@ -12,14 +12,17 @@ import (
 // A WebSocket client has no writer goroutine of its own. A client with
 // something to send is put on the Hub's run queue, which a few writer
 // goroutines (at most GOMAXPROCS, started when work arrives and ended when
-// the queue is empty) serve in turn: each takes up to maxBatch of the
-// client's queued messages, frames them into the client's batchWriter and
-// sends them with one non-blocking write(2). A client whose socket cannot
-// take everything at once (a slow or stalled reader) is handed to a drainer
-// goroutine of its own, which blocks on its socket under WriteTimeout
-// (enforced by the watchdog) and gives the client back to the run queue
-// once its backlog is written. So a slow client never holds a writer, and an
-// idle connection costs no goroutine but its reader.
+// the queue is empty) serve in turn: each visit sends the client's queued
+// messages (up to maxBatch) and what the stream owes it, the group's frame
+// from the client's last seq to the latest tick, with one non-blocking
+// writev(2). The kernel is told to hold at most Options.MaxInFlight bytes
+// it has not sent for a client (TCP_NOTSENT_LOWAT, on Linux), so a client
+// whose link is slow soon has bytes pending: it is handed to a drainer
+// goroutine, which waits on the socket and gives the client back once its
+// backlog is written, and it is then sent the latest state, never a
+// backlog of old ones; the watchdog closes it if the drain makes no
+// progress for WriteTimeout. So a slow client never holds a writer, and an idle
+// connection costs no goroutine but its reader.
 //
 // Client write states, guarded by client.mu.
 const (
@@ -33,96 +36,100 @@ const (
 // no payload.
 var pingFrame = []byte{0x89, 0x00}
 
-// maxBatch is the most messages written to a client at once.
+// maxBatch is the most queued messages written to a client in one visit.
 const maxBatch = 16
 
 // yieldEvery is how many clients a writer serves between yields.
 const yieldEvery = 64
 
-// notifyLocked tells whoever writes to c that it has something to send:
-// the SSE handler through kick, a WebSocket client by queueing it. c.mu is
-// held.
-func (c *client) notifyLocked() {
-	if c.kick != nil {
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
-		return
-	}
-	if c.wstate == wsIdle && !c.closing {
-		c.wstate = wsQueued
-		c.h.schedule(c)
-	}
+// runQueue is the queue of WebSocket clients with something to send and
+// the count of the writers serving it; it owns its lock.
+type runQueue struct {
+	mu      sync.Mutex
+	q       []*client
+	head    int
+	writers int
+	max     int // GOMAXPROCS, refreshed every tick
 }
 
-// schedule appends c to the run queue and starts a writer if fewer than
-// maxWriters are running. c.mu is held.
-func (h *Hub) schedule(c *client) {
-	h.runMu.Lock()
-	if h.runHead > 0 && len(h.runq) == cap(h.runq) {
+// push appends c and reports whether a writer should be started for it.
+func (rq *runQueue) push(c *client) bool {
+	rq.mu.Lock()
+	defer rq.mu.Unlock()
+	if rq.head > 0 && len(rq.q) == cap(rq.q) {
 		// Reuse the room of the clients already served rather than grow:
 		// under constant load the queue may never run empty.
-		n := copy(h.runq, h.runq[h.runHead:])
-		clear(h.runq[n:])
-		h.runq, h.runHead = h.runq[:n], 0
+		n := copy(rq.q, rq.q[rq.head:])
+		clear(rq.q[n:])
+		rq.q, rq.head = rq.q[:n], 0
 	}
-	h.runq = append(h.runq, c)
-	start := h.writers < h.maxWriters
-	if start {
-		h.writers++
+	rq.q = append(rq.q, c)
+	if rq.writers < rq.max {
+		rq.writers++
+		return true
+	}
+	return false
+}
+
+// next takes the first client, or ends the calling writer (returning nil)
+// when the queue is empty.
+func (rq *runQueue) next() *client {
+	rq.mu.Lock()
+	defer rq.mu.Unlock()
+	if rq.head == len(rq.q) {
+		clear(rq.q)
+		rq.q, rq.head = rq.q[:0], 0
+		rq.writers--
+		return nil
+	}
+	c := rq.q[rq.head]
+	rq.q[rq.head] = nil
+	rq.head++
+	return c
+}
+
+// refresh sets the number of writers to GOMAXPROCS, which may change while
+// the Hub runs; the collector calls it once a tick rather than push once a
+// client.
+func (rq *runQueue) refresh() {
+	n := max(1, runtime.GOMAXPROCS(0))
+	rq.mu.Lock()
+	rq.max = n
+	rq.mu.Unlock()
+}
+
+// schedule puts c on the run queue, starting a writer if fewer than
+// GOMAXPROCS run. c.mu is held.
+func (h *Hub) schedule(c *client) {
+	if h.runq.push(c) {
 		h.clientT.add()
-	}
-	h.runMu.Unlock()
-	if start {
 		go h.writeWorker()
 	}
 }
 
-// refreshWriters sets the number of writers to GOMAXPROCS, which may change
-// while the Hub runs; the collector calls it once a tick rather than
-// schedule once a client.
-func (h *Hub) refreshWriters() {
-	n := max(1, runtime.GOMAXPROCS(0))
-	h.runMu.Lock()
-	h.maxWriters = n
-	h.runMu.Unlock()
-}
-
-// next takes the first client off the run queue, or ends the calling writer
-// (returning nil) when it is empty.
-func (h *Hub) next() *client {
-	h.runMu.Lock()
-	defer h.runMu.Unlock()
-	if h.runHead == len(h.runq) {
-		clear(h.runq)
-		h.runq, h.runHead = h.runq[:0], 0
-		h.writers--
-		return nil
-	}
-	c := h.runq[h.runHead]
-	h.runq[h.runHead] = nil
-	h.runHead++
-	return c
-}
-
 func (h *Hub) writeWorker() {
 	defer h.clientT.done()
-	var batch [maxBatch][]byte
+	var v visit
 	n := 0
-	for c := h.next(); c != nil; c = h.next() {
-		c.serve(&batch)
+	for c := h.runq.next(); c != nil; c = h.runq.next() {
+		c.serve(&v)
 		if n++; n%yieldEvery == 0 {
-			// Let a tick that is due queue its messages: the clients
-			// still waiting here then get both in one write.
+			// Let a tick that is due wake its clients: those still waiting
+			// here then get its update in the same visit.
 			runtime.Gosched()
 		}
 	}
 }
 
-// serve writes one batch of c's queued messages, on a writer goroutine.
-func (c *client) serve(batch *[maxBatch][]byte) {
-	h := c.h
+// visit is a writer's scratch for one client.
+type visit struct {
+	msgs [maxBatch]msg
+}
+
+// serve sends c what it is due, on a writer goroutine: its queued messages
+// and the stream's message from its last seq to its group's latest frame,
+// built (or found built) by the group outside c's lock.
+func (c *client) serve(v *visit) {
 	c.mu.Lock()
 	if c.wstate != wsQueued {
 		c.mu.Unlock()
@@ -130,71 +137,130 @@ func (c *client) serve(batch *[maxBatch][]byte) {
 	}
 	c.wstate = wsActive
 	k := 0
-	if !c.closing { // closing: only what coder/websocket wrote (the close frame) goes out
-		if c.wantPing {
-			// A ping of our own, ahead of the batch: pending holds whole
-			// frames only (data frames come from here, control frames
-			// arrive whole), so it cannot split one. OnPongReceived
-			// clears pingOut; the watchdog times it out.
-			c.wantPing = false
-			c.pings++
-			c.bw.appendLocked(pingFrame)
-			c.pingOut.Store(max(1, h.since()))
-		}
-		k = c.popBatchLocked(batch)
+	var gt *groupTick
+	var from, gen uint64
+	due := false
+	if !c.closing {
+		k = c.takeLocked(&v.msgs)
+		gt, from, gen, due = c.streamDueLocked()
 	}
-	c.bw.batching = true
 	c.mu.Unlock()
 
-	ctx := context.Background()
-	var err error
-	sent, bytes := 0, 0
-	for _, m := range batch[:k] {
-		if err = c.conn.Write(ctx, websocket.MessageText, m); err != nil {
-			break
-		}
-		sent++
-		bytes += len(m)
+	var sm msg
+	var kind streamKind
+	if due {
+		sm, kind = gt.stream(from)
 	}
-	clear(batch[:k])
 
 	c.mu.Lock()
-	c.bw.batching = false
-	if err != nil && c.closing && c.bw.err == nil {
-		// A close began during the batch (its frame is in pending, and
-		// coder/websocket refuses frames after it): send what is there
-		// and let the close handshake finish the connection.
-		err = nil
-	}
-	if err == nil {
-		h.stats.sent.Add(uint64(sent))
-		h.stats.bytes.Add(uint64(bytes))
+	if !c.closing {
+		for _, m := range v.msgs[:k] {
+			c.sendLocked(m)
+		}
+		if due && c.q.gen == gen && c.q.sent == from {
+			c.sendLocked(sm)
+			c.q.sent = gt.f.seq
+			c.countStream(kind)
+		}
 		c.bw.flushLocked()
-		err = c.bw.err
 	}
+	clear(v.msgs[:k])
+	dead := c.endServeLocked()
+	c.mu.Unlock()
+	if dead {
+		c.kill()
+	}
+}
+
+// takeLocked moves up to maxBatch queued messages, of at most batchBytes
+// together (at least one), into msgs, and a due ping into the socket's
+// pending frames. c.mu is held.
+func (c *client) takeLocked(msgs *[maxBatch]msg) (k int) {
+	if c.wantPing {
+		// A ping of our own, ahead of the batch. OnPongReceived clears
+		// pingOut; the watchdog times it out.
+		c.wantPing = false
+		c.pings++
+		c.bw.queueLocked(pingFrame)
+		c.pingOut.Store(max(1, c.h.since()))
+	}
+	size := 0
+	for k < maxBatch && c.q.len() > 0 {
+		if next := c.q.msgs[c.q.head]; k > 0 && size+len(next.frame) > batchBytes {
+			break
+		}
+		msgs[k], _ = c.q.pop()
+		size += len(msgs[k].frame)
+		k++
+	}
+	return k
+}
+
+// streamDueLocked reports whether the stream owes c a message now: c is
+// ready, its group has a newer frame, and nothing is queued before it nor
+// pending on its socket. The kernel holds at most MaxInFlight unsent bytes
+// for a client (limitUnsent), so a client whose link is slow has pending
+// bytes, waits on its drainer, and is sent the latest state once they are
+// gone. c.mu is held.
+func (c *client) streamDueLocked() (gt *groupTick, from, gen uint64, ok bool) {
+	if c.g == nil {
+		return nil, 0, 0, false
+	}
+	gt = c.g.cur.Load()
+	from, ok = c.q.due(gt)
+	if !ok || c.q.len() > 0 || c.bw.n > 0 {
+		return nil, 0, 0, false
+	}
+	return gt, from, c.q.gen, true
+}
+
+// sendLocked appends m's frame to the socket's pending frames and counts
+// it. c.mu is held.
+func (c *client) sendLocked(m msg) {
+	c.bw.queueLocked(m.frame)
+	c.h.stats.sent.Add(1)
+	c.h.stats.bytes.Add(uint64(len(m.payload())))
+}
+
+// countStream counts a stream message of kind. c.mu is held.
+func (c *client) countStream(kind streamKind) {
+	switch kind {
+	case streamMerged:
+		c.h.stats.merged.Add(1)
+	case streamResync:
+		c.h.stats.resyncs.Add(1)
+	}
+	c.setDegraded(kind != streamDelta)
+}
+
+// endServeLocked ends a writer's visit: it wakes a reader waiting to
+// close, and hands c to a drainer, back to the run queue or to idle. It
+// reports whether the connection is dead and must be torn down (after c.mu
+// is released). c.mu is held.
+func (c *client) endServeLocked() (dead bool) {
 	if c.onIdle != nil { // the reader is waiting to close
 		close(c.onIdle)
 		c.onIdle = nil
 	}
 	switch {
-	case err != nil:
+	case c.bw.err != nil:
 		c.wstate = wsIdle
 		c.closing = true
-		c.mu.Unlock()
-		c.kill()
-		return
-	case c.bw.pending != nil:
+		return true
+	case c.bw.n > 0:
 		c.startDrainLocked()
 	default:
-		c.requeueLocked() // to the back of the queue: one batch per turn
+		c.requeueLocked()
 	}
-	c.mu.Unlock()
+	return false
 }
 
-// requeueLocked puts c back on the run queue if it has more to send, or
-// makes it idle. c.mu is held.
+// requeueLocked puts c back on the run queue if it has more to send (to
+// the back of the queue: one visit per turn), or makes it idle. c.mu is
+// held.
 func (c *client) requeueLocked() {
-	if (c.n > 0 || c.wantPing) && !c.closing && c.bw.err == nil {
+	_, _, _, due := c.streamDueLocked()
+	if (c.q.len() > 0 || c.wantPing || due) && !c.closing && c.bw.err == nil {
 		c.wstate = wsQueued
 		c.h.schedule(c)
 	} else {
@@ -203,7 +269,7 @@ func (c *client) requeueLocked() {
 }
 
 // finish ends c's writing when its reader is done, before the connection
-// is torn down: it waits for a batch being written and sends, if the socket
+// is torn down: it waits for a visit in progress and sends, if the socket
 // takes it now, what coder/websocket wrote last (its reply to the peer's
 // close frame).
 func (c *client) finish() {
@@ -219,60 +285,60 @@ func (c *client) finish() {
 	if c.wstate != wsDraining {
 		c.bw.flushLocked()
 	}
+	c.setDegraded(false)
 	c.mu.Unlock()
 }
 
 // startDrainLocked hands c's socket to a drainer goroutine. c.mu is held.
 func (c *client) startDrainLocked() {
 	c.wstate = wsDraining
+	c.drainSince.Store(c.h.since())
 	c.h.clientT.add()
 	go c.drain()
 }
 
-// drain writes c's backlog with blocking writes (the watchdog bounds them
-// with WriteTimeout), then gives c back to the run queue.
+// drain writes c's backlog, waiting on the socket (the watchdog closes c
+// if no byte goes out for WriteTimeout), then gives c back to the run
+// queue. Frames queued meanwhile (a pong) join the backlog.
 func (c *client) drain() {
 	h := c.h
 	defer h.clientT.done()
 	for {
 		c.mu.Lock()
-		buf := c.bw.pending
-		if buf == nil || c.bw.err != nil {
-			c.bw.release()
+		b := c.bw
+		if b.n == 0 || b.err != nil {
+			c.drainSince.Store(0)
 			c.requeueLocked()
 			c.mu.Unlock()
 			return
 		}
-		c.bw.pending = nil
+		segs, off := b.segs, b.off // only the drainer takes from the front
 		c.mu.Unlock()
 
-		c.writeStart.Store(h.since())
-		_, err := c.bw.conn.Write(*buf)
-		c.writeStart.Store(0)
-		putBatch(buf)
+		n, err := c.writeSome(segs, off)
+		if n > 0 {
+			c.drainSince.Store(h.since())
+		}
+		c.mu.Lock()
+		b.advanceLocked(n)
 		if err != nil {
-			c.mu.Lock()
-			c.bw.err = err
-			c.mu.Unlock()
+			b.failLocked(err)
+		}
+		c.mu.Unlock()
+		if err != nil {
 			c.kill()
 		}
 	}
 }
 
-// popBatchLocked moves up to maxBatch queued messages, of at most
-// batchBytes together (at least one), into batch and returns how many.
-// c.mu is held.
-func (c *client) popBatchLocked(batch *[maxBatch][]byte) (k int) {
-	size := 0
-	for c.n > 0 && k < maxBatch {
-		if k > 0 && size+len(c.q[c.head]) > batchBytes {
-			break
-		}
-		batch[k] = c.popLocked()
-		size += len(batch[k])
-		k++
+// writeSome writes what the socket takes of segs, waiting until it takes
+// something.
+func (c *client) writeSome(segs [][]byte, off int) (int, error) {
+	if nb := c.bw.nb; nb != nil {
+		return nb.writeSome(segs, off)
 	}
-	return k
+	n, err := c.bw.conn.Write(segs[0][off:]) // no non-blocking writes here
+	return n, err
 }
 
 // startClose closes c with code and reason: it stops c's writes and runs
@@ -282,9 +348,7 @@ func (c *client) startClose(code websocket.StatusCode, reason string) {
 		return
 	}
 	if c.conn == nil { // SSE: its handler ends the stream
-		c.mu.Lock()
-		c.notifyLocked()
-		c.mu.Unlock()
+		c.wake()
 		return
 	}
 	c.mu.Lock()

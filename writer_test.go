@@ -161,23 +161,23 @@ func TestHijackThroughMiddlewareAndWithout(t *testing.T) {
 // The run queue reuses the room of the clients it has served: under
 // constant load it may never run empty, and must not grow for ever.
 func TestRunQueueReusesRoom(t *testing.T) {
-	h := &Hub{}
-	h.writers = runtime.GOMAXPROCS(0) // every writer busy: schedule starts none
+	rq := &runQueue{max: runtime.GOMAXPROCS(0)}
+	rq.writers = rq.max // every writer busy: push starts none
 	cs := make([]*client, 10)
 	for i := range cs {
-		cs[i] = &client{h: h}
-		h.schedule(cs[i])
+		cs[i] = &client{}
+		require.False(t, rq.push(cs[i]))
 	}
 	for i := 0; i < 100000; i++ {
-		c := h.next()
+		c := rq.next()
 		require.NotNil(t, c)
-		h.schedule(c) // served, still busy: back to the end
+		require.False(t, rq.push(c)) // served, still busy: back to the end
 	}
-	require.Equal(t, 10, len(h.runq)-h.runHead)
-	require.LessOrEqual(t, cap(h.runq), 64, "the queue holds 10 clients")
+	require.Equal(t, 10, len(rq.q)-rq.head)
+	require.LessOrEqual(t, cap(rq.q), 64, "the queue holds 10 clients")
 	for range cs {
-		require.NotNil(t, h.next())
+		require.NotNil(t, rq.next())
 	}
-	require.Nil(t, h.next(), "empty: the calling writer ends")
-	require.Equal(t, runtime.GOMAXPROCS(0)-1, h.writers)
+	require.Nil(t, rq.next(), "empty: the calling writer ends")
+	require.Equal(t, runtime.GOMAXPROCS(0)-1, rq.writers)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -19,10 +18,10 @@ import (
 //   - reads: clients send a few small messages (subscriptions, pongs), so a
 //     512-byte buffer is plenty; longer payloads are read straight into the
 //     message buffer by bufio;
-//   - writes: a 256-byte bufio.Writer (a frame header and any control
-//     frame fit) in front of a batchWriter, which collects the frames of a
-//     batch of queued messages in a pooled buffer, held only while there is
-//     something to write, and sends them with one write(2).
+//   - writes: a 256-byte bufio.Writer (any control frame fits) in front of
+//     a batchWriter: coder/websocket writes only control frames (the
+//     writers frame data messages themselves, so each group's frame is
+//     shared), and the batchWriter sends everything with writev(2).
 const (
 	readBufSize  = 512
 	writeBufSize = 256
@@ -30,8 +29,6 @@ const (
 	// batchBytes bounds the bytes the writer puts in one batch; a larger
 	// message is written on its own.
 	batchBytes = 64 << 10
-	// maxPooledBatch is the largest batch buffer returned to the pool.
-	maxPooledBatch = 256 << 10
 	// maxControlPending is the most bytes a client may have pending when
 	// coder/websocket writes a pong for it: past it the pong is dropped
 	// (a client that pings and never reads cannot make the server hold
@@ -100,38 +97,32 @@ func (s *smallBufs) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	s.bw = &batchWriter{conn: conn, nb: nonblocking(conn)}
+	s.bw = &batchWriter{conn: conn, nb: nonblocking(conn), segs: make([][]byte, 0, 4)}
 	s.mc = &meteredConn{Conn: conn}
 	return s.mc, bufio.NewReadWriter(br, bufio.NewWriterSize(s.bw, writeBufSize)), nil
 }
 
-// batchWriter is what coder/websocket's bufio.Writer writes to, and the
-// only way bytes reach the socket of a WebSocket client. It never blocks:
-// bytes are appended to pending (a pooled buffer, held only while there is
-// a backlog) and written with a non-blocking write(2) when nobody else owns
-// the socket. During a writer's batch (batching), the frames of up to
-// maxBatch messages collect in pending and leave with one write. What the
-// socket does not take goes to the client's drainer goroutine (see
-// writer.go). coder/websocket serialises its own writes, from any
-// goroutine; the owner client's mu guards the fields.
+// batchWriter is the only way bytes reach the socket of a WebSocket
+// client. It holds the frames not yet written, in order: the group's
+// shared frames by reference (a slow client costs a slice header per
+// message, not a copy) and control frames (coder/websocket's pongs and
+// close, the Hub's pings) copied. It never blocks: frames are written with
+// a non-blocking writev(2) when nobody else owns the socket, and what the
+// socket does not take goes to the client's drainer goroutine (writer.go).
+// coder/websocket writes only control frames here, each whole in one Write
+// (see isFrame); the writers add data frames under the owner's mu, so the
+// frames never interleave. The owner client's mu guards the fields.
 type batchWriter struct {
-	c        *client // owner; set before the first write
-	conn     net.Conn
-	nb       *nbWriter // non-blocking writes; nil where there are none (every batch goes to the drainer)
-	pending  *[]byte   // bytes not yet written; nil when none
-	batching bool
-	err      error // the first write error: the connection is dead
+	c    *client // owner; set before the first write
+	conn net.Conn
+	nb   *nbWriter // non-blocking writes; nil where there are none (the drainer writes)
+	segs [][]byte  // frames to write, oldest first
+	off  int       // bytes of segs[0] already written
+	n    int       // bytes pending
+	err  error     // the first write error: the connection is dead
 }
 
-var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
-
-func putBatch(b *[]byte) {
-	if cap(*b) <= maxPooledBatch {
-		*b = (*b)[:0]
-		batchPool.Put(b)
-	}
-}
-
+// Write takes a control frame from coder/websocket's bufio.Writer.
 func (b *batchWriter) Write(p []byte) (int, error) {
 	c := b.c
 	c.mu.Lock()
@@ -139,60 +130,72 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if isFrame(p, opPong) && b.pending != nil && len(*b.pending) >= maxControlPending {
+	if isFrame(p, opPong) && b.n >= maxControlPending {
 		c.h.stats.controlDropped.Add(1)
 		return len(p), nil
 	}
-	b.appendLocked(p)
-	if isFrame(p, opClose) && c.closeOut != nil {
-		defer c.closeFrameOut()
+	b.queueLocked(bytes.Clone(p))
+	if isFrame(p, opClose) {
+		c.closing = true // no data frame may follow a close
+		if c.closeOut != nil {
+			defer c.closeFrameOut()
+		}
 	}
-	// A control frame (pong, ping, close) outside a batch goes out now if
-	// the socket is free. During a batch the writer sends it with the
-	// batch; draining, the drainer does; queued, a backlog waits for the
-	// writer.
-	if !b.batching && c.wstate != wsDraining {
+	// Out now if nobody else owns the socket: a drainer sends it after the
+	// backlog; a writer serving c finds it pending.
+	if c.wstate != wsDraining {
 		b.flushLocked()
-		if b.pending != nil && b.err == nil && c.wstate == wsIdle {
+		if b.n > 0 && b.err == nil && c.wstate == wsIdle {
 			c.startDrainLocked()
 		}
 	}
 	return len(p), nil
 }
 
-// appendLocked adds p to what is pending. The owner's mu is held.
-func (b *batchWriter) appendLocked(p []byte) {
-	if b.pending == nil {
-		b.pending = batchPool.Get().(*[]byte)
-	}
-	*b.pending = append(*b.pending, p...)
+// queueLocked appends a whole frame. The owner's mu is held.
+func (b *batchWriter) queueLocked(frame []byte) {
+	b.segs = append(b.segs, frame)
+	b.n += len(frame)
 }
 
 // flushLocked writes what is pending without blocking and keeps what the
 // socket did not take. The owner's mu is held.
 func (b *batchWriter) flushLocked() {
-	if b.pending == nil || b.nb == nil {
+	if b.n == 0 || b.nb == nil {
 		return
 	}
-	buf := *b.pending
-	n, err := b.nb.Write(buf)
-	switch {
-	case err != nil:
-		b.err = err
-		b.release()
-	case n == len(buf):
-		b.release()
-	default:
-		*b.pending = buf[:copy(buf, buf[n:])]
+	n, err := b.nb.write(b.segs, b.off)
+	b.advanceLocked(n)
+	if err != nil {
+		b.failLocked(err)
 	}
 }
 
-// release returns the pending buffer to the pool. The owner's mu is held.
-func (b *batchWriter) release() {
-	if b.pending != nil {
-		putBatch(b.pending)
-		b.pending = nil
+// advanceLocked drops n written bytes from the front. The owner's mu is
+// held.
+func (b *batchWriter) advanceLocked(n int) {
+	b.n -= n
+	for n > 0 {
+		rest := len(b.segs[0]) - b.off
+		if n < rest {
+			b.off += n
+			return
+		}
+		n -= rest
+		b.segs[0] = nil
+		b.segs, b.off = b.segs[1:], 0
 	}
+	if b.n == 0 && cap(b.segs) > 4*maxBatch {
+		b.segs = nil // a burst grew it: give the room back
+	}
+}
+
+// failLocked records a write error and drops what is pending. The owner's
+// mu is held.
+func (b *batchWriter) failLocked(err error) {
+	b.err = err
+	clear(b.segs)
+	b.segs, b.off, b.n = b.segs[:0], 0, 0
 }
 
 // WebSocket opcodes of the frames the batchWriter looks at.

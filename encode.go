@@ -1,0 +1,324 @@
+package pulse
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The encoders of the wire protocol (PROTOCOL.md): each appends one server
+// message, as seen through a group's name set, to b. They are pure
+// functions of an immutable frame, so any goroutine may run them.
+
+func appendHeader(b []byte, typ string, f *frame) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, f.seq, 10)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, f.ts, 10)
+	return b
+}
+
+// helloInfo is what hello announces besides the catalogue.
+type helloInfo struct {
+	intervalMS    int64
+	historyPoints int
+}
+
+// appendHello encodes the hello message: version, interval, the number of
+// history points the Hub keeps per series, and the catalogue of the series
+// sees lets through.
+func appendHello(b []byte, f *frame, sees nameSet, hi helloInfo) []byte {
+	b = appendHeader(b, "hello", f)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, ProtocolVersion, 10)
+	b = append(b, `,"interval_ms":`...)
+	b = strconv.AppendInt(b, hi.intervalMS, 10)
+	b = append(b, `,"history":`...)
+	b = strconv.AppendInt(b, int64(hi.historyPoints), 10)
+	b = appendCatalogue(b, f, sees, all)
+	return append(b, '}')
+}
+
+// appendSnapshot encodes the full state sees lets through.
+func appendSnapshot(b []byte, f *frame, sees nameSet, reason string) []byte {
+	b = appendHeader(b, "snapshot", f)
+	b = append(b, `,"reason":"`...)
+	b = append(b, reason...)
+	b = append(b, '"')
+	b = appendCatalogue(b, f, sees, all)
+	b = appendValues(b, f, sees, all, nil)
+	b = appendKeys(b, `,"stale":[`, f, sees, all, isStale)
+	return append(b, '}')
+}
+
+func isStale(p *point) bool { return p.stale }
+
+// appendDelta encodes what changed in f since the previous tick, as seen
+// through sees.
+func appendDelta(b []byte, f *frame, sees nameSet) []byte {
+	b = appendHeader(b, "delta", f)
+	if len(f.added) > 0 {
+		b = appendCatalogue(b, f, sees, indices(f.added))
+	}
+	if len(f.changed) > 0 {
+		b = appendValues(b, f, sees, indices(f.changed), nil)
+	}
+	if len(f.stale) > 0 {
+		b = appendKeys(b, `,"stale":[`, f, sees, indices(f.stale), nil)
+	}
+	b = appendRemoved(b, sees, f.removed, nil)
+	return append(b, '}')
+}
+
+// appendMerged encodes, as one delta, everything that changed after seq
+// from up to f (f.gone must cover from): the catalogue entries new since
+// from, the current values and rates of the points that changed since,
+// which of them are stale, and the series removed since. "from" tells the
+// client which range it covers.
+func appendMerged(b []byte, f *frame, from uint64, sees nameSet) []byte {
+	b = appendHeader(b, "delta", f)
+	b = append(b, `,"from":`...)
+	b = strconv.AppendUint(b, from, 10)
+	b = appendCatalogue(b, f, sees, since{seq: from, listed: true})
+	// The values of the points that changed, fresh ones, and stale ones the
+	// client has not seen yet (their last value is all there is).
+	b = appendValues(b, f, sees, since{seq: from}, func(p *point) bool { return !p.stale || p.listed > from })
+	b = appendKeys(b, `,"stale":[`, f, sees, since{seq: from}, isStale)
+	b = appendRemoved(b, sees, nil, f.gone.after(from))
+	return append(b, '}')
+}
+
+// appendRemoved appends "removed":[keys] for the removed series sees lets
+// through: metas, or the removals rs. Nothing when there are none.
+func appendRemoved(b []byte, sees nameSet, metas []*seriesMeta, rs []removal) []byte {
+	start := len(b)
+	b = append(b, `,"removed":[`...)
+	n := 0
+	add := func(m *seriesMeta) {
+		if sees.has(m.nameID) {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, m.jkey...)
+			n++
+		}
+	}
+	for _, m := range metas {
+		add(m)
+	}
+	for i := range rs {
+		add(rs[i].meta)
+	}
+	if n == 0 {
+		return b[:start]
+	}
+	return append(b, ']')
+}
+
+// selection chooses points of a frame for an encoder.
+type selection interface {
+	each(f *frame, fn func(*point))
+	// full reports whether the selection is every point (hello, snapshot):
+	// then an empty field is still written.
+	full() bool
+}
+
+// all selects every point.
+var all selection = allPoints{}
+
+type allPoints struct{}
+
+func (allPoints) each(f *frame, fn func(*point)) {
+	for i := range f.points {
+		fn(&f.points[i])
+	}
+}
+func (allPoints) full() bool { return true }
+
+// indices selects the points at the given indices.
+type indices []int32
+
+func (ix indices) each(f *frame, fn func(*point)) {
+	for _, i := range ix {
+		fn(&f.points[i])
+	}
+}
+func (indices) full() bool { return false }
+
+// since selects the points that changed after seq, or (listed) whose
+// catalogue entry is new after seq.
+type since struct {
+	seq    uint64
+	listed bool
+}
+
+func (s since) each(f *frame, fn func(*point)) {
+	for i := range f.points {
+		p := &f.points[i]
+		if !s.listed && p.changed > s.seq || s.listed && p.listed > s.seq {
+			fn(p)
+		}
+	}
+}
+func (since) full() bool { return false }
+
+// appendCatalogue appends "series":[...] for the selected points sees lets
+// through. An empty partial selection appends nothing.
+func appendCatalogue(b []byte, f *frame, sees nameSet, sel selection) []byte {
+	start := len(b)
+	b = append(b, `,"series":[`...)
+	n := 0
+	sel.each(f, func(p *point) {
+		if sees.has(p.meta.nameID) {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p.meta.jcat...)
+			n++
+		}
+	})
+	if n == 0 && !sel.full() {
+		return b[:start]
+	}
+	return append(b, ']')
+}
+
+// appendValues appends "values":{key:value} and "rates":{key:rate} for the
+// selected points that sees lets through and keep (if set) accepts.
+func appendValues(b []byte, f *frame, sees nameSet, sel selection, keep func(*point) bool) []byte {
+	start := len(b)
+	b = append(b, `,"values":{`...)
+	n, rates := 0, 0
+	full := sel.full()
+	sel.each(f, func(p *point) {
+		if sees.has(p.meta.nameID) && (keep == nil || keep(p)) {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p.meta.jkey...)
+			b = append(b, ':')
+			b = appendFloat(b, p.value)
+			n++
+			if p.hasRate {
+				rates++
+			}
+		}
+	})
+	if n == 0 && !full {
+		return b[:start]
+	}
+	b = append(b, '}')
+	if rates == 0 {
+		if full {
+			b = append(b, `,"rates":{}`...)
+		}
+		return b
+	}
+	b = append(b, `,"rates":{`...)
+	n = 0
+	sel.each(f, func(p *point) {
+		if p.hasRate && sees.has(p.meta.nameID) && (keep == nil || keep(p)) {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p.meta.jkey...)
+			b = append(b, ':')
+			b = appendFloat(b, p.rate)
+			n++
+		}
+	})
+	return append(b, '}')
+}
+
+// appendKeys appends prefix, the keys of the selected points that sees
+// lets through and keep accepts, and "]". Empty and partial appends nothing.
+func appendKeys(b []byte, prefix string, f *frame, sees nameSet, sel selection, keep func(*point) bool) []byte {
+	start := len(b)
+	b = append(b, prefix...)
+	n := 0
+	sel.each(f, func(p *point) {
+		if (keep == nil || keep(p)) && sees.has(p.meta.nameID) {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p.meta.jkey...)
+			n++
+		}
+	})
+	if n == 0 && !sel.full() {
+		return b[:start]
+	}
+	return append(b, ']')
+}
+
+// appendError encodes an error message.
+func appendError(b []byte, code, msg string) []byte {
+	b = append(b, `{"type":"error","code":"`...)
+	b = append(b, code...)
+	b = append(b, `","message":`...)
+	b = appendString(b, msg)
+	return append(b, '}')
+}
+
+// appendFloat writes v as a JSON number, or as the string "NaN", "+Inf" or
+// "-Inf", which JSON numbers cannot express.
+func appendFloat(b []byte, v float64) []byte {
+	switch {
+	case math.IsNaN(v):
+		return append(b, `"NaN"`...)
+	case math.IsInf(v, 1):
+		return append(b, `"+Inf"`...)
+	case math.IsInf(v, -1):
+		return append(b, `"-Inf"`...)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			b = appendEscape(b, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func appendEscape(b []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(b, '\\', c)
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	}
+	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}

@@ -1,0 +1,161 @@
+package pulse
+
+// A group's messages: the wire frames a groupTick builds on demand and
+// shares with every client of the group that needs them.
+
+// msg is one encoded server message, ready for both transports: frame is
+// the WebSocket frame (header, then the JSON payload), which writers send
+// as it is and share between clients; Server-Sent Events send the payload.
+type msg struct {
+	frame []byte
+	hdr   int // header length
+}
+
+func (m msg) payload() []byte { return m.frame[m.hdr:] }
+func (m msg) empty() bool     { return m.frame == nil }
+
+// maxFrameHeader is the longest header of an unmasked server frame.
+const maxFrameHeader = 10
+
+// newMsg encodes a message with enc into a frame of about hint bytes: the
+// payload is appended after room for the header, which is then written in
+// front of it, so the payload is never copied.
+func newMsg(hint int, enc func([]byte) []byte) msg {
+	b := enc(make([]byte, maxFrameHeader, max(hint, 64)+maxFrameHeader))
+	n := len(b) - maxFrameHeader
+	var h [maxFrameHeader]byte
+	h[0] = 0x81 // FIN, text
+	hl := 2
+	switch {
+	case n < 126:
+		h[1] = byte(n)
+	case n < 1<<16:
+		h[1] = 126
+		h[2], h[3] = byte(n>>8), byte(n)
+		hl = 4
+	default:
+		h[1] = 127
+		for i := range 8 {
+			h[2+i] = byte(uint64(n) >> (56 - 8*i))
+		}
+		hl = 10
+	}
+	start := maxFrameHeader - hl
+	copy(b[start:], h[:hl])
+	return msg{frame: b[start:], hdr: hl}
+}
+
+// errorMsg encodes an error message for one client.
+func errorMsg(code, text string) msg {
+	return newMsg(64+len(text), func(b []byte) []byte { return appendError(b, code, text) })
+}
+
+// Reasons carried by a snapshot message.
+const (
+	reasonConnect   = "connect"
+	reasonSubscribe = "subscribe"
+	reasonResync    = "resync"
+	reasonRequest   = "request"
+)
+
+func reasonIndex(reason string) int {
+	switch reason {
+	case reasonSubscribe:
+		return 1
+	case reasonResync:
+		return 2
+	case reasonRequest:
+		return 3
+	}
+	return 0
+}
+
+// snapshot returns the group's snapshot at gt's frame. gt.mu is held.
+func (gt *groupTick) snapshotLocked(reason string) msg {
+	i := reasonIndex(reason)
+	if gt.snaps[i].empty() {
+		gt.snaps[i] = newMsg(0, func(b []byte) []byte { return appendSnapshot(b, gt.f, gt.g.sees, reason) })
+	}
+	return gt.snaps[i]
+}
+
+// initial returns what a client that joins the group at gt's frame is sent
+// first: hello (when withHello), the snapshot for reason, and the history
+// (unless history is off, or the rings moved on while it was built). Each
+// is built once per group and frame, by the first client that needs it, on
+// that client's goroutine.
+func (gt *groupTick) initial(h *Hub, reason string, withHello bool) []msg {
+	gt.mu.Lock()
+	defer gt.mu.Unlock()
+	out := make([]msg, 0, 3)
+	if withHello {
+		if gt.hello.empty() {
+			gt.hello = newMsg(0, func(b []byte) []byte { return appendHello(b, gt.f, gt.g.sees, h.helloInfo()) })
+		}
+		out = append(out, gt.hello)
+	}
+	out = append(out, gt.snapshotLocked(reason))
+	if hs := h.coll.hist; hs.n > 0 && gt.f.seq > 0 {
+		if gt.hist.empty() {
+			var ok bool
+			var b []byte
+			m := newMsg(0, func(dst []byte) []byte { b, ok = hs.appendHistory(dst, gt.f, gt.g.sees); return b })
+			if ok {
+				gt.hist = m
+			}
+		}
+		if !gt.hist.empty() {
+			out = append(out, gt.hist)
+		}
+	}
+	return out
+}
+
+// streamKind says what stream gives a client.
+type streamKind int
+
+const (
+	streamDelta  streamKind = iota // the tick's delta
+	streamMerged                   // a merged delta over several ticks
+	streamResync                   // a full snapshot: the removals since the client's seq are no longer known
+)
+
+// stream returns the message that brings a client at seq from up to gt's
+// frame. A merged delta is built once per group, tick and start, on the
+// goroutine of the first writer that needs it.
+func (gt *groupTick) stream(from uint64) (msg, streamKind) {
+	f := gt.f
+	if from+1 == f.seq && !gt.delta.empty() {
+		return gt.delta, streamDelta
+	}
+	gt.mu.Lock()
+	defer gt.mu.Unlock()
+	if !f.gone.covers(from) {
+		return gt.snapshotLocked(reasonResync), streamResync
+	}
+	best := -1
+	for i, mm := range gt.merged {
+		if mm.from == from {
+			return mm.m, streamMerged
+		}
+		if mm.from < from && (best < 0 || mm.from > gt.merged[best].from) {
+			best = i
+		}
+	}
+	start := from
+	if len(gt.merged) >= maxMerged {
+		if best >= 0 {
+			return gt.merged[best].m, streamMerged // starts earlier: a superset
+		}
+		if r := from &^ 15; f.gone.covers(r) {
+			start = r
+		}
+	}
+	m := newMsg(0, func(b []byte) []byte { return appendMerged(b, f, start, gt.g.sees) })
+	if len(gt.merged) < maxMerged {
+		gt.merged = append(gt.merged, mergedMsg{from: start, m: m})
+	} else {
+		gt.merged[len(gt.merged)-1] = mergedMsg{from: start, m: m}
+	}
+	return m, streamMerged
+}
