@@ -317,6 +317,21 @@ func TestNotPulse(t *testing.T) {
 	require.Contains(t, stderr, "not a pulse endpoint: "+ts.wsURL("/not-pulse")+" answered the WebSocket handshake with 200 OK")
 }
 
+// A middleware that hides http.Hijacker makes the upgrade answer 501:
+// watch says why and how to fix it, and does not retry.
+func TestWatchHijackerHidden(t *testing.T) {
+	ts := startHub(t, pulse.Options{})
+	code, _, stderr := pulseCmd(t, "watch", ts.wsURL("/behind-recorder"))
+	require.Equal(t, 1, code, stderr)
+	for _, want := range []string{"501 Not Implemented", "http.Hijacker", "Unwrap() http.ResponseWriter", "http.TimeoutHandler"} {
+		require.Contains(t, stderr, want)
+	}
+	// A plain GET through the same middleware works.
+	code, stdout, stderr := pulseCmd(t, "get", ts.httpURL("/behind-recorder"), "-o", "text")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "queue_depth 42")
+}
+
 func TestShuttingDown(t *testing.T) {
 	ts := startHub(t, pulse.Options{})
 	ts.stop()
