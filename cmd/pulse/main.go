@@ -31,18 +31,21 @@ func main() {
 	os.Exit(code)
 }
 
-const usageText = `pulse: watch and query the live metrics of a pulse Hub.
+const usageText = `pulse: watch, query and serve live metrics with pulse.
 
 Usage:
   pulse watch URL [flags]   a live table of the series, redrawn on every tick
   pulse get URL [flags]     print the current snapshot once
+  pulse serve [flags]       a pulse Hub for an app in any language: scrapes its
+                            Prometheus metrics, takes pushed ones, serves them
+                            live with the dashboard and pulse.js
   pulse version             the command's version, its pulse library's and Go's
   pulse help                this text
 
 URL is the route where the server mounts its Hub, e.g.
 ws://localhost:8080/ws/metrics (ws, wss, http and https are accepted).
 
-Run 'pulse watch -h' or 'pulse get -h' for the flags.
+Run 'pulse watch -h', 'pulse get -h' or 'pulse serve -h' for the flags.
 Exit status: 0 ok, 1 runtime error, 2 usage error.
 `
 
@@ -64,6 +67,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return version(stdout)
+	case "serve":
+		c, err := parseServe(args[1:], stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		if err != nil {
+			if msg := err.Error(); msg != "" {
+				fmt.Fprintln(stderr, "pulse serve: "+msg)
+			}
+			fmt.Fprintln(stderr, "Run 'pulse serve -h' for usage.")
+			return exitUsage
+		}
+		return serve(ctx, c, stderr)
 	case "watch", "get":
 	default:
 		fmt.Fprintf(stderr, "pulse: unknown command %q\n\n%s", args[0], usageText)
