@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,6 +113,7 @@ func (t *target) scrape(ctx context.Context) ([]pulse.Metric, error) {
 	if err != nil {
 		return nil, err
 	}
+	mfs = dropCreated(mfs)
 	for _, mf := range mfs {
 		for _, m := range mf.Metric {
 			m.Label = withTargetLabels(m.Label, t.instance, t.job)
@@ -173,6 +176,31 @@ func (t *target) publishHealth(up float64, took time.Duration, series int) {
 		pulse.Metric{Name: durationName, Labels: t.labels, Value: took.Seconds(), Unit: "seconds", Help: "How long the last scrape took"},
 		pulse.Metric{Name: seriesName, Labels: t.labels, Value: float64(series), Help: "Series the last scrape returned"},
 	)
+}
+
+// dropCreated removes the _created series that Python's prometheus_client
+// (and other OpenMetrics-minded clients) write next to each counter,
+// histogram and summary in the text format, as gauge families of their
+// own: the time the series was created, which nobody wants to watch live.
+// A gauge family B_created goes when a counter B_total or B, or a
+// histogram or summary B, is in the same exposition.
+func dropCreated(mfs []*dto.MetricFamily) []*dto.MetricFamily {
+	types := make(map[string]dto.MetricType, len(mfs))
+	for _, mf := range mfs {
+		types[mf.GetName()] = mf.GetType()
+	}
+	owned := func(base string) bool {
+		t, ok := types[base]
+		if ok && t != dto.MetricType_GAUGE && t != dto.MetricType_UNTYPED {
+			return true
+		}
+		t, ok = types[base+"_total"]
+		return ok && t == dto.MetricType_COUNTER
+	}
+	return slices.DeleteFunc(mfs, func(mf *dto.MetricFamily) bool {
+		base, ok := strings.CutSuffix(mf.GetName(), "_created")
+		return ok && mf.GetType() == dto.MetricType_GAUGE && owned(base)
+	})
 }
 
 // withTargetLabels returns a metric's labels with instance and job added.

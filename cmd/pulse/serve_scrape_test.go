@@ -179,12 +179,21 @@ func TestScrapeTextFormats(t *testing.T) {
 	const text = `# HELP django_http_requests_total_by_method_total Count of requests by method.
 # TYPE django_http_requests_total_by_method_total counter
 django_http_requests_total_by_method_total{method="GET"} 12.0
+# HELP django_http_requests_total_by_method_created Count of requests by method.
+# TYPE django_http_requests_total_by_method_created gauge
+django_http_requests_total_by_method_created{method="GET"} 1.7963e+09
 # HELP django_http_requests_latency_seconds Histogram of request processing time.
 # TYPE django_http_requests_latency_seconds histogram
 django_http_requests_latency_seconds_bucket{le="0.1"} 10.0
 django_http_requests_latency_seconds_bucket{le="+Inf"} 12.0
 django_http_requests_latency_seconds_count 12.0
 django_http_requests_latency_seconds_sum 0.9
+# HELP django_http_requests_latency_seconds_created Histogram of request processing time.
+# TYPE django_http_requests_latency_seconds_created gauge
+django_http_requests_latency_seconds_created 1.7963e+09
+# HELP deploy_created When this deploy was created: a gauge of its own.
+# TYPE deploy_created gauge
+deploy_created 1.7e+09
 # HELP active_users Distinct sessions seen in the last 5 minutes
 # TYPE active_users gauge
 active_users 3.0
@@ -215,6 +224,11 @@ active_users 4.0
 			require.Equal(t, 12.0, got[`django_http_requests_latency_seconds_count{instance="`+inst+`",job="django"}`])
 			require.Contains(t, got, `django_http_requests_latency_seconds{instance="`+inst+`",job="django",quantile="0.5"}`)
 			require.Equal(t, 3.0, got[`active_users{instance="`+inst+`",job="django"}`])
+			require.Equal(t, 1.7e9, got[`deploy_created{instance="`+inst+`",job="django"}`], "a _created of no counter, histogram or summary stays")
+			for k := range got {
+				require.NotContains(t, k, "by_method_created", "the _created series of a counter go")
+				require.NotContains(t, k, "latency_seconds_created", "and of a histogram")
+			}
 		} else {
 			require.Equal(t, 4.0, got[`active_users{instance="`+inst+`",job="django"}`])
 		}
