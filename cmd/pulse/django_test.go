@@ -184,4 +184,3 @@ func fetchPage(t *testing.T, c *http.Client, url string) string {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", url, b)
 	return string(b)
 }
-
