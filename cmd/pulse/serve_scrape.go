@@ -63,9 +63,9 @@ type target struct {
 	hub      *pulse.Hub
 	labels   pulse.Labels // instance and job, for the health series
 
-	log      *condLog
-	errors   float64 // failed scrapes, for pulse_scrape_errors_total
-	skipLogs *condLog
+	log      *condLog // the target's failures
+	errors   float64  // failed scrapes, for pulse_scrape_errors_total
+	skipLogs *condLog // series the adapter skips (names pulse refuses)
 }
 
 // newTarget checks a -scrape URL and makes its target. The instance is the
@@ -119,14 +119,22 @@ func (t *target) scrape(ctx context.Context) ([]pulse.Metric, error) {
 			m.Label = withTargetLabels(m.Label, t.instance, t.job)
 		}
 	}
+	skipped := false
 	conv, err := promsource.New(
 		promsource.WithGatherer(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return mfs, nil })),
-		promsource.WithErrorHandler(func(err error) { t.skipLogs.fail("pulse serve: series skipped", err) }),
+		promsource.WithErrorHandler(func(err error) {
+			skipped = true
+			t.skipLogs.fail("pulse serve: series skipped", err)
+		}),
 	)
 	if err != nil {
 		return nil, err // cannot happen: the options are valid
 	}
-	return conv.Collect(ctx)
+	ms, err := conv.Collect(ctx)
+	if !skipped {
+		t.skipLogs.ok("pulse serve: no series skipped any more")
+	}
+	return ms, err
 }
 
 // fetch GETs the target and decodes the exposition it answers.
