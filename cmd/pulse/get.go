@@ -92,17 +92,7 @@ func get(ctx context.Context, c *config, client *http.Client, stdout, stderr io.
 		}
 		out.WriteByte('\n')
 	case "text":
-		for _, k := range slices.Sorted(maps.Keys(snap.Values)) {
-			out.WriteString(k)
-			out.WriteByte(' ')
-			out.WriteString(exactNumber(snap.Values[k]))
-			if r, ok := snap.Rates[k]; ok {
-				out.WriteByte(' ')
-				out.WriteString(rateNumber(r))
-				out.WriteString("/s")
-			}
-			out.WriteByte('\n')
-		}
+		writeText(&out, &snap)
 	}
 	if _, err := stdout.Write(out.Bytes()); err != nil {
 		return fail("writing the output: %v", err)
@@ -111,6 +101,22 @@ func get(ctx context.Context, c *config, client *http.Client, stdout, stderr io.
 		fmt.Fprintln(stderr, "pulse get: "+noMatch(c))
 	}
 	return exitOK
+}
+
+// writeText writes one line per series of snap, sorted by key: "key
+// value", and " rate/s" after the value of a counter that has a rate.
+func writeText(out *bytes.Buffer, snap *snapshotMsg) {
+	for _, k := range slices.Sorted(maps.Keys(snap.Values)) {
+		out.WriteString(k)
+		out.WriteByte(' ')
+		out.WriteString(exactNumber(snap.Values[k]))
+		if r, ok := snap.Rates[k]; ok {
+			out.WriteByte(' ')
+			out.WriteString(rateNumber(r))
+			out.WriteString("/s")
+		}
+		out.WriteByte('\n')
+	}
 }
 
 // rateNumber is a rate as text: four significant digits, or all the
