@@ -88,8 +88,11 @@ func TestNoMatch(t *testing.T) {
 	require.Empty(t, stdout)
 	require.Contains(t, stderr, `no series matches "nothing_*" on `+ts.httpURL("/ws/metrics?match=nothing_*"))
 
-	code, _, stderr = pulseCmd(t, "get", ts.httpURL("/ws/metrics"), "-o", "text", "-match", "queue_*")
-	require.Equal(t, 0, code, stderr)
+	eventually(t, func() bool { // the first tick may not have run yet
+		code, stdout, stderr = pulseCmd(t, "get", ts.httpURL("/ws/metrics"), "-o", "text", "-match", "queue_*")
+		require.Equal(t, 0, code, stderr)
+		return stdout != ""
+	}, "queue_depth")
 	require.Empty(t, stderr, "something matched: nothing to say")
 
 	w := startWatch(t, ts.wsURL("/ws/metrics?match=nothing_*,nor_this"))

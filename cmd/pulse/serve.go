@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ type serveConfig struct {
 	tokensFile    string
 	public        []string
 	origins       []string
+	hosts         []string // -allow-host, defaulted by parseServe
 	maxSeries     int
 	maxPushBytes  int64
 	history       int
@@ -82,6 +84,11 @@ Flags:
                         stream and pulse.js (CORS), e.g. http://localhost:8000,
                         *.example.com, or * for any (comma-separated,
                         repeatable). Default: none, same origin only
+  -allow-host hosts     the host names the stream may be asked for (its Host
+                        header; comma-separated, repeatable, * wildcards), which
+                        stops DNS rebinding: a hostile page whose name resolves to
+                        this server. Default: localhost,127.0.0.1,::1 when -addr is
+                        on loopback, else any host
   -max-series n         the most series the Hub holds (default 100000)
   -max-push-bytes n     the largest push body, in bytes (default 1048576)
   -history n            points kept per series for new clients' charts
@@ -98,8 +105,8 @@ as a cookie for the dashboard. SIGINT or SIGTERM shut down gracefully.
 // parseServe reads the flags of pulse serve.
 func parseServe(args []string, stdout, stderr io.Writer) (*serveConfig, error) {
 	c := &serveConfig{}
-	var scrape, public, origins listFlag
-	fs := serveFlags(c, &scrape, &public, &origins)
+	var scrape, public, origins, hosts listFlag
+	fs := serveFlags(c, &scrape, &public, &origins, &hosts)
 	fs.SetOutput(stderr)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -113,7 +120,10 @@ func parseServe(args []string, stdout, stderr io.Writer) (*serveConfig, error) {
 		return nil, fmt.Errorf("unexpected arguments %q: targets are given with -scrape URL", fs.Args())
 	}
 	c.scrape = scrape
-	c.public, c.origins = splitList(public), splitList(origins)
+	c.public, c.origins, c.hosts = splitList(public), splitList(origins), splitList(hosts)
+	if len(hosts) == 0 && onLoopback(c.addr) {
+		c.hosts = []string{"localhost", "127.0.0.1", "::1"}
+	}
 	switch {
 	case c.interval < time.Millisecond:
 		return nil, fmt.Errorf("-interval %v: at least 1ms", c.interval)
@@ -132,11 +142,16 @@ func parseServe(args []string, stdout, stderr io.Writer) (*serveConfig, error) {
 			return nil, fmt.Errorf("-allow-origin %q: %w", o, err)
 		}
 	}
+	for _, h := range c.hosts {
+		if _, err := path.Match(h, ""); err != nil {
+			return nil, fmt.Errorf("-allow-host %q: %w", h, err)
+		}
+	}
 	return c, nil
 }
 
 // serveFlags defines the flags of pulse serve (serveHelp documents each).
-func serveFlags(c *serveConfig, scrape, public, origins *listFlag) *flag.FlagSet {
+func serveFlags(c *serveConfig, scrape, public, origins, hosts *listFlag) *flag.FlagSet {
 	fs := flag.NewFlagSet("pulse serve", flag.ContinueOnError)
 	fs.Usage = func() {}
 	fs.StringVar(&c.addr, "addr", "localhost:8080", "")
@@ -148,11 +163,25 @@ func serveFlags(c *serveConfig, scrape, public, origins *listFlag) *flag.FlagSet
 	fs.StringVar(&c.tokensFile, "tokens", "", "")
 	fs.Var(public, "public-read", "")
 	fs.Var(origins, "allow-origin", "")
+	fs.Var(hosts, "allow-host", "")
 	fs.IntVar(&c.maxSeries, "max-series", 100000, "")
 	fs.Int64Var(&c.maxPushBytes, "max-push-bytes", 1<<20, "")
 	fs.IntVar(&c.history, "history", 300, "")
 	fs.BoolVar(&c.selfMetrics, "self-metrics", false, "")
 	return fs
+}
+
+// onLoopback reports whether addr's host is a loopback name or address.
+func onLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // splitList splits comma-separated flag values.
@@ -232,10 +261,12 @@ func newServeHub(c *serveConfig, acc *access, log *slog.Logger) (*pulse.Hub, err
 		MaxSeries:      c.maxSeries,
 		History:        c.history,
 		OriginPatterns: c.origins,
+		AllowedHosts:   c.hosts,
 		SelfMetrics:    c.selfMetrics,
-		// Scrape failures are logged by the targets, once and then once a
-		// minute; the Hub would log each one.
-		Logger: slog.New(dropRecords{Handler: log.Handler(), msg: "pulse: source failed"}),
+		// Scrape failures are logged by the targets, with the target's
+		// URL, instance and job: the Hub's own lines about its sources
+		// (all of them targets) would say the same again.
+		Logger: slog.New(dropRecords{Handler: log.Handler(), msgs: hubSourceLines}),
 	}
 	if acc.enabled() || len(acc.public) > 0 {
 		opts.Authorize = acc.authorize
@@ -268,24 +299,27 @@ func addTargets(hub *pulse.Hub, c *serveConfig, client *http.Client, log *slog.L
 	return nil
 }
 
+// hubSourceLines are the Hub's log messages about a failing source.
+var hubSourceLines = []string{"pulse: source failed", "pulse: source failed (still)", "pulse: source recovered"}
+
 // dropRecords is a slog.Handler that drops the records whose message is
-// msg.
+// one of msgs.
 type dropRecords struct {
 	slog.Handler
-	msg string
+	msgs []string
 }
 
 func (d dropRecords) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == d.msg {
+	if slices.Contains(d.msgs, r.Message) {
 		return nil
 	}
 	return d.Handler.Handle(ctx, r)
 }
 
 func (d dropRecords) WithAttrs(as []slog.Attr) slog.Handler {
-	return dropRecords{Handler: d.Handler.WithAttrs(as), msg: d.msg}
+	return dropRecords{Handler: d.Handler.WithAttrs(as), msgs: d.msgs}
 }
 
 func (d dropRecords) WithGroup(name string) slog.Handler {
-	return dropRecords{Handler: d.Handler.WithGroup(name), msg: d.msg}
+	return dropRecords{Handler: d.Handler.WithGroup(name), msgs: d.msgs}
 }

@@ -103,6 +103,29 @@ func errorOf(t *testing.T, body string) string {
 
 func itoaF(f float64) string { b, _ := json.Marshal(f); return string(b) }
 
+// A batch that would take the Hub past -max-series is refused whole.
+func TestServePushPastMaxSeries(t *testing.T) {
+	s := startServe(t, "-token", strings.TrimPrefix(bearer, "Bearer "), "-max-series", "3")
+	code, _, body := s.request(http.MethodPost, pushPath, `[{"name":"a","value":1},{"name":"b","value":1},{"name":"c","value":1},{"name":"d","value":1}]`, "Authorization", bearer)
+	require.Equal(t, http.StatusInsufficientStorage, code)
+	require.Contains(t, errorOf(t, body), "too many series")
+}
+
+// On loopback, the stream answers only requests for a loopback name: a
+// hostile page whose name resolves to 127.0.0.1 (DNS rebinding) gets 403.
+func TestServeAllowHost(t *testing.T) {
+	s := startServe(t)
+	code, _, _ := s.request(http.MethodGet, "/ws/metrics", "", "Host", "evil.example:8080")
+	require.Equal(t, http.StatusForbidden, code)
+	code, _, _ = s.request(http.MethodGet, "/ws/metrics", "", "Host", "localhost:8080")
+	require.Equal(t, http.StatusOK, code)
+	s = startServe(t, "-allow-host", "metrics.example.com")
+	code, _, _ = s.request(http.MethodGet, "/ws/metrics", "", "Host", "metrics.example.com")
+	require.Equal(t, http.StatusOK, code)
+	code, _, _ = s.request(http.MethodGet, "/ws/metrics", "")
+	require.Equal(t, http.StatusForbidden, code, "127.0.0.1 is not in the list given")
+}
+
 func TestServePushOff(t *testing.T) {
 	s := startServe(t)
 	code, _, body := s.request(http.MethodPost, pushPath, `[{"name":"x","value":1}]`, "Authorization", bearer)
@@ -232,7 +255,7 @@ func TestServeUsage(t *testing.T) {
 	require.Equal(t, 0, code)
 	var c serveConfig
 	var l listFlag
-	serveFlags(&c, &l, &l, &l).VisitAll(func(f *flag.Flag) {
+	serveFlags(&c, &l, &l, &l, &l).VisitAll(func(f *flag.Flag) {
 		require.Regexp(t, `(?m)^  -`+f.Name+` `, stdout, "-h documents -%s", f.Name)
 	})
 	code, stdout, _ = pulseCmd(t, "help")

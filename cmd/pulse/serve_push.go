@@ -107,9 +107,13 @@ func (p *pusher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := p.hub.Publish(ms...); err != nil {
-		// Every metric was validated: only a Hub that is shutting down
-		// refuses the batch now.
-		pushError(w, http.StatusServiceUnavailable, err.Error())
+		// Every metric was validated: what is left is a batch past the
+		// Hub's MaxSeries, or a Hub that is shutting down.
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, pulse.ErrTooManySeries) {
+			code = http.StatusInsufficientStorage
+		}
+		pushError(w, code, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -82,6 +82,10 @@ func (s *served) request(method, path, body string, header ...string) (int, http
 	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
 	require.NoError(s.t, err)
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1] // net/http sends req.Host, not a Host header
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := s.client.Do(req)
