@@ -27,6 +27,14 @@ var (
 	// refused with 400 Bad Request: a bad match pattern or too many of them.
 	ErrBadRequest = errors.New("subscriber: bad request (400)")
 
+	// ErrNotImplemented matches a *StatusError for a handshake the server
+	// answered with 501 Not Implemented: the route cannot take the
+	// connection over, almost always because a middleware in front of the
+	// Hub wraps the http.ResponseWriter in a type that hides http.Hijacker
+	// (a status-recording wrapper without an Unwrap method, or
+	// http.TimeoutHandler). It is permanent: Dial gives up at once.
+	ErrNotImplemented = errors.New("subscriber: WebSocket upgrade not implemented by the server (501)")
+
 	// ErrClosed is returned by the methods of a Subscriber that has been
 	// closed, and by Dial when the Subscriber was closed before its first
 	// snapshot.
@@ -48,7 +56,8 @@ var (
 
 // StatusError is a WebSocket handshake the server answered with an HTTP
 // status instead of 101 Switching Protocols. It matches ErrUnauthorized,
-// ErrForbidden or ErrBadRequest with errors.Is, according to StatusCode.
+// ErrForbidden, ErrBadRequest or ErrNotImplemented with errors.Is,
+// according to StatusCode.
 type StatusError struct {
 	StatusCode int           // the HTTP status, e.g. 403
 	RetryAfter time.Duration // the Retry-After header (seconds form), 0 if none
@@ -56,14 +65,25 @@ type StatusError struct {
 	err        error         // the websocket library's error
 }
 
-// Error describes the refusal.
+// Error describes the refusal; for 501 it names the usual cause and its fix.
 func (e *StatusError) Error() string {
 	s := fmt.Sprintf("subscriber: handshake refused: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	if b := strings.TrimSpace(e.Body); b != "" {
+	if b := strings.TrimSpace(e.Body); b != "" && b != http.StatusText(e.StatusCode) {
 		s += ": " + b
+	}
+	if e.StatusCode == http.StatusNotImplemented {
+		s += ": " + hijackerHint
 	}
 	return s
 }
+
+// hijackerHint explains a 501 answer to a WebSocket handshake: what hides
+// http.Hijacker and how to fix it.
+const hijackerHint = "the server cannot take the connection over for a WebSocket: " +
+	"a middleware in front of the Hub wraps the http.ResponseWriter in a type that hides http.Hijacker " +
+	"(a status-recording wrapper without an Unwrap method, or http.TimeoutHandler); " +
+	"give the wrapper an \"Unwrap() http.ResponseWriter\" method returning the writer it wraps, " +
+	"or mount the Hub outside that middleware"
 
 // Is reports whether target is the sentinel for e's status.
 func (e *StatusError) Is(target error) bool {
@@ -74,6 +94,8 @@ func (e *StatusError) Is(target error) bool {
 		return e.StatusCode == http.StatusForbidden
 	case ErrBadRequest:
 		return e.StatusCode == http.StatusBadRequest
+	case ErrNotImplemented:
+		return e.StatusCode == http.StatusNotImplemented
 	}
 	return false
 }
@@ -81,11 +103,14 @@ func (e *StatusError) Is(target error) bool {
 // Unwrap returns the underlying error of the WebSocket library.
 func (e *StatusError) Unwrap() error { return e.err }
 
-// Temporary reports whether retrying may succeed: 5xx statuses (503 when the
-// Hub is full or shutting down), 408, 425 and 429 are temporary; every other
-// status (401, 403, 400, 404...) will be answered the same way again.
+// Temporary reports whether retrying may succeed: 5xx statuses but 501 (503
+// when the Hub is full or shutting down), 408, 425 and 429 are temporary;
+// every other status (401, 403, 400, 404, and 501, a server that cannot
+// upgrade the route at all) will be answered the same way again.
 func (e *StatusError) Temporary() bool {
 	switch {
+	case e.StatusCode == http.StatusNotImplemented:
+		return false
 	case e.StatusCode >= 500:
 		return true
 	case e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooEarly, e.StatusCode == http.StatusTooManyRequests:

@@ -231,7 +231,9 @@ type subOp struct {
 //
 // A refused first handshake that would be refused again makes Dial fail at
 // once: 401 (ErrUnauthorized), 403 from Authorize or a foreign Origin
-// (ErrForbidden), 400 for a bad pattern (ErrBadRequest), as a *StatusError;
+// (ErrForbidden), 400 for a bad pattern (ErrBadRequest), 501 from a route
+// that cannot upgrade (ErrNotImplemented: a middleware hides
+// http.Hijacker), as a *StatusError;
 // so do a hello with an unknown protocol version (ErrUnsupportedVersion)
 // and a first snapshot over ReadLimit. Other failures (network errors, 503
 // while the Hub is full or restarting) are retried with backoff until ctx

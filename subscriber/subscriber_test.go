@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -510,4 +511,41 @@ func TestDialGivesUpWithContext(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Contains(t, err.Error(), "connect", "the last failure is reported too")
 	require.GreaterOrEqual(t, len(waits), 3)
+}
+
+// statusRecorder is the common logging middleware's ResponseWriter wrapper:
+// it records the status and has neither Hijack nor Unwrap, so the Hub
+// behind it cannot take the connection over and answers 501.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// A 501 from the upgrade is permanent: Dial gives up at once, with an
+// error that names the cause and the fix, instead of retrying until ctx
+// ends.
+func TestHandshakeNotImplemented(t *testing.T) {
+	hub, err := pulse.NewHub(pulse.Options{Interval: testInterval})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, hub.Close()) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hub.ServeHTTP(&statusRecorder{ResponseWriter: w}, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	ctx := testCtx(t)
+	_, err = Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), fastOptions())
+	require.ErrorIs(t, err, ErrNotImplemented)
+	require.NotErrorIs(t, err, context.DeadlineExceeded, "Dial retried a permanent refusal until ctx ended")
+	require.NoError(t, ctx.Err(), "Dial returned only when ctx ended")
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	require.False(t, se.Temporary())
+	require.Contains(t, err.Error(), "http.Hijacker")
+	require.Contains(t, err.Error(), "Unwrap")
 }

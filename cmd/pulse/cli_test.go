@@ -44,6 +44,80 @@ func TestGetText(t *testing.T) {
 	require.Regexp(t, rate, lines[2])
 }
 
+// Rates are estimates: get prints four significant digits (all the
+// integer digits when there are more), values stay exact.
+func TestGetRatePrecision(t *testing.T) {
+	for v, want := range map[string]string{
+		"3.3333333333333335":   "3.333",
+		"149.99999999999997":   "150",
+		"1234567.891":          "1234568",
+		"0.016666666666666666": "0.01667",
+		"-2.5":                 "-2.5",
+		"12":                   "12",
+		"0":                    "0",
+		"1.2344e-12":           "1.234e-12",
+		`"NaN"`:                "NaN",
+		`"+Inf"`:               "+Inf",
+	} {
+		require.Equal(t, want, rateNumber(json.RawMessage(v)), v)
+	}
+
+	ts := startHub(t, pulse.Options{})
+	rate := regexp.MustCompile(`(?m)^requests_total (\d+) ([0-9.]+)/s$`)
+	eventually(t, func() bool {
+		ts.requests.Add(1)
+		code, stdout, stderr := pulseCmd(t, "get", ts.httpURL("/ws/metrics"), "-o", "text")
+		require.Equal(t, 0, code, stderr)
+		m := rate.FindStringSubmatch(stdout)
+		if m == nil || m[2] == "0" {
+			return false
+		}
+		digits := strings.TrimLeft(strings.ReplaceAll(m[2], ".", ""), "0")
+		intPart, _, _ := strings.Cut(m[2], ".")
+		require.LessOrEqual(t, len(digits), max(4, len(intPart)), "rate %s: too many digits", m[2])
+		return true
+	}, "a rate for the counter")
+}
+
+// A -match that matches nothing is said on stderr: an empty answer alone
+// looks like a broken server.
+func TestNoMatch(t *testing.T) {
+	ts := startHub(t, pulse.Options{})
+	code, stdout, stderr := pulseCmd(t, "get", ts.httpURL("/ws/metrics"), "-o", "text", "-match", "nothing_*")
+	require.Equal(t, 0, code, stderr)
+	require.Empty(t, stdout)
+	require.Contains(t, stderr, `no series matches "nothing_*" on `+ts.httpURL("/ws/metrics?match=nothing_*"))
+
+	eventually(t, func() bool { // the first tick may not have run yet
+		code, stdout, stderr = pulseCmd(t, "get", ts.httpURL("/ws/metrics"), "-o", "text", "-match", "queue_*")
+		require.Equal(t, 0, code, stderr)
+		return stdout != ""
+	}, "queue_depth")
+	require.Empty(t, stderr, "something matched: nothing to say")
+
+	w := startWatch(t, ts.wsURL("/ws/metrics?match=nothing_*,nor_this"))
+	w.waitTable(func(table string) bool { return strings.Contains(table, "no series") }, "an empty table")
+	eventually(t, func() bool {
+		return strings.Contains(w.errOut.String(), `pulse watch: no series matches "nothing_*,nor_this" on `)
+	}, "the notice on stderr")
+	require.Equal(t, 0, w.stop())
+	require.Equal(t, 1, strings.Count(w.errOut.String(), "no series matches"), "said once")
+}
+
+// At 80 columns the header keeps the status, seq and series count, however
+// long the URL; the URL gives way.
+func TestWatchHeaderAt80Columns(t *testing.T) {
+	ts := startHub(t, pulse.Options{})
+	t.Setenv("COLUMNS", "80")
+	w := startWatch(t, ts.wsURL("/ws/metrics"), "-match", "queue_depth,heap_bytes,requests_total,some_other_family_*,and_one_more_*")
+	table := w.waitTable(func(table string) bool { return strings.Contains(table, "queue_depth") }, "a table")
+	header := strings.SplitN(table, "\n", 2)[0]
+	require.LessOrEqual(t, runes(header), 80, header)
+	require.Regexp(t, `^● live  seq \d+  3 series  `, header)
+	require.Contains(t, header, "…", "the URL is shortened")
+	require.Equal(t, 0, w.stop())
+}
+
 func TestGetJSON(t *testing.T) {
 	ts := startHub(t, pulse.Options{})
 	var snap struct {
@@ -87,8 +161,7 @@ func TestWatch(t *testing.T) {
 
 	lines := strings.Split(table, "\n")
 	require.Len(t, lines, 5, table) // header, column titles, three series
-	require.True(t, strings.HasPrefix(lines[0], "pulse watch "+ts.wsURL("/ws/metrics")+"  ● live  seq "), lines[0])
-	require.Contains(t, lines[0], "3 series")
+	require.Regexp(t, `^● live  seq \d+  3 series  \d\d:\d\d:\d\d  `+regexp.QuoteMeta(ts.wsURL("/ws/metrics"))+`$`, lines[0])
 	require.Regexp(t, `^KEY +VALUE +RATE +UNIT +HISTORY$`, lines[1])
 	// Sorted by key, values formatted for their unit, sparklines drawn.
 	require.Regexp(t, `^heap_bytes +3\.00 MiB +bytes +[`+sparkChars+`]+$`, lines[2])
@@ -113,8 +186,9 @@ func TestWatchFilterAndMatch(t *testing.T) {
 	// -match goes to the server: the view holds nothing else.
 	w = startWatch(t, "-match", "requests_*", ts.wsURL("/ws/metrics"))
 	table = w.waitTable(func(table string) bool { return strings.Contains(table, "requests_total") }, "requests_total")
-	require.Contains(t, table, "?match=requests_*  ● live")
-	require.Contains(t, table, " 1 series")
+	require.Contains(t, table, "● live  seq ")
+	require.Contains(t, table, "  1 series  ")
+	require.Contains(t, table, "?match=requests_*")
 	require.NotContains(t, table, "queue_depth")
 	require.Equal(t, 0, w.stop())
 }
@@ -317,6 +391,21 @@ func TestNotPulse(t *testing.T) {
 	require.Contains(t, stderr, "not a pulse endpoint: "+ts.wsURL("/not-pulse")+" answered the WebSocket handshake with 200 OK")
 }
 
+// A middleware that hides http.Hijacker makes the upgrade answer 501:
+// watch says why and how to fix it, and does not retry.
+func TestWatchHijackerHidden(t *testing.T) {
+	ts := startHub(t, pulse.Options{})
+	code, _, stderr := pulseCmd(t, "watch", ts.wsURL("/behind-recorder"))
+	require.Equal(t, 1, code, stderr)
+	for _, want := range []string{"501 Not Implemented", "http.Hijacker", "Unwrap() http.ResponseWriter", "http.TimeoutHandler"} {
+		require.Contains(t, stderr, want)
+	}
+	// A plain GET through the same middleware works.
+	code, stdout, stderr := pulseCmd(t, "get", ts.httpURL("/behind-recorder"), "-o", "text")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "queue_depth 42")
+}
+
 func TestShuttingDown(t *testing.T) {
 	ts := startHub(t, pulse.Options{})
 	ts.stop()
@@ -424,28 +513,30 @@ func TestTableLayout(t *testing.T) {
 			require.Equal(t, minSparkline, strings.Count(lines[2], "▁"))
 		}
 	}
-	require.Contains(t, table(nil, 100)[0], "no series")
 }
 
 func TestScreenTerminal(t *testing.T) {
 	var b strings.Builder
 	sc := &screen{w: &b, tty: true, color: true, size: func() (int, int) { return 80, 6 }}
-	s := &state{url: "ws://h/ws", live: true, seq: 7, total: 5}
+	m := newModel("ws://h/ws", "", false)
+	f := frame{live: true, seq: 7}
 	for i := range 5 {
-		s.rows = append(s.rows, row{key: "k" + strconv.Itoa(i), value: strconv.Itoa(i)})
+		f.series = append(f.series, series{key: "k" + strconv.Itoa(i), name: "k" + strconv.Itoa(i), row: row{key: "k" + strconv.Itoa(i), value: strconv.Itoa(i)}})
 	}
-	require.NoError(t, sc.draw(s))
+	m.setFrame(f)
+	require.NoError(t, sc.draw(m))
 	first := b.String()
 	require.True(t, strings.HasPrefix(first, csiHideCursor+csiClear+csiHome), "%q", first)
 	require.Contains(t, first, sgrGreen+"● live"+sgrReset)
 	require.Contains(t, first, "k1")
 	require.NotContains(t, first, "k2")
-	require.Contains(t, first, "... 3 more series")
+	require.Contains(t, first, "... 3 more lines")
 	require.True(t, strings.HasSuffix(first, csiClearBelow), "%q", first)
 
 	b.Reset()
-	s.live, s.problem = false, "connection refused"
-	require.NoError(t, sc.draw(s))
+	f.live, f.problem = false, "connection refused"
+	m.setFrame(f)
+	require.NoError(t, sc.draw(m))
 	require.True(t, strings.HasPrefix(b.String(), csiHome), "later redraws only move the cursor home: %q", b.String())
 	require.Contains(t, b.String(), sgrYellow+"○ reconnecting (connection refused)"+sgrReset)
 	b.Reset()
@@ -456,14 +547,18 @@ func TestScreenTerminal(t *testing.T) {
 func TestScreenPlain(t *testing.T) {
 	var b strings.Builder
 	sc := &screen{w: &b, size: func() (int, int) { return 80, 0 }}
-	s := &state{url: "ws://h/ws", live: true, seq: 7, total: 1, rows: []row{{key: "k", value: "1"}}}
-	require.NoError(t, sc.draw(s))
-	s.seq = 8
-	require.NoError(t, sc.draw(s)) // same table: not printed again
-	require.Equal(t, "pulse watch ws://h/ws  ● live  seq 7  1 series\nKEY  VALUE\nk        1\n\n", b.String())
-	s.rows[0].value = "2"
-	require.NoError(t, sc.draw(s))
-	require.True(t, strings.HasSuffix(b.String(), "seq 8  1 series\nKEY  VALUE\nk        2\n\n"), b.String())
+	m := newModel("ws://h/ws", "", false)
+	f := frame{live: true, seq: 7, series: []series{{key: "k", name: "k", row: row{key: "k", value: "1"}}}}
+	m.setFrame(f)
+	require.NoError(t, sc.draw(m))
+	f.seq = 8
+	m.setFrame(f)
+	require.NoError(t, sc.draw(m)) // same table: not printed again
+	require.Equal(t, "● live  seq 7  1 series  ws://h/ws\nKEY  VALUE\nk        1\n\n", b.String())
+	f.series[0].row.value = "2"
+	m.setFrame(f)
+	require.NoError(t, sc.draw(m))
+	require.True(t, strings.HasSuffix(b.String(), "seq 8  1 series  ws://h/ws\nKEY  VALUE\nk        2\n\n"), b.String())
 }
 
 func nan() float64         { return math.NaN() }

@@ -86,6 +86,14 @@ func explainRefusal(r refusal, c *config) string {
 			msg += fmt.Sprintf("; it asks to retry in %v", r.retryAfter)
 		}
 		return msg + "; try again later"
+	case http.StatusNotImplemented:
+		if r.websocket {
+			return fmt.Sprintf("WebSocket upgrade not possible: %s answered %s to the handshake. The server cannot take the connection over: "+
+				"a middleware in front of the Hub wraps the http.ResponseWriter in a type that hides http.Hijacker "+
+				"(a status-recording wrapper without an Unwrap method, or http.TimeoutHandler). "+
+				"Fix the server: give the wrapper an \"Unwrap() http.ResponseWriter\" method that returns the writer it wraps, "+
+				"or mount the Hub outside that middleware. pulse get (a plain GET) still works", where, status)
+		}
 	case http.StatusMethodNotAllowed:
 		return fmt.Sprintf("not a pulse endpoint: %s answered %s%s", where, status, said)
 	}

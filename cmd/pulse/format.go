@@ -41,13 +41,8 @@ func classify(unit, name string) unitClass {
 
 // formatValue shows v for people, according to its unit class.
 func formatValue(v float64, class unitClass) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
+	if s, ok := nonFinite(v); ok {
+		return s
 	}
 	switch class {
 	case bytesUnit:
@@ -58,6 +53,19 @@ func formatValue(v float64, class unitClass) string {
 		return formatNumber(v) + "%"
 	}
 	return formatNumber(v)
+}
+
+// nonFinite names NaN, +Inf and -Inf as the protocol does.
+func nonFinite(v float64) (string, bool) {
+	switch {
+	case math.IsNaN(v):
+		return "NaN", true
+	case math.IsInf(v, 1):
+		return "+Inf", true
+	case math.IsInf(v, -1):
+		return "-Inf", true
+	}
+	return "", false
 }
 
 // formatRate shows a per-second rate.

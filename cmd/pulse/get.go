@@ -92,28 +92,47 @@ func get(ctx context.Context, c *config, client *http.Client, stdout, stderr io.
 		}
 		out.WriteByte('\n')
 	case "text":
-		for _, k := range slices.Sorted(maps.Keys(snap.Values)) {
-			out.WriteString(k)
-			out.WriteByte(' ')
-			out.WriteString(exactNumber(snap.Values[k]))
-			if r, ok := snap.Rates[k]; ok {
-				out.WriteByte(' ')
-				out.WriteString(exactNumber(r))
-				out.WriteString("/s")
-			}
-			out.WriteByte('\n')
-		}
+		writeText(&out, &snap)
 	}
 	if _, err := stdout.Write(out.Bytes()); err != nil {
 		return fail("writing the output: %v", err)
 	}
+	if len(snap.Values) == 0 && len(c.patterns()) > 0 {
+		fmt.Fprintln(stderr, "pulse get: "+noMatch(c))
+	}
 	return exitOK
 }
+
+// writeText writes one line per series of snap, sorted by key: "key
+// value", and " rate/s" after the value of a counter that has a rate.
+func writeText(out *bytes.Buffer, snap *snapshotMsg) {
+	for _, k := range slices.Sorted(maps.Keys(snap.Values)) {
+		out.WriteString(k)
+		out.WriteByte(' ')
+		out.WriteString(exactNumber(snap.Values[k]))
+		if r, ok := snap.Rates[k]; ok {
+			out.WriteByte(' ')
+			out.WriteString(rateNumber(r))
+			out.WriteString("/s")
+		}
+		out.WriteByte('\n')
+	}
+}
+
+// rateNumber is a rate as text: four significant digits, or all the
+// digits of its integer part when it has more (1234567/s, 3.333/s,
+// 0.01667/s), NaN, +Inf or -Inf. A rate is an estimate from two samples:
+// the digits past these say nothing.
+func rateNumber(b json.RawMessage) string { return protocolNumber(b, roundRate) }
 
 // exactNumber is a protocol value as text: NaN, +Inf, -Inf, or the
 // shortest decimal that reads back as the same float64, without an
 // exponent unless the number is huge or tiny.
-func exactNumber(b json.RawMessage) string {
+func exactNumber(b json.RawMessage) string { return protocolNumber(b, exactFloat) }
+
+// protocolNumber is a number of the protocol (a JSON number, or one of
+// the strings "NaN", "+Inf", "-Inf") as text, written by format.
+func protocolNumber(b json.RawMessage, format func(float64) string) string {
 	var s string
 	if json.Unmarshal(b, &s) == nil {
 		return s
@@ -122,6 +141,28 @@ func exactNumber(b json.RawMessage) string {
 	if err != nil {
 		return string(b)
 	}
+	if s, ok := nonFinite(v); ok {
+		return s
+	}
+	return format(v)
+}
+
+func roundRate(v float64) string {
+	if v == 0 {
+		return "0"
+	}
+	decimals := 3 - int(math.Floor(math.Log10(math.Abs(v))))
+	if decimals > 9 {
+		return strconv.FormatFloat(v, 'g', 4, 64) // tiny: 1.234e-12
+	}
+	s := strconv.FormatFloat(v, 'f', max(decimals, 0), 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+func exactFloat(v float64) string {
 	if a := math.Abs(v); a != 0 && (a >= 1e21 || a < 1e-9) {
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	}

@@ -31,17 +31,21 @@ func main() {
 	os.Exit(code)
 }
 
-const usageText = `pulse: watch and query the live metrics of a pulse Hub.
+const usageText = `pulse: watch, query and serve live metrics with pulse.
 
 Usage:
   pulse watch URL [flags]   a live table of the series, redrawn on every tick
   pulse get URL [flags]     print the current snapshot once
+  pulse serve [flags]       a pulse Hub for an app in any language: scrapes its
+                            Prometheus metrics, takes pushed ones, serves them
+                            live with the dashboard and pulse.js
+  pulse version             the command's version, its pulse library's and Go's
   pulse help                this text
 
 URL is the route where the server mounts its Hub, e.g.
 ws://localhost:8080/ws/metrics (ws, wss, http and https are accepted).
 
-Run 'pulse watch -h' or 'pulse get -h' for the flags.
+Run 'pulse watch -h', 'pulse get -h' or 'pulse serve -h' for the flags.
 Exit status: 0 ok, 1 runtime error, 2 usage error.
 `
 
@@ -57,6 +61,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageText)
 		return exitOK
+	case "version", "-version", "--version":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "pulse version: takes no arguments, got %q\n", args[1:])
+			return exitUsage
+		}
+		return version(stdout)
+	case "serve":
+		c, err := parseServe(args[1:], stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		if err != nil {
+			if msg := err.Error(); msg != "" {
+				fmt.Fprintln(stderr, "pulse serve: "+msg)
+			}
+			fmt.Fprintln(stderr, "Run 'pulse serve -h' for usage.")
+			return exitUsage
+		}
+		return serve(ctx, c, stderr)
 	case "watch", "get":
 	default:
 		fmt.Fprintf(stderr, "pulse: unknown command %q\n\n%s", args[0], usageText)
@@ -107,6 +130,20 @@ func (c *config) where() string {
 	return u.Redacted()
 }
 
+// patterns are the match patterns the server is asked for: -match, else
+// the URL's; none means every series.
+func (c *config) patterns() []string {
+	var ps []string
+	for _, v := range c.url.Query()["match"] {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps
+}
+
 // listFlag is a repeatable string flag.
 type listFlag []string
 
@@ -128,12 +165,23 @@ Flags may come before or after the URL:
 const watchHelp = `Usage: pulse watch URL [flags]
 
 A live table of the series (key, value, rate of counters, unit, sparkline of
-the recent history), sorted by key and redrawn on every update. On a terminal
-the screen is repainted in place; otherwise (or with -plain) a plain table is
-printed each time it changes. The width is $COLUMNS, else the terminal's,
-else 100. Once connected, watch reconnects by itself; Ctrl-C stops it.
-` + flagsText + `  -filter text      show only the keys containing text (case-insensitive)
-  -plain            plain tables, without escape sequences, even on a terminal
+the recent history), redrawn on every update. A metric's series are grouped
+under a family line (a histogram's _count, _sum and quantiles too). The
+header keeps the status, seq and series count in view at any width.
+
+On a terminal the screen is repainted in place and keys work, as in htop:
+  ↑ ↓ or k j        move the selection      PgUp PgDn   a page
+  Home End or g G   first, last line        /           filter as you type
+                                                        (Enter keeps, Esc clears)
+  s                 sort: name, value (largest first), rate (largest first)
+  p                 pause the table (the connection goes on), again to resume
+  Enter, ← →        fold, unfold the selected family;  c e  fold, unfold all
+  q                 quit (Ctrl-C too)
+Otherwise (or with -plain) a plain table is printed each time it changes. The
+width is $COLUMNS, else the terminal's, else 100. Once connected, watch
+reconnects by itself.
+` + flagsText + `  -filter text      start with this filter: keys containing text (case-insensitive)
+  -plain            plain tables, without escape sequences or keys, even on a terminal
 `
 
 const getHelp = `Usage: pulse get URL [flags]

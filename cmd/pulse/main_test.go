@@ -17,8 +17,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestMain fails the run when any goroutine outlives the tests.
-func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 5*time.Second)) }
+// TestMain fails the run when any goroutine outlives the tests. The test
+// binary is also the benchmarks' target process (see childMain).
+func TestMain(m *testing.M) {
+	if childMain != nil {
+		if code := childMain(); code >= 0 {
+			os.Exit(code)
+		}
+	}
+	os.Exit(leakcheck.Main(m, 5*time.Second))
+}
+
+// childMain, when set and returning 0 or more, runs instead of the tests:
+// serve_bench_test.go's target process. It returns -1 in a normal run.
+var childMain func() int
 
 const (
 	testInterval = 20 * time.Millisecond
@@ -68,6 +80,7 @@ func startHub(t testing.TB, opts pulse.Options) *testServer {
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws/metrics", hub)
+	mux.Handle("/behind-recorder", hidesHijacker(hub))
 	mux.HandleFunc("/not-pulse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok","values":{"queue_depth":42}}`))
@@ -76,6 +89,25 @@ func startHub(t testing.TB, opts pulse.Options) *testServer {
 	t.Cleanup(ts.srv.Close)
 	t.Cleanup(ts.stop) // runs first: the Hub closes its WebSocket connections
 	return ts
+}
+
+// hidesHijacker is the common status-logging middleware done the usual
+// way: its ResponseWriter wrapper has neither Hijack nor Unwrap, so a
+// WebSocket handshake through it gets 501.
+func hidesHijacker(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&statusRecorder{ResponseWriter: w}, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 // stop shuts the Hub down: connected clients get 1001, new requests 503.

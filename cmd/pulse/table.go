@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -15,18 +12,6 @@ type row struct {
 	points                 []float64 // the history to draw, oldest first
 }
 
-// state is what one redraw shows.
-type state struct {
-	url      string
-	live     bool
-	problem  string // why the connection is down, when it is
-	seq      uint64
-	at       time.Time // the server's time of the tick; zero if unknown
-	rows     []row     // sorted by key, filtered
-	total    int       // series in the view before -filter
-	filtered bool      // -filter is set
-}
-
 const (
 	gap          = 2  // spaces between columns
 	maxSparkline = 40 // points drawn at most
@@ -34,190 +19,92 @@ const (
 	minKey       = 16 // key width below which the sparkline gives way
 )
 
-// header is the line above the table.
-func (s *state) header() string {
-	var b strings.Builder
-	b.WriteString("pulse watch ")
-	b.WriteString(s.url)
-	b.WriteString("  ")
-	b.WriteString(s.status())
-	fmt.Fprintf(&b, "  seq %d  ", s.seq)
-	if s.filtered {
-		fmt.Fprintf(&b, "%d of %d series", len(s.rows), s.total)
-	} else {
-		fmt.Fprintf(&b, "%d series", s.total)
-	}
-	if !s.at.IsZero() {
-		b.WriteString("  ")
-		b.WriteString(s.at.Local().Format(time.TimeOnly))
-	}
-	return b.String()
+// layout is the columns of a table: their widths in a given width.
+type layout struct {
+	width                              int
+	keyW, valueW, rateW, unitW, sparkW int
 }
 
-func (s *state) status() string {
-	if s.live {
-		return "● live"
-	}
-	if s.problem != "" {
-		return "○ reconnecting (" + s.problem + ")"
-	}
-	return "○ reconnecting"
-}
-
-// table lays out the rows in width columns: the column titles, then one
-// line per row. No line is longer than width.
-func table(rows []row, width int) []string {
-	if len(rows) == 0 {
-		return []string{clip("(no series: the server has none for this -match, or -filter hides them)", width)}
-	}
-	keyW, valueW, rateW, unitW, points := len("KEY"), len("VALUE"), 0, 0, 0
+// newLayout sizes the columns for rows in width columns: the key and the
+// sparkline share what the value, rate and unit columns leave.
+func newLayout(rows []row, width int) layout {
+	l := layout{width: width, keyW: len("KEY"), valueW: len("VALUE")}
+	points := 0
 	for _, r := range rows {
-		keyW = max(keyW, runes(r.key))
-		valueW = max(valueW, runes(r.value))
+		l.keyW = max(l.keyW, runes(r.key))
+		l.valueW = max(l.valueW, runes(r.value))
 		if r.rate != "" {
-			rateW = max(rateW, runes(r.rate), len("RATE"))
+			l.rateW = max(l.rateW, runes(r.rate), len("RATE"))
 		}
 		if r.unit != "" {
-			unitW = max(unitW, runes(r.unit), len("UNIT"))
+			l.unitW = max(l.unitW, runes(r.unit), len("UNIT"))
 		}
 		points = max(points, len(r.points))
 	}
-	fixed := valueW + gap
-	if rateW > 0 {
-		fixed += rateW + gap
+	fixed := l.valueW + gap
+	if l.rateW > 0 {
+		fixed += l.rateW + gap
 	}
-	if unitW > 0 {
-		fixed += unitW + gap
+	if l.unitW > 0 {
+		fixed += l.unitW + gap
 	}
 	// What is left is shared by the key and the sparkline: the sparkline
 	// shrinks to minSparkline, then the keys are shortened down to minKey,
 	// then the sparkline goes.
 	room := width - fixed - gap
-	sparkW := min(points, maxSparkline)
-	if keyW+sparkW > room {
-		sparkW = max(min(sparkW, minSparkline), room-keyW)
+	l.sparkW = min(points, maxSparkline)
+	if l.keyW+l.sparkW > room {
+		l.sparkW = max(min(l.sparkW, minSparkline), room-l.keyW)
 	}
-	if keyW+sparkW > room {
-		keyW = min(keyW, max(room-sparkW, minKey))
+	if l.keyW+l.sparkW > room {
+		l.keyW = min(l.keyW, max(room-l.sparkW, minKey))
 	}
-	if keyW+sparkW > room {
-		sparkW = max(room-keyW, 0)
+	if l.keyW+l.sparkW > room {
+		l.sparkW = max(room-l.keyW, 0)
 	}
+	return l
+}
 
-	lines := make([]string, 0, len(rows)+1)
-	line := func(key, value, rate, unit, spark string) {
-		var b strings.Builder
-		b.WriteString(pad(shorten(key, keyW), keyW))
+// titles is the line of column titles.
+func (l layout) titles() string {
+	return l.cells("KEY", "VALUE", "RATE", "UNIT", "HISTORY")
+}
+
+// format is the line of r; no longer than the width.
+func (l layout) format(r row) string {
+	return l.cells(r.key, r.value, r.rate, r.unit, sparkline(r.points, l.sparkW))
+}
+
+func (l layout) cells(key, value, rate, unit, spark string) string {
+	var b strings.Builder
+	b.WriteString(pad(shorten(key, l.keyW), l.keyW))
+	b.WriteString(strings.Repeat(" ", gap))
+	b.WriteString(padLeft(value, l.valueW))
+	if l.rateW > 0 {
 		b.WriteString(strings.Repeat(" ", gap))
-		b.WriteString(padLeft(value, valueW))
-		if rateW > 0 {
-			b.WriteString(strings.Repeat(" ", gap))
-			b.WriteString(padLeft(rate, rateW))
-		}
-		if unitW > 0 {
-			b.WriteString(strings.Repeat(" ", gap))
-			b.WriteString(pad(unit, unitW))
-		}
-		if sparkW > 0 {
-			b.WriteString(strings.Repeat(" ", gap))
-			b.WriteString(spark)
-		}
-		lines = append(lines, clip(strings.TrimRight(b.String(), " "), width))
+		b.WriteString(padLeft(rate, l.rateW))
 	}
-	line("KEY", "VALUE", "RATE", "UNIT", "HISTORY") // clipped to width if need be
+	if l.unitW > 0 {
+		b.WriteString(strings.Repeat(" ", gap))
+		b.WriteString(pad(unit, l.unitW))
+	}
+	if l.sparkW > 0 {
+		b.WriteString(strings.Repeat(" ", gap))
+		b.WriteString(spark)
+	}
+	return clip(strings.TrimRight(b.String(), " "), l.width)
+}
+
+// table lays out the rows in width columns: the column titles, then one
+// line per row. No line is longer than width.
+func table(rows []row, width int) []string {
+	l := newLayout(rows, width)
+	lines := make([]string, 0, len(rows)+1)
+	lines = append(lines, l.titles())
 	for _, r := range rows {
-		line(r.key, r.value, r.rate, r.unit, sparkline(r.points, sparkW))
+		lines = append(lines, l.format(r))
 	}
 	return lines
-}
-
-// screen draws states on a writer: on a terminal it repaints the screen in
-// place; otherwise it prints each table that differs from the last one.
-type screen struct {
-	w     io.Writer
-	tty   bool
-	color bool
-	size  func() (cols, rows int) // rows 0: unknown
-
-	drawn bool
-	last  string // plain mode: the status and table last printed
-}
-
-// ANSI escape sequences.
-const (
-	csiHome       = "\x1b[H"
-	csiClear      = "\x1b[2J"
-	csiClearLine  = "\x1b[K"
-	csiClearBelow = "\x1b[J"
-	csiHideCursor = "\x1b[?25l"
-	csiShowCursor = "\x1b[?25h"
-	sgrGreen      = "\x1b[32m"
-	sgrYellow     = "\x1b[33m"
-	sgrBold       = "\x1b[1m"
-	sgrReset      = "\x1b[0m"
-)
-
-// draw shows s.
-func (sc *screen) draw(s *state) error {
-	cols, height := sc.size()
-	header := clip(s.header(), cols)
-	if !sc.tty {
-		lines := table(s.rows, cols)
-		body := s.status() + "\n" + strings.Join(lines, "\n")
-		if body == sc.last {
-			return nil
-		}
-		sc.last = body
-		_, err := io.WriteString(sc.w, header+"\n"+strings.Join(lines, "\n")+"\n\n")
-		return err
-	}
-
-	// The screen holds the header, the column titles, the rows and an
-	// empty last line; rows that do not fit are counted instead.
-	rows, hidden := s.rows, 0
-	if height > 0 && len(rows)+3 > height {
-		keep := max(height-4, 1)
-		rows, hidden = rows[:keep], len(rows)-keep
-	}
-	lines := table(rows, cols)
-	if hidden > 0 {
-		lines = append(lines, clip(fmt.Sprintf("... %d more series: narrow them with -match or -filter, or enlarge the window", hidden), cols))
-	}
-	if sc.color {
-		if st := s.status(); strings.Contains(header, st) {
-			c := sgrGreen
-			if !s.live {
-				c = sgrYellow
-			}
-			header = strings.Replace(header, st, c+st+sgrReset, 1)
-		}
-		lines[0] = sgrBold + lines[0] + sgrReset
-	}
-	var b strings.Builder
-	if !sc.drawn {
-		b.WriteString(csiHideCursor + csiClear)
-		sc.drawn = true
-	}
-	b.WriteString(csiHome)
-	b.WriteString(header)
-	b.WriteString(csiClearLine + "\n")
-	for i, l := range lines {
-		b.WriteString(l)
-		b.WriteString(csiClearLine)
-		if i < len(lines)-1 {
-			b.WriteByte('\n')
-		}
-	}
-	b.WriteString(csiClearBelow)
-	_, err := io.WriteString(sc.w, b.String())
-	return err
-}
-
-// close leaves the terminal as it was found, the last table on screen.
-func (sc *screen) close() {
-	if sc.tty && sc.drawn {
-		_, _ = io.WriteString(sc.w, csiShowCursor+"\n")
-	}
 }
 
 func runes(s string) int { return utf8.RuneCountInString(s) }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +19,7 @@ import (
 	"github.com/go-pulse/pulse/subscriber"
 )
 
-// watch shows the live table until ctx is cancelled.
+// watch shows the live table until ctx is cancelled or q is pressed.
 func watch(ctx context.Context, c *config, client *http.Client, stdout, stderr io.Writer) int {
 	fail := func(msg string) int {
 		fmt.Fprintln(stderr, "pulse watch: "+msg)
@@ -27,13 +28,11 @@ func watch(ctx context.Context, c *config, client *http.Client, stdout, stderr i
 
 	// The first connection must succeed: its first failure ends watch at
 	// once, whatever the subscriber would do (it retries network errors and
-	// 503s; it gives up by itself on 401, 403, 404, 400). Later failures
-	// are shown in the header while the subscriber reconnects.
+	// 503s; it gives up by itself on 401, 403, 404, 400, 501). Later
+	// failures are shown in the header while the subscriber reconnects.
 	dialCtx, cancelDial := context.WithTimeout(ctx, c.timeout)
 	defer cancelDial()
-	var mu sync.Mutex
-	var lastErr error
-	failed := make(chan struct{}, 1) // a failure to show in the header
+	cs := &connState{failed: make(chan struct{}, 1)}
 	opts := &subscriber.Options{
 		Patterns:   c.match,
 		HTTPHeader: c.header,
@@ -47,22 +46,13 @@ func watch(ctx context.Context, c *config, client *http.Client, stdout, stderr i
 			if errors.As(err, &se) {
 				return // a refused message; the connection goes on
 			}
-			mu.Lock()
-			lastErr = err
-			mu.Unlock()
+			cs.set(err)
 			cancelDial() // ends Dial if it is still waiting; harmless after
-			select {
-			case failed <- struct{}{}:
-			default:
-			}
 		},
 	}
 	sub, err := subscriber.Dial(dialCtx, c.url.String(), opts)
 	if err != nil {
-		mu.Lock()
-		first := lastErr
-		mu.Unlock()
-		switch {
+		switch first := cs.get(); {
 		case ctx.Err() != nil:
 			return exitOK // interrupted while connecting
 		case first != nil:
@@ -85,28 +75,80 @@ func watch(ctx context.Context, c *config, client *http.Client, stdout, stderr i
 		size:  func() (int, int) { return screenSize(stdout, tty) },
 	}
 	defer sc.close()
+	var keys <-chan key
+	if tty {
+		var stop func()
+		keys, stop = startKeys(os.Stdin)
+		defer stop()
+	}
+	return show(ctx, sub, cs, sc, keys, newWatchUI(c, keys != nil, stderr))
+}
 
-	var at time.Time
-	draw := func() error {
-		mu.Lock()
-		problem := lastErr
-		mu.Unlock()
-		s := view(sub, c, at)
-		if !s.live && problem != nil {
-			s.problem = shortError(problem)
+// connState is the last connection failure, set by the subscriber's
+// OnError and shown in the header until the next update.
+type connState struct {
+	mu     sync.Mutex
+	err    error
+	failed chan struct{} // capacity 1: a failure to show
+}
+
+func (cs *connState) set(err error) {
+	cs.mu.Lock()
+	cs.err = err
+	cs.mu.Unlock()
+	if err != nil {
+		select {
+		case cs.failed <- struct{}{}:
+		default:
 		}
-		return sc.draw(s)
+	}
+}
+
+func (cs *connState) get() error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.err
+}
+
+// watchUI is the model of one watch and what it tells on stderr.
+type watchUI struct {
+	m     *model
+	empty emptyNotice
+}
+
+func newWatchUI(c *config, interactive bool, stderr io.Writer) *watchUI {
+	return &watchUI{m: newModel(c.where(), c.filter, interactive), empty: emptyNotice{c: c, w: stderr}}
+}
+
+// show draws the subscriber's view on sc until ctx is cancelled, the
+// subscriber closes or q is pressed; keys is nil when none are read.
+func show(ctx context.Context, sub *subscriber.Subscriber, cs *connState, sc *screen, keys <-chan key, ui *watchUI) int {
+	resized := make(chan os.Signal, 1)
+	if sc.tty && len(resizeSignals) > 0 {
+		signal.Notify(resized, resizeSignals...)
+		defer signal.Stop(resized)
+	}
+	var at time.Time
+	update := func() {
+		f := frameOf(sub, at)
+		if err := cs.get(); !f.live && err != nil {
+			f.problem = shortError(err)
+		}
+		ui.m.setFrame(f)
+		ui.empty.check(f)
 	}
 	// The first Update, the snapshot Dial waited for, is on its way: the
 	// first table is drawn when it arrives.
 	for {
+		redraw := true
 		select {
 		case <-ctx.Done():
 			return exitOK
-		case <-failed:
-			if err := draw(); err != nil {
-				return fail("writing the output: " + err.Error())
-			}
+		case <-cs.failed:
+			update()
+		case <-resized:
+		case k := <-keys:
+			redraw = ui.m.press(k)
 		case u, ok := <-sub.Updates():
 			if !ok {
 				return exitOK
@@ -115,65 +157,66 @@ func watch(ctx context.Context, c *config, client *http.Client, stdout, stderr i
 				at = u.Time
 			}
 			if u.Type != subscriber.UpdateDisconnected {
-				mu.Lock()
-				lastErr = nil
-				mu.Unlock()
+				cs.set(nil)
 			}
-			if err := draw(); err != nil {
-				return fail("writing the output: " + err.Error())
-			}
+			update()
+		}
+		if ui.m.quit {
+			return exitOK
+		}
+		if !redraw {
+			continue
+		}
+		if err := sc.draw(ui.m); err != nil {
+			fmt.Fprintln(ui.empty.w, "pulse watch: writing the output: "+err.Error())
+			return exitFailure
 		}
 	}
 }
 
-// view reads the subscriber's state into the rows of the table.
-func view(sub *subscriber.Subscriber, c *config, at time.Time) *state {
-	s := &state{
-		url:      c.where(),
-		live:     sub.Connected(),
-		seq:      sub.Seq(),
-		at:       at,
-		filtered: c.filter != "",
-	}
+// frameOf reads the subscriber's state into a frame.
+func frameOf(sub *subscriber.Subscriber, at time.Time) frame {
+	f := frame{live: sub.Connected(), seq: sub.Seq(), at: at}
 	vals := sub.Values()
-	s.total = len(vals)
-	filter := strings.ToLower(c.filter)
+	f.series = make([]series, 0, len(vals))
 	for _, k := range slices.Sorted(maps.Keys(vals)) {
-		if filter != "" && !strings.Contains(strings.ToLower(k), filter) {
-			continue
-		}
 		v := vals[k]
 		class := classify(v.Unit, v.Name)
-		r := row{key: k, value: formatValue(v.Value, class), unit: v.Unit}
+		s := series{key: k, name: v.Name, value: v.Value, rate: v.Rate, hasRate: v.HasRate}
+		s.row = row{key: k, value: formatValue(v.Value, class), unit: v.Unit}
 		if v.Stale {
-			r.value += " (stale)"
+			s.row.value += " (stale)"
 		}
 		if v.Kind == subscriber.KindCounter {
-			r.rate = "-"
+			s.row.rate = "-"
 			if v.HasRate {
-				r.rate = formatRate(v.Rate, class)
+				s.row.rate = formatRate(v.Rate, class)
 			}
 		}
-		// The sparkline: a counter's rate (its value only ever grows), a
-		// gauge's value.
-		hist := sub.History(k)
-		if len(hist) > maxSparkline {
-			hist = hist[len(hist)-maxSparkline:]
-		}
-		r.points = make([]float64, 0, len(hist))
-		for _, p := range hist {
-			switch {
-			case v.Kind != subscriber.KindCounter:
-				r.points = append(r.points, p.Value)
-			case p.HasRate:
-				r.points = append(r.points, p.Rate)
-			case len(r.points) > 0:
-				r.points = append(r.points, math.NaN())
-			}
-		}
-		s.rows = append(s.rows, r)
+		s.row.points = sparkPoints(sub.History(k), v.Kind)
+		f.series = append(f.series, s)
 	}
-	return s
+	return f
+}
+
+// sparkPoints is what a sparkline draws: a counter's rate (its value only
+// ever grows), a gauge's value; the last maxSparkline points.
+func sparkPoints(hist []subscriber.Point, kind subscriber.Kind) []float64 {
+	if len(hist) > maxSparkline {
+		hist = hist[len(hist)-maxSparkline:]
+	}
+	points := make([]float64, 0, len(hist))
+	for _, p := range hist {
+		switch {
+		case kind != subscriber.KindCounter:
+			points = append(points, p.Value)
+		case p.HasRate:
+			points = append(points, p.Rate)
+		case len(points) > 0:
+			points = append(points, math.NaN())
+		}
+	}
+	return points
 }
 
 // shortError is the reason for a reconnection, in a few words, for the
@@ -191,4 +234,55 @@ func shortError(err error) string {
 		return fmt.Sprintf("closed by the server: %d %v", int(code), code)
 	}
 	return innermost(err).Error()
+}
+
+// startKeys reads key presses from the terminal f in cbreak mode. It
+// returns a nil channel, and reads nothing, when f is not a terminal or
+// its mode cannot be set (then watch only repaints). stop ends the reader
+// and restores the terminal.
+func startKeys(f *os.File) (keys <-chan key, stop func()) {
+	if !isTerminal(f) {
+		return nil, func() {}
+	}
+	restore, err := cbreak(f)
+	if err != nil {
+		return nil, func() {}
+	}
+	ch := make(chan key, 16)
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		_ = readKeys(f, true, ch, done) // a failed read only ends the keys
+	}()
+	return ch, func() {
+		close(done)
+		<-ended // at most a read timeout (0.1 s) away
+		_ = restore()
+	}
+}
+
+// emptyNotice says on stderr, once each time it happens, that the server
+// has no series for the -match patterns: an empty table alone looks like
+// a hang.
+type emptyNotice struct {
+	c    *config
+	w    io.Writer
+	said bool
+}
+
+func (e *emptyNotice) check(f frame) {
+	switch {
+	case !f.live || len(e.c.patterns()) == 0:
+	case len(f.series) > 0:
+		e.said = false
+	case !e.said:
+		e.said = true
+		fmt.Fprintln(e.w, "pulse watch: "+noMatch(e.c)+"; waiting for one to appear")
+	}
+}
+
+// noMatch says that nothing matches the patterns of c.
+func noMatch(c *config) string {
+	return fmt.Sprintf("no series matches %q on %s (names are case-sensitive; -match '*' shows every series)", strings.Join(c.patterns(), ","), c.where())
 }

@@ -1,0 +1,33 @@
+module github.com/go-pulse/pulse/cmd/pulse
+
+go 1.25.0
+
+require (
+	github.com/coder/websocket v1.8.15
+	github.com/go-pulse/pulse v0.0.0
+	github.com/go-pulse/pulse/sources/prometheus v0.0.0
+	github.com/prometheus/client_golang v1.24.1
+	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/common v0.71.0
+	github.com/stretchr/testify v1.12.1
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/go-pulse/pulse/sources/internal v0.0.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/procfs v0.21.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+// Until the first release the command builds against the modules in this
+// repository (go.work does the same for the whole workspace). RELEASING.md
+// says how these replace directives give way to tagged versions.
+replace (
+	github.com/go-pulse/pulse => ../..
+	github.com/go-pulse/pulse/sources/internal => ../../sources/internal
+	github.com/go-pulse/pulse/sources/prometheus => ../../sources/prometheus
+)
