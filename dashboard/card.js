@@ -58,10 +58,25 @@ export class Card {
     this.helpBtn.addEventListener("click", () => this.toggle(this.helpBtn, this.helpEl));
     this.moreBtn.addEventListener("click", () => this.toggle(this.moreBtn, this.actions));
     this.pinBtn.addEventListener("click", () => this.app.togglePin(this.spec.id));
-    this.actions.querySelector(".csv").addEventListener("click", () => this.saveCSV());
-    this.actions.querySelector(".png").addEventListener("click", () => this.savePNG());
+    const done = (fn) => () => {
+      fn();
+      this.toggle(this.moreBtn, this.actions); // the menu closes
+      this.moreBtn.focus();
+    };
+    this.actions.querySelector(".csv").addEventListener("click", done(() => this.saveCSV()));
+    this.actions.querySelector(".png").addEventListener("click", done(() => this.savePNG()));
     this.actions.querySelector(".earlier").addEventListener("click", () => this.app.movePin(this.spec.id, -1));
     this.actions.querySelector(".later").addEventListener("click", () => this.app.movePin(this.spec.id, 1));
+    this.el.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Escape") return;
+      for (const [button, panel] of [[this.helpBtn, this.helpEl], [this.moreBtn, this.actions]]) {
+        if (panel.hidden) continue;
+        this.toggle(button, panel);
+        button.focus();
+        ev.stopPropagation();
+        ev.preventDefault();
+      }
+    });
     this.legendEl.addEventListener("click", (ev) => {
       const b = ev.target.closest("button");
       if (!b) return;
@@ -70,10 +85,14 @@ export class Card {
     });
   }
 
+  // toggle opens or closes a panel over the chart (help, actions); one at a time.
   toggle(button, panel) {
     const open = panel.hidden;
-    panel.hidden = !open;
-    button.setAttribute("aria-expanded", String(open));
+    for (const [b, p] of [[this.helpBtn, this.helpEl], [this.moreBtn, this.actions]]) {
+      const show = p === panel && open;
+      p.hidden = !show;
+      b.setAttribute("aria-expanded", String(show));
+    }
   }
 
   /** setSpec takes a new spec of the same chart id; lines kept keep their state. */

@@ -668,7 +668,7 @@ function showStatusPaused() {
 // ---- Keyboard ----
 
 document.addEventListener("keydown", (ev) => {
-  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented || keysDialog.open) return;
   const typing = ev.target.closest?.("input, textarea, select, [contenteditable]");
   if (typing) return;
   const r = RANGES.find((x) => x.key === ev.key);

@@ -44,7 +44,10 @@ export function heldSpan(client) {
 export function availability(range, client) {
   if (range.span === 0) return { ok: true, reason: "" };
   const held = heldSpan(client);
-  if (held === 0) return { ok: false, reason: `${range.label}: waiting for the Hub's history` };
+  if (held === 0) {
+    const why = client.status === "live" ? "the Hub keeps no history (its History option is off)" : "waiting for the Hub";
+    return { ok: false, reason: `${range.label}: ${why}` };
+  }
   if (held >= range.span) return { ok: true, reason: "" };
   const n = client.historyLength;
   return {

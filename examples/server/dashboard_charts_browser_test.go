@@ -287,6 +287,18 @@ func testFamilies(t *testing.T, b *browser) {
 	require.Equal(t, "1 request", eval[string](b, row("shop_inflight")), "singular")
 	require.Zero(t, eval[int](b, `document.querySelectorAll('#grid .card[data-chart="shop_limit_bytes"], #grid .card[data-chart="shop_inflight"]').length`))
 	require.Equal(t, 3, eval[int](b, `document.querySelectorAll("#constants .const").length`))
+
+	// Help on demand: over the chart, closed by Escape.
+	help := `document.querySelector('[data-chart="shop_requests_total"] .help')`
+	require.True(t, eval[bool](b, help+`.hidden`))
+	b.click(`[data-chart="shop_requests_total"] .info`)
+	require.False(t, eval[bool](b, help+`.hidden`))
+	require.Equal(t, "true", eval[string](b, `document.querySelector('[data-chart="shop_requests_total"] .info').getAttribute("aria-expanded")`))
+	require.Contains(t, eval[string](b, help+`.textContent`), "Requests served")
+	require.Contains(t, eval[string](b, help+`.textContent`), `shop_requests_total{path="/b"}`)
+	b.keys(kb.Escape)
+	require.True(t, eval[bool](b, help+`.hidden`))
+	require.Equal(t, "icon info", eval[string](b, `document.activeElement.className`), "the focus back on its button")
 }
 
 // constRow is the expression of the constant list's row of a series.
@@ -379,6 +391,19 @@ func testHover(t *testing.T, b *browser, base string) {
 	require.Equal(t, `shop_requests_total{path="/c"}`, rows[0].Line, "largest first")
 	b.run(chromedp.MouseEvent("mouseMoved", 5, 5))
 	b.waitFor("the tooltip gone", `document.getElementById("tip").hidden`)
+
+	// Paused, the charts hold still and still answer the pointer.
+	b.keys("p")
+	end := eval[float64](b, `dashboard.window().t1`)
+	seq := eval[int](b, `dashboard.client.seq`)
+	b.waitFor("ticks while paused", fmt.Sprintf(`dashboard.client.seq >= %d`, seq+3))
+	require.Equal(t, end, eval[float64](b, `dashboard.window().t1`), "the window holds still")
+	b.run(chromedp.MouseEvent("mouseMoved", r.plotX(0.99), r.Top+r.Height/2))
+	b.waitFor("the tooltip while paused", `!document.getElementById("tip").hidden`)
+	require.LessOrEqual(t, eval[float64](b, `Number(document.getElementById("tip").dataset.time)`), end, "no tick after the pause")
+	b.run(chromedp.MouseEvent("mouseMoved", 5, 5))
+	b.keys("p")
+	b.waitFor("moving again", fmt.Sprintf(`dashboard.window().t1 > %v`, end))
 }
 
 // formatJS reads a number the page wrote with String(v) as Go writes it.
@@ -433,6 +458,7 @@ func testZoomCSV(t *testing.T, b *browser, base string, dl *downloads) {
 	b.click(`[data-chart="shop_requests_total"] .more`)
 	b.click(`[data-chart="shop_requests_total"] .actions .csv`)
 	name, body := dl.next(t)
+	require.True(t, eval[bool](b, `document.querySelector('[data-chart="shop_requests_total"] .actions').hidden`), "the menu closed")
 	require.Regexp(t, `^shop_requests_total-\d{8}T\d{6}Z\.csv$`, name)
 	recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
 	require.NoError(t, err)
@@ -463,9 +489,14 @@ func testZoomCSV(t *testing.T, b *browser, base string, dl *downloads) {
 		}
 	}
 
+	// The zoom is in the address: a reload keeps it.
+	b.run(chromedp.Reload())
+	b.waitFor("live again", jsDashState+` === "live"`)
+	require.Equal(t, []float64{math.Round(zoom.T0), math.Round(zoom.T1)}, eval[[]float64](b, `[dashboard.zoom.t0, dashboard.zoom.t1]`))
+	b.waitFor("drawn over the zoom", fmt.Sprintf(`%s?.drawn?.win.t0 === dashboard.zoom.t0`, fmt.Sprintf(jsChart, id)))
+
 	b.run(chromedp.DoubleClick(chromedp.CSS(`[data-chart="shop_requests_total"] canvas`)))
 	b.waitFor("the zoom reset", `dashboard.zoom === null && document.getElementById("zoomed").hidden && !new URLSearchParams(location.search).has("from")`)
-	b.click(`[data-chart="shop_requests_total"] .more`)
 }
 
 // testPNG: a chart downloads as a PNG of it, title and legend included.
@@ -484,7 +515,7 @@ func testPNG(t *testing.T, b *browser, dl *downloads) {
 	require.Greater(t, img.Bounds().Dx(), cw, "the chart and a margin")
 	require.Greater(t, img.Bounds().Dy(), ch+40, "the chart, its title and its legend")
 	require.Greater(t, colors(img), 20, "something drawn")
-	b.click(`[data-chart="shop_latency_seconds"] .more`)
+	require.Equal(t, "false", eval[string](b, `document.querySelector('[data-chart="shop_latency_seconds"] .more').getAttribute("aria-expanded")`), "the menu closed")
 }
 
 // colors counts the distinct colors of an image, up to 1,000.
