@@ -147,6 +147,7 @@ export class Card {
   setPinned(p) {
     this.pinned = p;
     this.pinBtn.setAttribute("aria-pressed", String(p));
+    this.pinBtn.textContent = p ? "★" : "☆";
     this.pinBtn.setAttribute("aria-label", (p ? "Unpin " : "Pin ") + this.spec.title);
     this.pinBtn.title = p ? "Unpin: back to its place" : "Pin to the top (kept in the address)";
     this.grip.hidden = !p;
