@@ -112,7 +112,9 @@ export function plain(v) {
   if (Number.isInteger(v)) return String(v);
   if (a >= 1) return digits(v);
   if (a >= 0.001) return String(Number(v.toPrecision(3)));
-  return String(Number(v.toPrecision(2)));
+  if (a < 1e-9) return v.toExponential(1);
+  // Two significant digits, without an exponent: 0.000085, not 8.5e-5.
+  return v.toFixed(Math.ceil(-Math.log10(a)) + 1).replace(/0+$/, "");
 }
 
 /**

@@ -335,6 +335,8 @@ func testFormat(t *testing.T, b *browser) {
 		{0.45, "ratio", false, "45%"},
 		{7, "", true, "7/s"},
 		{1234567, "", false, "1.23M"},
+		{8.5e-7, "seconds", true, "0.00000085 s/s"},
+		{0.000123, "", false, "0.00012"},
 	}
 	got := evalAsync[[]string](b, fmt.Sprintf(`import(new URL("format.js", location.href)).then((f) => %s.map((c) => f.text(c.v, c.unit, c.rate)))`, mustJSON(t, cases)))
 	for i, c := range cases {
