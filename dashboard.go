@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -45,20 +46,29 @@ func newDashboardFile(name, ctype string, body []byte) *dashboardFile {
 }
 
 // dashboardFiles are the static files, by their name under the dashboard's
-// root. pulse.js is the package's client, as served by JS.
+// root: every .js and .css file of the embedded directory (the page's
+// modules and style sheet), and pulse.js, the package's client, as served by
+// JS.
 var dashboardFiles = func() map[string]*dashboardFile {
-	read := func(name string) []byte {
+	entries, err := dashboardFS.ReadDir("dashboard")
+	if err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+	files := map[string]*dashboardFile{"pulse.js": newDashboardFile("pulse.js", types[".js"], clientJS)}
+	for _, e := range entries {
+		name := e.Name()
+		ctype := types[path.Ext(name)]
+		if e.IsDir() || ctype == "" {
+			continue
+		}
 		b, err := dashboardFS.ReadFile("dashboard/" + name)
 		if err != nil {
 			panic(err) // embedded at build time: cannot happen
 		}
-		return b
+		files[name] = newDashboardFile(name, ctype, b)
 	}
-	return map[string]*dashboardFile{
-		"dashboard.js":  newDashboardFile("dashboard.js", "text/javascript; charset=utf-8", read("dashboard.js")),
-		"dashboard.css": newDashboardFile("dashboard.css", "text/css; charset=utf-8", read("dashboard.css")),
-		"pulse.js":      newDashboardFile("pulse.js", "text/javascript; charset=utf-8", clientJS),
-	}
+	return files
 }()
 
 // A DashboardOption configures the handler returned by Dashboard.
@@ -97,7 +107,9 @@ func DashboardMatch(patterns ...string) DashboardOption {
 //
 //	""               a redirect (307, as http.ServeMux's) to the prefix with its trailing slash
 //	"/"              the page (text/html)
-//	"/dashboard.js"  its script, "/dashboard.css" its style sheet, "/pulse.js" the client
+//	"/dashboard.js"  its script (an ES module importing the other .js files
+//	                 served next to it), "/dashboard.css" its style sheet,
+//	                 "/pulse.js" the client
 //	"/stream"        the Hub itself: Hub.ServeHTTP answers the WebSocket upgrade,
 //	                 Server-Sent Events and the plain-GET JSON snapshot there
 //
@@ -111,13 +123,25 @@ func DashboardMatch(patterns ...string) DashboardOption {
 // 404 and one without is taken for the prefix without its slash and
 // redirected.
 //
-// The page shows every series the connection may see as a live time-series
-// chart with a time axis, starting full from the Hub's history: the current
-// value with its unit, and for counters the per-second rate (plotted by
-// default; the value is shown too). It has a filter box (name or key
-// substrings and globs, on the page, or on the server as subscription
-// patterns), pause and resume, and the connection's status. It draws only the
-// charts in view, once per animation frame.
+// The page charts every series the connection may see, starting full from
+// the Hub's history: one chart per metric family with a line per label set
+// and a legend that toggles lines (past eight lines the largest eight, and
+// "show all"); a histogram's quantiles in one chart with the average of its
+// _sum and _count; counters as per-second rates (or running totals), values
+// in their units (bytes in KiB/MiB, a rate of seconds as s/s of busy time,
+// "1 request"). Series that held one value over the whole history shown go
+// to a compact list instead of flat charts. Hovering a chart shows the exact
+// time and every line's value; dragging across it zooms every chart,
+// double-click resets. Charts can be pinned and reordered; the pins, their
+// order, the range, the zoom and the filter are kept in the page's address,
+// so a view can be shared. Each chart exports its visible range as CSV and
+// itself as PNG. Time ranges: live, 5 min, 1 h and 24 h, each offered when
+// the Hub's History × Interval covers it (the others are shown disabled with
+// the reason). It has a filter box (name or key substrings and globs, on the
+// page, or on the server as subscription patterns), pause and resume, the
+// connection's status, help text on demand, and keyboard use throughout
+// ("?" lists the keys). It follows the system's dark mode and fits a phone.
+// It draws only the charts in view, once per animation frame.
 //
 // Access control: the stream is the Hub's own handler, so the Hub's origin
 // check, Options.Authorize and MaxClients apply to it exactly as on the Hub's

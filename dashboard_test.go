@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,40 @@ func TestDashboardServesPageAndAssets(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(embedded), js)
 	require.Contains(t, js, `connect("stream"`, "the stream is relative to the page")
+
+	// The page's modules: every module any module imports is served, from
+	// the embedded files, and nothing is imported from elsewhere.
+	imports := regexp.MustCompile(`(?m)^import .* from "([^"]+)";$`)
+	seen := map[string]bool{}
+	queue := []string{"dashboard.js"}
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		resp, body := fetch(t, http.MethodGet, base+name, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, name)
+		require.Equal(t, "text/javascript; charset=utf-8", resp.Header.Get("Content-Type"), name)
+		if name != "pulse.js" {
+			embedded, err := dashboardFS.ReadFile("dashboard/" + name)
+			require.NoError(t, err, name)
+			require.Equal(t, string(embedded), body, name)
+		}
+		for _, m := range imports.FindAllStringSubmatch(body, -1) {
+			require.True(t, strings.HasPrefix(m[1], "./") && !strings.Contains(m[1][2:], "/"), "%s imports %s: a file next to it", name, m[1])
+			queue = append(queue, m[1][2:])
+		}
+	}
+	require.Greater(t, len(seen), 5, "the page's modules: %v", seen)
+	entries, err := dashboardFS.ReadDir("dashboard")
+	require.NoError(t, err)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".js") {
+			require.True(t, seen[e.Name()], "%s is embedded but imported by no module", e.Name())
+		}
+	}
 
 	// Only GET and HEAD.
 	resp, _ = fetch(t, http.MethodPost, base, nil)

@@ -324,6 +324,23 @@ function snapshotMsg(seq, reason = "connect") {
   console.log("ok state, history, resync, backoff, subscriptions");
 }
 
+// ---- The hello says how many points the server keeps ----
+{
+  const r = record({ history: 2 });
+  const c = r.client;
+  await settle();
+  const ws = FakeWS.all.at(-1);
+  ws.open();
+  assert.equal(c.historyLength, 0, "unknown before the hello");
+  ws.msg({ ...hello(1), history: 4 });
+  assert.equal(c.historyLength, 4);
+  ws.msg(snapshotMsg(1));
+  for (let s = 2; s <= 6; s++) ws.msg({ type: "delta", seq: s, ts: s * 1000 });
+  assert.deepEqual(c.history("req_total").times, [3000, 4000, 5000, 6000], "the server's length, not options.history");
+  c.close();
+  console.log("ok history length from the hello");
+}
+
 // ---- Fallback to Server-Sent Events ----
 {
   const r = record({ url: "https://example.test/metrics" });

@@ -77,7 +77,8 @@ const PATTERN = /^[A-Za-z0-9_:*?]{1,200}$/;
  *   sseAfter        WebSocket failures before the SSE fallback (default 3)
  *   minDelay, maxDelay  backoff bounds in ms (default 250 and 30000)
  *   connectTimeout  ms before an attempt that says nothing is abandoned (default 10000)
- *   history         points kept per series while the server's count is unknown (default 300)
+ *   history         points kept per series while the server's count is unknown (default 300;
+ *                   once the hello says how many the server keeps, that many)
  *   onUpdate(state, changes)  after each snapshot, delta and history message
  *   onStatus(status, info)    on each status change (see above)
  *   onError(message)          on each error message from the server (default: console.warn)
@@ -108,6 +109,12 @@ class PulseClient {
   transport = "";
   /** The server's tick, from its hello. */
   intervalMs = 1000;
+  /**
+   * Points per series the server keeps and sends in its history message,
+   * from its hello: the server's history spans historyLength × intervalMs.
+   * 0 before the hello, and when the server keeps no history.
+   */
+  historyLength = 0;
 
   onUpdate = null;
   onStatus = null;
@@ -380,6 +387,8 @@ class PulseClient {
       return;
     }
     this.intervalMs = msg.interval_ms > 0 ? msg.interval_ms : 1000;
+    this.historyLength = msg.history > 0 ? msg.history : 0;
+    if (this.historyLength > 0) this.#histMax = this.historyLength;
     this.#watch(conn, 3 * this.intervalMs);
   }
 
@@ -476,8 +485,10 @@ class PulseClient {
     const st = this.state;
     if (!this.#synced || msg.seq !== st.seq) return; // not about the state held
     const times = msg.times || [];
-    // The server sends min(its length, seq) points: fewer than seq tells its length.
-    this.#histMax = times.length < msg.seq ? Math.max(times.length, 1) : Math.max(this.#opts.history, times.length);
+    // Keep as many points as the server does: its hello says how many; an
+    // older server's history of fewer than seq points tells its length.
+    if (this.historyLength > 0) this.#histMax = this.historyLength;
+    else this.#histMax = times.length < msg.seq ? Math.max(times.length, 1) : Math.max(this.#opts.history, times.length);
     this.#times = [...times];
     this.#histValues.clear();
     this.#histRates.clear();

@@ -3,8 +3,9 @@ package main
 // Browser tests of pulse.Dashboard, with the conventions of browser_test.go
 // (headless Debian chromium; skipped without it, except under CI=true).
 //
-// PULSE_DOCS_SCREENSHOT=1 also writes the README's screenshot,
-// docs/dashboard.png (1280x900, light), from the demo at its default 1 s
+// PULSE_DOCS_SCREENSHOT=1 also writes the README's screenshots,
+// docs/dashboard.png (1280x900, light), docs/dashboard-dark.png and
+// docs/dashboard-phone.png (390x844 at 2x), from the demo at its default 1 s
 // tick after two minutes; the other screenshots go to PULSE_SCREENSHOT_DIR
 // or the test's temporary directory.
 
@@ -35,8 +36,13 @@ const (
 	jsDashState = `document.getElementById("status").dataset.state`
 	jsDashCards = `document.querySelectorAll("#grid .card").length`
 	jsDashShown = `document.querySelectorAll("#grid .card:not([hidden])").length`
-	// jsInViewCards describes the cards in the viewport: key, points drawn,
-	// seq drawn, value, and the canvas's size and inked pixels.
+	// jsEverySeries: every series the client holds is a line of a chart
+	// (in the grid, pinned, or listed as constant).
+	jsEverySeries = `(() => { const keys = new Set(); for (const c of dashboard.cards.values()) for (const l of c.spec.lines) if (l.key) keys.add(l.key);
+		const all = [...dashboard.client.state.series.keys()]; return all.length > 0 && all.every((k) => keys.has(k)) && keys.size === all.length; })()`
+	// jsInViewCards describes the cards in the viewport: chart id, points
+	// drawn, seq drawn, value, the figure (or legend) text, and the
+	// canvas's size and inked pixels.
 	jsInViewCards = `[...document.querySelectorAll("#grid .card:not([hidden])")].filter((el) => {
 		const r = el.getBoundingClientRect();
 		return r.bottom > 0 && r.top < innerHeight;
@@ -49,9 +55,11 @@ const (
 			const bg = 4 * (c.width - 1);
 			for (let i = 0; i < d.length; i += 4) if (d[i] !== d[bg] || d[i + 1] !== d[bg + 1] || d[i + 2] !== d[bg + 2]) ink++;
 		}
-		return { key: el.dataset.key, points: Number(el.dataset.points || 0), seq: Number(el.dataset.seq || 0),
-			value: el.dataset.value || "", figure: el.querySelector(".figure").textContent,
-			width: c.width, height: c.height, ink };
+		const figure = el.querySelector(".figure");
+		return { key: el.dataset.chart, points: Number(el.dataset.points || 0), seq: Number(el.dataset.seq || 0),
+			value: figure.hidden ? el.querySelector(".legend").textContent : el.dataset.value || "",
+			figure: figure.hidden ? el.querySelector(".legend").textContent : figure.textContent,
+			lines: Number(el.dataset.lines || 0), width: c.width, height: c.height, ink };
 	})`
 	// jsAllDrawn: every card in view is drawn at the client's last tick.
 	jsAllDrawn = `(() => { const s = String(dashboard.client.seq); const els = [...document.querySelectorAll("#grid .card:not([hidden])")].filter((el) => {
@@ -65,6 +73,7 @@ type inViewCard struct {
 	Seq    int
 	Value  string
 	Figure string
+	Lines  int
 	Width  int
 	Height int
 	Ink    int
@@ -100,9 +109,10 @@ func (b *browser) colorScheme(scheme string) {
 }
 
 // TestDashboardInBrowser opens pulse.Dashboard, mounted by the demo at
-// /dashboard/, and checks that it charts every series from history, that
-// the charts follow the ticks, that the filter filters (on the page and on
-// the server), pause and resume, and the connection status.
+// /dashboard/, and checks that it charts every series from history, in
+// families, histograms and a list of constant series; that the charts
+// follow the ticks; that the filter filters (on the page and on the server);
+// pause and resume, the connection status, dark mode and a phone's width.
 func TestDashboardInBrowser(t *testing.T) {
 	b := newBrowser(t)
 	if os.Getenv("PULSE_DOCS_SCREENSHOT") == "1" {
@@ -118,13 +128,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	first := eval[int](b, `dashboard.client.seq`)
 	require.Equal(t, "websocket", eval[string](b, `document.getElementById("status").dataset.transport`))
 
-	// A card per series the connection sees, the application's first.
-	b.waitFor("a card per series", jsDashCards+` === dashboard.client.state.series.size && `+jsDashCards+` > 50`)
-	keys := eval[[]string](b, `[...document.querySelectorAll("#grid .card")].map((el) => el.dataset.key)`)
-	require.Contains(t, keys, "go_sched_goroutines_goroutines")
-	require.Contains(t, keys, `http_requests_total{page="shop"}`)
-	require.NotRegexp(t, `^(go|pulse)_`, keys[0], "application series come first")
-	require.Regexp(t, `^pulse_`, keys[len(keys)-1], "the Hub's own series come last")
+	// Every series in a chart: a chart per family, the application's first.
+	b.waitFor("every series charted", jsEverySeries+` && dashboard.client.state.series.size > 50`)
+	charts := eval[[]string](b, `[...document.querySelectorAll("#grid .card")].map((el) => el.dataset.chart)`)
+	require.Contains(t, charts, "go_sched_goroutines_goroutines")
+	require.Contains(t, charts, "http_requests_total")
+	require.NotContains(t, charts, `http_requests_total{page="shop"}`, "a family is one chart")
+	require.Less(t, len(charts), eval[int](b, `dashboard.client.state.series.size`)*3/4, "fewer charts than series")
+	require.NotRegexp(t, `^(go|pulse)_`, charts[0], "application series come first")
+	require.Regexp(t, `^pulse_`, charts[len(charts)-1], "the Hub's own series come last")
+	pages := eval[[]string](b, `[...dashboard.client.state.series.values()].filter((s) => s.name === "http_requests_total").map((s) => s.key).sort()`)
+	require.Len(t, pages, 3)
+	require.Equal(t, pages, eval[[]string](b, `dashboard.chart("http_requests_total").spec.lines.map((l) => l.key)`), "a line per page")
+	require.Equal(t, []string{"p50", "p90", "p99", "avg"}, eval[[]string](b, `dashboard.chart('http_request_duration_seconds{page="shop"}').spec.lines.map((l) => l.label)`),
+		"the quantiles and the average of a histogram in one chart")
 
 	// The charts in view are drawn, and start full: more points than the
 	// ticks seen since the page connected.
@@ -141,11 +158,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.Equal(t, 0, eval[int](b, `[...document.querySelectorAll("#grid .card")].filter((el) =>
 		el.getBoundingClientRect().top > innerHeight + 400 && el.dataset.seq).length`), "cards far below the fold drawn")
 
-	// Units and rates: a counter shows its rate per second with its total.
-	b.waitFor("a duration figure", `[...document.querySelectorAll("#grid .card .unit")].some((el) => /^(ns|µs|ms|s)$/.test(el.textContent))`)
-	shop := `[...document.querySelectorAll("#grid .card")].find((el) => el.dataset.key === 'http_requests_total{page="shop"}')`
-	require.Equal(t, "rate", eval[string](b, shop+`.dataset.plot`))
-	b.waitFor("the shop's rate and total", shop+`.querySelector(".unit").textContent === "/s" && /^total \d/.test(`+shop+`.querySelector(".sub").textContent)`)
+	// Units and rates: requests per second, durations in ms, a limit in EiB.
+	requests := `dashboard.chart("http_requests_total")`
+	require.Equal(t, "rate", eval[string](b, requests+`.el.dataset.plot`))
+	b.waitFor("requests per second", `/^[\d.]+k?\/s$/.test(`+requests+`.legendVals.get('http_requests_total{page="shop"}').textContent)`)
+	require.Equal(t, "requests per second", eval[string](b, requests+`.el.querySelector(".labels").textContent`), "the unit, said once")
+	b.waitFor("a duration", `/^[\d.]+ (ns|µs|ms|s)$/.test(dashboard.chart('http_request_duration_seconds{page="shop"}').legendVals.get('http_request_duration_seconds{page="shop",quantile="0.5"}').textContent)`)
+	b.waitFor("go_gc_gomemlimit_bytes listed as constant", constRow("go_gc_gomemlimit_bytes")+`?.querySelector(".cval").textContent === "8 EiB"`)
+	require.Zero(t, eval[int](b, `document.querySelectorAll('#grid [data-chart="go_gc_gomemlimit_bytes"]').length`), "no flat chart of it")
 
 	// Tick by tick, the charts in view are redrawn and values change.
 	before := cards
@@ -168,17 +188,18 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// The filter, on the page: substrings of the key, and globs.
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.CSS("#filter"), "site_active")))
-	b.waitFor("only active-user cards", jsDashShown+` > 0 && [...document.querySelectorAll("#grid .card:not([hidden])")].every((el) => el.dataset.key.includes("site_active"))`)
-	require.Equal(t, eval[int](b, `[...dashboard.client.state.series.keys()].filter((k) => k.includes("site_active")).length`), eval[int](b, jsDashShown))
+	b.waitFor("only the active-users chart", jsDashShown+` === 1 && document.querySelector("#grid .card:not([hidden])").dataset.chart === "site_active_users"`)
 	require.Contains(t, eval[string](b, `document.getElementById("count").textContent`), " of ")
 	b.waitFor("the filter in the address bar", `new URLSearchParams(location.search).get("q") === "site_active"`)
 
 	eval[chromedp.Void](b, `dashboard.setFilter("go_gc_*_bytes page=\"shop\"")`)
-	want := eval[int](b, `[...dashboard.client.state.series.values()].filter((s) => /^go_gc_.*_bytes$/.test(s.name) || s.key.includes('page="shop"')).length`)
+	want := eval[int](b, `[...dashboard.client.state.series.values()].filter((s) => /^go_gc_.*_bytes$/i.test(s.name) || s.key.toLowerCase().includes('page="shop"')).length`)
+	total := eval[int](b, `dashboard.client.state.series.size`)
 	require.Greater(t, want, 5)
-	b.waitFor("glob and label matches", fmt.Sprintf(`%s === %d`, jsDashShown, want))
+	b.waitFor("glob and label matches", fmt.Sprintf(`document.getElementById("count").textContent === "%d of %d series"`, want, total))
+	require.Equal(t, []string{`http_requests_total{page="shop"}`}, eval[[]string](b, requests+`.shownLines().map((l) => l.key)`), "a family shows the lines that match")
 	b.waitFor("their charts drawn", jsAllDrawn)
-	b.waitFor("byte figures", `[...document.querySelectorAll("#grid .card:not([hidden]) .unit")].some((el) => /^(B|KiB|MiB|GiB)$/.test(el.textContent))`)
+	b.waitFor("byte figures", `[...document.querySelectorAll("#grid .card:not([hidden]) .unit, #grid .card:not([hidden]) .lval")].some((el) => /(B|KiB|MiB|GiB)$/.test(el.textContent))`)
 	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-filtered.png"))
 
 	// On the server: the filter becomes the subscription.
@@ -186,10 +207,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#server-filter"))))
 	b.waitFor("the subscription to follow the filter", `dashboard.client.patterns.join() === "*site_active*"`)
 	b.waitFor("only those series streamed", `dashboard.client.state.series.size > 0 && [...dashboard.client.state.series.keys()].every((k) => k.startsWith("site_active"))`)
-	b.waitFor("only their cards", jsDashCards+` === dashboard.client.state.series.size && `+jsDashShown+` === `+jsDashCards)
+	b.waitFor("only their chart", jsEverySeries+` && `+jsDashCards+` === 1 && `+jsDashShown+` === 1`)
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#server-filter"))))
 	eval[chromedp.Void](b, `dashboard.setFilter("")`)
-	b.waitFor("everything again", `dashboard.client.patterns.join() === "*" && dashboard.client.state.series.size > 50 && `+jsDashShown+` === dashboard.client.state.series.size`)
+	b.waitFor("everything again", `dashboard.client.patterns.join() === "*" && dashboard.client.state.series.size > 50 && `+jsEverySeries+` && `+jsDashShown+` === `+jsDashCards)
 	b.waitFor("all drawn", jsAllDrawn)
 
 	// Pause freezes the charts; resume brings them up to date.
@@ -211,30 +232,40 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.Contains(t, eval[string](b, `document.getElementById("status-text").textContent`), "reconnecting in")
 	srv2 := startDemo(t, srv.addr)
 	b.waitFor("live on the new server", fmt.Sprintf(`%s === "live" && Number(document.getElementById("status").dataset.connects) > %d`, jsDashState, connects))
-	b.waitFor("a card per series again", jsDashCards+` === dashboard.client.state.series.size`)
+	b.waitFor("every series charted again", jsEverySeries)
 	b.waitFor("drawn again", jsAllDrawn)
 
 	// Dark mode and a phone, for the eye (the files are logged).
+	darkAndPhone(t, b, screenshotDir(t))
+	srv2.stop()
+	b.noPageErrors()
+}
+
+// darkAndPhone checks the page in dark mode and at a phone's width, and
+// saves a screenshot of each in dir (dashboard-dark.png, dashboard-phone.png).
+func darkAndPhone(t *testing.T, b *browser, dir string) {
 	b.colorScheme("dark")
 	b.waitFor("dark colors", `getComputedStyle(document.body).backgroundColor !== "rgb(244, 246, 249)"`)
-	seq = eval[int](b, `dashboard.client.seq`)
+	seq := eval[int](b, `dashboard.client.seq`)
 	b.waitFor("a tick drawn in dark", fmt.Sprintf(`dashboard.client.seq > %d && %s`, seq, jsAllDrawn))
-	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-dark.png"))
+	require.Equal(t, eval[string](b, `getComputedStyle(document.documentElement).getPropertyValue("--card").trim()`),
+		eval[string](b, `(() => { const c = document.querySelector("#grid .card canvas"); const d = c.getContext("2d").getImageData(c.width - 1, 0, 1, 1).data;
+			return "#" + [...d.slice(0, 3)].map((x) => x.toString(16).padStart(2, "0")).join(""); })()`), "the charts drawn in the dark card color")
+	b.saveViewport(filepath.Join(dir, "dashboard-dark.png"))
 	b.colorScheme("light")
 	b.run(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	b.waitFor("one column on a phone", `(() => { const cs = [...document.querySelectorAll("#grid .card")].slice(0, 2).map((el) => el.getBoundingClientRect());
 		return cs.length === 2 && cs[0].left === cs[1].left && cs[0].width <= innerWidth && document.documentElement.scrollWidth <= innerWidth; })()`)
 	seq = eval[int](b, `dashboard.client.seq`)
 	b.waitFor("a tick drawn on the phone", fmt.Sprintf(`dashboard.client.seq > %d && %s`, seq, jsAllDrawn))
-	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-phone.png"))
-
-	srv2.stop()
-	b.noPageErrors()
+	b.saveViewport(filepath.Join(dir, "dashboard-phone.png"))
+	b.run(chromedp.EmulateViewport(1280, 900))
 }
 
-// docsScreenshot writes docs/dashboard.png: the demo at its default 1 s
-// tick, after two minutes, so that the charts are full and the rates those
-// of a real service; 1280x900, light.
+// docsScreenshot writes docs/dashboard.png, docs/dashboard-dark.png and
+// docs/dashboard-phone.png: the demo at its default 1 s tick, after two
+// minutes, so that the charts are full and the rates those of a real
+// service; 1280x900 light, the same dark, and a phone.
 func docsScreenshot(t *testing.T, b *browser) {
 	const (
 		interval = time.Second
@@ -260,7 +291,9 @@ func docsScreenshot(t *testing.T, b *browser) {
 	b.waitForLong("two minutes of history", fmt.Sprintf(`%s === "live" && dashboard.client.seq >= %d`, jsDashState, ticks), ticks*interval+waitLimit)
 	seq := eval[int](b, `dashboard.client.seq`)
 	b.waitFor("a fresh tick drawn", fmt.Sprintf(`dashboard.client.seq > %d && %s`, seq, jsAllDrawn))
-	b.saveViewport(filepath.Join("..", "..", "docs", "dashboard.png"))
+	docs := filepath.Join("..", "..", "docs")
+	b.saveViewport(filepath.Join(docs, "dashboard.png"))
+	darkAndPhone(t, b, docs)
 	b.navigate("about:blank")
 }
 
@@ -382,6 +415,7 @@ func TestDashboardSmoothness(t *testing.T) {
 
 	// Every card in view: a viewport as tall as the grid.
 	height := eval[int](b, `Math.ceil(document.documentElement.scrollHeight) + 100`)
+	t.Logf("all 200 in view: a viewport of 1280x%d; a card is %v px high", height, eval[float64](b, `document.querySelector("#grid .card").getBoundingClientRect().height`))
 	b.run(chromedp.EmulateViewport(1280, int64(height)))
 	b.waitFor("every card in view", fmt.Sprintf(`dashboard.inView === %d`, nSeries))
 	all := run("all 200 in view")
