@@ -100,6 +100,7 @@ func main() {
 	queue := flag.Int("queue", 0, "the Hub's QueueSize (0: pulse's default)")
 	ping := flag.Duration("ping", 0, "the Hub's PingInterval (0: pulse's default, 25s; negative: no pings)")
 	ival := flag.Duration("interval", 0, "the Hub's Interval; default 1/hz, or 10ms (pulse's minimum) for -hz 0")
+	maxClients := flag.Int("max-clients", -1, "the Hub's MaxClients (-1: no limit; 0: pulse's default, 10,000)")
 	f := srv.ParseFlags()
 	srv.RaiseNoFile()
 	interval := 10 * time.Millisecond
@@ -109,7 +110,7 @@ func main() {
 	if *ival > 0 {
 		interval = *ival
 	}
-	opts := pulse.Options{Interval: interval, MaxClients: -1, QueueSize: *queue, PingInterval: *ping}
+	opts := pulse.Options{Interval: interval, MaxClients: *maxClients, QueueSize: *queue, PingInterval: *ping}
 	if *workload == "broadcast" {
 		opts.History = -1
 	}
@@ -137,13 +138,17 @@ type driver struct {
 }
 
 func (d driver) Start() { d.src.started.Store(true) }
-func (d driver) Stop()  { d.src.started.Store(false) }
+
+// Shutdown is what quit does first: Hub.Shutdown, which sends every client
+// "going away" (1001), as a deployment's SIGTERM handler would.
+func (d driver) Shutdown(ctx context.Context) error { return d.hub.Shutdown(ctx) }
+func (d driver) Stop()                              { d.src.started.Store(false) }
 func (d driver) Stats() map[string]any {
 	s := d.hub.Stats()
 	return map[string]any{
 		"clients": s.Clients, "messages_sent": s.MessagesSent, "bytes_sent": s.BytesSent,
 		"resyncs": s.Resyncs, "slow_disconnects": s.SlowDisconnects, "ping_timeouts": s.PingTimeouts,
 		"ticks": s.Ticks, "last_tick_us": s.LastTick.Microseconds(), "max_tick_us": s.MaxTick.Microseconds(),
-		"source_errors": s.SourceErrors, "source_timeouts": s.SourceTimeouts,
+		"source_errors": s.SourceErrors, "source_timeouts": s.SourceTimeouts, "rejected": s.Rejected,
 	}
 }
