@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -128,21 +129,30 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	go func() { log.Fatal(http.Serve(ln, mux)) }()
-	srv.Run(f, ln, driver{hub, src})
+	hs := &http.Server{Handler: mux}
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Fatal(err)
+		}
+	}()
+	srv.Run(f, ln, driver{hub, src, hs})
 }
 
 type driver struct {
 	hub *pulse.Hub
 	src *source
+	hs  *http.Server
 }
 
 func (d driver) Start() { d.src.started.Store(true) }
 
-// Shutdown is what quit does first: Hub.Shutdown, which sends every client
-// "going away" (1001), as a deployment's SIGTERM handler would.
-func (d driver) Shutdown(ctx context.Context) error { return d.hub.Shutdown(ctx) }
-func (d driver) Stop()                              { d.src.started.Store(false) }
+// Shutdown is what quit does first, as a deployment's SIGTERM handler
+// would (see pulse's ExampleHub_Shutdown): the HTTP server stops listening,
+// then Hub.Shutdown sends every client "going away" (1001).
+func (d driver) Shutdown(ctx context.Context) error {
+	return errors.Join(d.hs.Shutdown(ctx), d.hub.Shutdown(ctx))
+}
+func (d driver) Stop() { d.src.started.Store(false) }
 func (d driver) Stats() map[string]any {
 	s := d.hub.Stats()
 	return map[string]any{

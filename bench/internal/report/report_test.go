@@ -108,3 +108,31 @@ func wellFormed(t *testing.T, s string) {
 		}
 	}
 }
+
+func TestStormSection(t *testing.T) {
+	run := StormRun{Machine: Machine{CPUs: 2, CPUModel: "Test CPU"}, Pinned: true, Args: []string{"-n", "10000"}, Results: []harness.StormResult{
+		{Variant: "drop", N: 10000, AllLive: true, LiveSeconds: 6.5, SteadyRSSKiB: 100 << 10, PeakRSSKiB: 150 << 10, PeakRSSRatio: 1.5,
+			LoadgenStatus: map[string]any{"attempts": 13000.0, "unavailable": 3000.0, "retry_after_max_s": 5.0},
+			Timeline:      []harness.StormSample{{T: 0.2, Live: 0, RSSKiB: 90 << 10}, {T: 7, Live: 10000, RSSKiB: 150 << 10}}},
+		{Variant: "restart", N: 10000, Err: "the old server did not exit"},
+	}}
+	md := StormMarkdown(run, "docs/storm.svg")
+	for _, want := range []string{
+		"<!-- storm:begin", "<!-- storm:end -->", "`cd bench && go run ./cmd/storm -n 10000`",
+		"| drop | 10,000 | 10,000 (default) | 6.50 s |", "| 13,000 | 3,000 (5 s) |", "| drop | met: 6.50 s | met: 1.50× |",
+		"| restart | 10,000 | 10,000 (default) | failed: the old server did not exit", "docs/storm.svg",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("storm section lacks %q", want)
+		}
+	}
+	doc := "# R\n\nbefore\n<!-- storm:begin -->\nstale figures\n<!-- storm:end -->\nafter\n"
+	out, err := ReplaceSection(doc, md)
+	if err != nil || !strings.Contains(out, "before\n<!-- storm:begin (written") || !strings.Contains(out, "<!-- storm:end -->\nafter") || strings.Contains(out, "stale figures") {
+		t.Errorf("ReplaceSection: %v\n%s", err, out)
+	}
+	if _, err := ReplaceSection("# no markers", md); err == nil {
+		t.Error("a document without markers accepted")
+	}
+	wellFormed(t, StormSVG(run))
+}
