@@ -118,6 +118,7 @@ func (o *options) cells() ([]harness.Cell, error) {
 				if c.Name == "pulse" && hz == 0 {
 					pulseSaturation(&cell)
 				}
+				cell.GCAtIdle = o.scale
 				if n == o.memProfileN && hz == o.hzs[0] {
 					cell.MemProfile, _ = filepath.Abs(filepath.Join("results", fmt.Sprintf("%s-%d", c.Name, n)))
 				}

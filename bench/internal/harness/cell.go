@@ -175,6 +175,13 @@ func (x *run) idle(base srv.MemStats, slab0 sysinfo.Slab) error {
 		res.GoroutinesPerConn = float64(idle.Goroutines-base.Goroutines) / n
 		res.HeapKiBPerConn = (idle.HeapKiB - base.HeapKiB) / n
 		res.StackKiBPerConn = (idle.StackKiB - base.StackKiB) / n
+		res.RuntimeKiBPerConn = (idle.OtherKiB - base.OtherKiB) / n
+	}
+	if c.GCAtIdle {
+		if gc, err := x.r.mem(x.server, "gcmem"); err == nil {
+			res.LiveHeapKiBPerConn = (gc.LiveKiB - base.LiveKiB) / n
+			res.HeapGoalKiBPerConn = (gc.GoalKiB - base.GoalKiB) / n
+		}
 	}
 	if slab1, err := sysinfo.ReadSlab(); err == nil && slab0 != nil {
 		by, total := sysinfo.SocketBytes(slab0, slab1)

@@ -62,7 +62,10 @@ type Cell struct {
 	// heap profile (after a GC) to MemProfile+".heap.pprof" and a
 	// goroutine profile to MemProfile+".goroutine.pprof".
 	MemProfile string
-	Note       string // shown with the result, e.g. pulse's Interval
+	// GCAtIdle: after the idle readings, the server collects garbage and
+	// reports its live heap and heap goal (the scale run's breakdown).
+	GCAtIdle bool
+	Note     string // shown with the result, e.g. pulse's Interval
 }
 
 // Result is what one cell measured.
@@ -115,6 +118,13 @@ type Result struct {
 	GoroutinesPerConn float64
 	HeapKiBPerConn    float64
 	StackKiBPerConn   float64
+	// The same moment: the heap the last GC found live, the heap size the
+	// GC lets the heap grow to before its next cycle (it grows there under
+	// load, and RSS with it), and the runtime's own memory (spans, GC
+	// metadata), per connection.
+	LiveHeapKiBPerConn float64 `json:",omitempty"`
+	HeapGoalKiBPerConn float64 `json:",omitempty"`
+	RuntimeKiBPerConn  float64 `json:",omitempty"`
 
 	// Which CPUs ran the server and the load generator ("0", "1"; "0-1"
 	// when not pinned), and over how many source addresses the load
@@ -235,10 +245,15 @@ func (r *Runner) logf(format string, args ...any) {
 	}
 }
 
-// mem asks the server for its runtime memory figures.
-func (r *Runner) mem(p *proc) (srv.MemStats, error) {
+// mem asks the server for its runtime memory figures (cmd "mem", or
+// "gcmem" after a GC).
+func (r *Runner) mem(p *proc, cmd ...string) (srv.MemStats, error) {
 	var m srv.MemStats
-	line, err := p.call("mem", "mem ", 30*time.Second)
+	c := "mem"
+	if len(cmd) > 0 {
+		c = cmd[0]
+	}
+	line, err := p.call(c, "mem ", 30*time.Second)
 	if err != nil {
 		return m, err
 	}

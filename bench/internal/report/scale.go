@@ -36,16 +36,17 @@ func scaleSection(b *strings.Builder, r Run, notes, chart string) {
 			f2(x.CPUPerMillion), 100*x.ServerCPUUse, 100*x.LoadgenCPU, other(x, r.RT != 0))
 	}
 	w("\n### Memory per connection\n\n")
-	w("RSS as in the tables above; *heap*, *stacks* and *goroutines* from the server's Go runtime at idle; *kernel*: growth of the socket slab caches (TCP, sock_inode_cache, filp, dentry, eventpoll, skbuff) from before the load generator started to idle, divided by N: **both ends** of each loopback connection, server and load generator, counted in neither RSS nor heap; *socket buffers*: the peak of the kernel's TCP buffer memory (`/proc/net/sockstat`, machine-wide) during the window.\n\n")
-	w("| N | server | RSS idle KiB | RSS load KiB | heap KiB | stacks KiB | goroutines | kernel KiB (both ends) | socket buffers peak MiB |\n")
-	w("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("RSS as in the tables above; *stacks*, *heap in use* (live objects, garbage not yet collected, free room in spans), *runtime* (spans, GC metadata) and *goroutines* from the server's Go runtime at idle; then after a GC: *heap live* (what the GC found live) and *heap goal* (the size the GC lets the heap grow to before it collects again: live heap plus GOGC=100%% of live heap and stacks; under load the heap grows towards it, and RSS with it); *kernel*: growth of the socket slab caches (TCP, sock_inode_cache, filp, dentry, eventpoll, skbuff) from before the load generator started to idle, divided by N: **both ends** of each loopback connection, server and load generator, counted in neither RSS nor heap; *socket buffers*: the peak of the kernel's TCP buffer memory (`/proc/net/sockstat`, machine-wide) during the window.\n\n")
+	w("| N | server | RSS idle KiB | RSS load KiB | stacks KiB | heap in use KiB | runtime KiB | goroutines | heap live KiB | heap goal KiB | kernel KiB (both ends) | socket buffers peak MiB |\n")
+	w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range rows {
 		if x.Connected == 0 {
-			w("| %s | %s | – | – | – | – | – | – | – |\n", thousands(float64(x.N)), name(x))
+			w("| %s | %s | – | – | – | – | – | – | – | – | – | – |\n", thousands(float64(x.N)), name(x))
 			continue
 		}
-		w("| %s | %s | %s | %s | %s | %s | %.1f | %s | %.1f |\n", thousands(float64(x.N)), name(x), f1(x.IdleKiBPerConn), f1(x.LoadKiBPerConn),
-			f1(x.HeapKiBPerConn), f1(x.StackKiBPerConn), x.GoroutinesPerConn, f1(x.KernelKiBPerConn), x.SockBufPeakKiB/1024)
+		w("| %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %.1f |\n", thousands(float64(x.N)), name(x), f1(x.IdleKiBPerConn), f1(x.LoadKiBPerConn),
+			f1(x.StackKiBPerConn), f1(x.HeapKiBPerConn), f1(x.RuntimeKiBPerConn), x.GoroutinesPerConn, f1(x.LiveHeapKiBPerConn), f1(x.HeapGoalKiBPerConn),
+			f1(x.KernelKiBPerConn), x.SockBufPeakKiB/1024)
 	}
 	w("\n")
 	scaleTargets(w, r)

@@ -9,6 +9,7 @@
 //	stop           stop broadcasting (and write the CPU profile)
 //	stats          print "stats {json}"
 //	mem            print "mem {json}": goroutines and the Go runtime's memory
+//	gcmem          the same after a GC (the live heap is then exact)
 //	heap PATH      write a heap profile (after a GC) to PATH
 //	goroutine PATH write a goroutine profile to PATH
 //	quit or EOF    exit (a Shutdowner driver shuts down first)
@@ -25,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -144,7 +146,10 @@ func (c *control) do(cmd string) {
 	case "stats":
 		b, _ := json.Marshal(c.d.Stats())
 		fmt.Printf("stats %s\n", b)
-	case "mem":
+	case "mem", "gcmem":
+		if cmd == "gcmem" {
+			runtime.GC()
+		}
 		b, _ := json.Marshal(Mem())
 		fmt.Printf("mem %s\n", b)
 	case "quit":
@@ -216,10 +221,13 @@ func writeProfile(name, path string) error {
 
 // MemStats is where a server's memory is, as the Go runtime sees it.
 type MemStats struct {
-	Goroutines int
-	HeapKiB    float64 // heap in use (live objects and fragmentation)
-	StackKiB   float64 // goroutine stacks
-	OtherKiB   float64 // the runtime's other memory in use (spans, caches, GC metadata, ...)
+	Goroutines  int
+	HeapKiB     float64 // heap in use (live objects and fragmentation)
+	StackKiB    float64 // goroutine stacks
+	OtherKiB    float64 // the runtime's other memory in use (spans, caches, GC metadata, ...)
+	LiveKiB     float64 // heap marked live by the last GC (/gc/heap/live:bytes)
+	GoalKiB     float64 // the heap size the GC lets the heap reach before its next cycle (/gc/heap/goal:bytes)
+	ReleasedKiB float64 // heap memory returned to the OS (HeapReleased): not in RSS
 }
 
 // Mem reads the runtime's figures.
@@ -227,8 +235,17 @@ func Mem() MemStats {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	other := m.MSpanInuse + m.MCacheInuse + m.BuckHashSys + m.GCSys + m.OtherSys
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(samples)
+	kib := func(s metrics.Sample) float64 {
+		if s.Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return float64(s.Value.Uint64()) / 1024
+	}
 	return MemStats{Goroutines: runtime.NumGoroutine(), HeapKiB: float64(m.HeapInuse) / 1024,
-		StackKiB: float64(m.StackInuse) / 1024, OtherKiB: float64(other) / 1024}
+		StackKiB: float64(m.StackInuse) / 1024, OtherKiB: float64(other) / 1024,
+		LiveKiB: kib(samples[0]), GoalKiB: kib(samples[1]), ReleasedKiB: float64(m.HeapReleased) / 1024}
 }
 
 // Stdin returns standard input served by the runtime's network poller
