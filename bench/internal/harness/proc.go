@@ -267,3 +267,14 @@ func busyBetween(a, b map[int]cpuTimes, n int) (frac, seconds float64) {
 	}
 	return float64(b[n].busy-a[n].busy) / float64(d), float64(d) / clockTicks
 }
+
+// procFDs returns how many descriptors pid has open, or 0.
+func procFDs(pid int) int {
+	d, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	return len(names)
+}

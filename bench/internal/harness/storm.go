@@ -68,6 +68,7 @@ type StormResult struct {
 	EndRSSKiB     float64
 	StormCPU      float64 // server CPU seconds from the storm until all live (or the deadline)
 	PeakCPU       float64 // highest share of its core in one sample
+	PeakFDs       int     // the (new) server's most open descriptors in one sample
 	ShutdownSecs  float64 // restart: from quit until the old process ended
 	RestartSecs   float64 // restart: from quit until the new process listened
 	LoadgenStatus map[string]any
@@ -105,7 +106,9 @@ func (r *Runner) Storm(c StormCell) (res StormResult, err error) {
 	if c.Variant != StormDrop && c.Variant != StormRestart {
 		return res, fmt.Errorf("unknown storm variant %q", c.Variant)
 	}
-	if _, err := sysinfo.RaiseNoFile(uint64(2*c.N) + 100); err != nil {
+	// The server holds N connections, and for a moment also redials that
+	// arrive before it has seen their old connection close.
+	if _, err := sysinfo.RaiseNoFile(uint64(c.N) + 1000); err != nil {
 		return res, err
 	}
 	s := &storm{r: r, c: c, res: &res}
@@ -290,17 +293,18 @@ func (s *storm) follow(t0 time.Time) (cpuMark, error) {
 	var allAt time.Time
 	for {
 		time.Sleep(200 * time.Millisecond)
-		now := time.Now()
 		st, err := s.status()
 		if err != nil {
 			return mark, err
 		}
+		now := time.Now()
 		cpu, _ := procCPU(s.server.pid())
 		rss, _ := procRSS(s.server.pid())
 		share := (cpu - prevCPU).Seconds() / now.Sub(prevT).Seconds()
 		prevCPU, prevT = cpu, now
 		res.Timeline = append(res.Timeline, StormSample{T: now.Sub(t0).Seconds(), Live: st.Live, RSSKiB: rss, CPU: share})
 		res.PeakRSSKiB, res.PeakCPU, res.EndRSSKiB = max(res.PeakRSSKiB, rss), max(res.PeakCPU, share), rss
+		res.PeakFDs = max(res.PeakFDs, procFDs(s.server.pid()))
 		res.Live = st.Live
 		if st.Live >= int64(c.N) && allAt.IsZero() {
 			allAt = now
