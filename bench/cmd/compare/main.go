@@ -95,6 +95,8 @@ func parseFlags() (*options, *harness.Runner, files) {
 	flag.Float64Var(&r.QuietBelow, "quiet", 0.2, "before each cell, wait until other processes use less than this fraction of each CPU")
 	flag.DurationVar(&r.QuietWait, "quiet-wait", 2*time.Minute, "longest wait for a quiet machine before a cell (0: do not wait)")
 	maxRSS := flag.Float64("max-rss", 8, "GiB: a server whose RSS grows past this is killed and its cell reported failed (0: no bound)")
+	flag.StringVar(&r.ServerCPUs, "server-cpus", "0", "taskset CPU list of the server (with -pin)")
+	flag.StringVar(&r.LoadgenCPUs, "lg-cpus", "1", "taskset CPU list of the load generator (with -pin)")
 	flag.StringVar(&r.Sources, "src", "", "the load generator's source addresses (default 127.0.0.2-127.0.0.9)")
 	flag.StringVar(&f.out, "out", "../BENCHMARKS.md", "report to write")
 	flag.StringVar(&f.svg, "svg", "../docs/bench.svg", "chart of the full run to write")

@@ -46,6 +46,8 @@ func main() {
 	flag.IntVar(&r.RT, "rt", 0, "run the server and load generator under SCHED_RR at this priority (chrt -r; root), where other work shares the machine")
 	flag.Float64Var(&r.QuietBelow, "quiet", 0.2, "before each storm, wait until other processes use less than this fraction of each CPU")
 	flag.DurationVar(&r.QuietWait, "quiet-wait", 2*time.Minute, "longest wait for a quiet machine (0: do not wait)")
+	flag.StringVar(&r.ServerCPUs, "server-cpus", "0", "taskset CPU list of the server (with -pin)")
+	flag.StringVar(&r.LoadgenCPUs, "lg-cpus", "1", "taskset CPU list of the load generator (with -pin)")
 	flag.StringVar(&r.Sources, "src", "", "the load generator's source addresses (default 127.0.0.2-127.0.0.9)")
 	jsonOut := flag.String("json", "results/storm.json", "raw results to write")
 	svg := flag.String("svg", "../docs/storm.svg", "chart to write")

@@ -78,12 +78,26 @@ func (r *Runner) Run(c Cell) (res Result, err error) {
 	return res, x.collect()
 }
 
+// cpusOr is cpus(i), or def when not pinned (the CPUs other load is
+// measured on).
+func (r *Runner) cpusOr(i int, def string) string {
+	if !r.Pin {
+		return def
+	}
+	return r.cpus(i)
+}
+
 // cpus says which CPUs process i (0 server, 1 load generator) runs on.
 func (r *Runner) cpus(i int) string {
-	if r.Pin {
-		return strconv.Itoa(i)
+	switch {
+	case !r.Pin:
+		return "any"
+	case i == 0 && r.ServerCPUs != "":
+		return r.ServerCPUs
+	case i == 1 && r.LoadgenCPUs != "":
+		return r.LoadgenCPUs
 	}
-	return "0-1"
+	return strconv.Itoa(i)
 }
 
 func (x *run) startServer() error {
@@ -244,8 +258,8 @@ func (x *run) window() error {
 	sys1, _ := readCPUs()
 	el := time.Since(t0).Seconds()
 	if x.r.Pin {
-		b0, s0 := busyBetween(sys0, sys1, 0)
-		b1, s1 := busyBetween(sys0, sys1, 1)
+		b0, s0 := busyBetween(sys0, sys1, x.r.cpus(0))
+		b1, s1 := busyBetween(sys0, sys1, x.r.cpus(1))
 		if s0 > 0 && s1 > 0 {
 			res.OtherCPU0 = max(0, b0-(cpu1-cpu0).Seconds()/s0)
 			res.OtherCPU1 = max(0, b1-(lgCPU1-lgCPU0).Seconds()/s1)

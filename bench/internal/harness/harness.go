@@ -173,6 +173,10 @@ type Runner struct {
 	// Sources is the load generator's -src (empty: its default,
 	// 127.0.0.2 to 127.0.0.9).
 	Sources string
+	// ServerCPUs and LoadgenCPUs are the taskset CPU lists of the server
+	// and the load generator when pinning (default "0" and "1"); on a
+	// machine with more cores, e.g. "0-3" and "4-5".
+	ServerCPUs, LoadgenCPUs string
 }
 
 // waitQuiet waits until the CPUs the cell uses are idle enough, at most
@@ -194,17 +198,17 @@ func (r *Runner) waitQuiet() (time.Duration, bool) {
 		if err != nil {
 			return 0, false
 		}
-		c0, _ := busyBetween(a, b, 0)
-		c1, _ := busyBetween(a, b, 1)
+		c0, _ := busyBetween(a, b, r.cpusOr(0, "0"))
+		c1, _ := busyBetween(a, b, r.cpusOr(1, "1"))
 		if c0 < r.QuietBelow && c1 < r.QuietBelow {
 			return time.Since(start), false
 		}
 		if time.Since(start) > r.QuietWait {
-			r.logf("  machine still busy (CPU0 %.0f%%, CPU1 %.0f%%) after %v: measuring anyway", 100*c0, 100*c1, r.QuietWait)
+			r.logf("  machine still busy (server CPUs %.0f%%, load generator CPUs %.0f%%) after %v: measuring anyway", 100*c0, 100*c1, r.QuietWait)
 			return time.Since(start), true
 		}
 		if time.Since(lastLog) > 15*time.Second {
-			r.logf("  waiting for a quiet machine: other processes use CPU0 %.0f%%, CPU1 %.0f%%", 100*c0, 100*c1)
+			r.logf("  waiting for a quiet machine: other processes use %.0f%% of the server's CPUs, %.0f%% of the load generator's", 100*c0, 100*c1)
 			lastLog = time.Now()
 		}
 	}
@@ -221,7 +225,7 @@ func (r *Runner) prefix(cpu int) []string {
 		p = append(p, "nice", "-n", strconv.Itoa(r.Nice))
 	}
 	if r.Pin {
-		p = append(p, "taskset", "-c", strconv.Itoa(cpu))
+		p = append(p, "taskset", "-c", r.cpus(cpu))
 	}
 	return p
 }

@@ -231,8 +231,8 @@ func (s *storm) run() error {
 		// Whatever else ran on the two cores: their busy share, less the
 		// server's and load generator's own (the old server's CPU during
 		// a restart is not known after it exits; it counts as other).
-		b0, sec0 := busyBetween(sys0, sys1, 0)
-		b1, sec1 := busyBetween(sys0, sys1, 1)
+		b0, sec0 := busyBetween(sys0, sys1, s.r.cpus(0))
+		b1, sec1 := busyBetween(sys0, sys1, s.r.cpus(1))
 		if sec0 > 0 && sec1 > 0 {
 			srvCPU, _ := procCPU(s.server.pid())
 			lgCPU, _ := procCPU(s.lg.pid())

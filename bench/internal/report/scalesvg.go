@@ -99,6 +99,17 @@ func panel(b *strings.Builder, p panelSpec) {
 		w(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x(i), top+ph+18, thousands(float64(n)))
 	}
 	w(`<text x="%d" y="%d" text-anchor="middle">clients (N)</text>`+"\n", p.left+pw/2, top+ph+36)
+	for i, n := range p.ns {
+		none := true
+		for _, c := range order {
+			if _, ok := p.value(n, c); ok {
+				none = false
+			}
+		}
+		if none {
+			w(`<text x="%.1f" y="%d" text-anchor="middle" fill="#7f7f7f">not measured</text>`+"\n", x(i), top+ph/2)
+		}
+	}
 	for _, c := range order {
 		var pts []string
 		for i, n := range p.ns {

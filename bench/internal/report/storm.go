@@ -49,8 +49,8 @@ func StormMarkdown(r StormRun, chart string) string {
 	m := r.Machine
 	w("Measured by `cd bench && %s` on %s, in %s (%d CPUs, %s, %.0f GiB, %s); raw figures in [bench/results/storm.json](bench/results/storm.json). ",
 		cmd, r.Started.Format("2006-01-02 15:04 MST"), (time.Duration(r.Elapsed) * time.Second).String(), m.CPUs, m.CPUModel, m.MemoryGiB, m.GoVersion)
-	if r.Pinned {
-		w("The server ran on CPU 0 and the load generator on CPU 1 (`taskset`)")
+	if r.Pinned && len(r.Results) > 0 {
+		w("The server ran on CPU %s and the load generator on CPU %s (`taskset`)", r.Results[0].ServerCPUs, r.Results[0].LoadgenCPUs)
 	} else {
 		w("Server and load generator were **not pinned**")
 	}
