@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -36,11 +37,12 @@ type client struct {
 	n      int
 	qbytes int
 
-	kick    chan struct{} // SSE: wakes the handler's writer; capacity 1. nil for WebSocket
-	wstate  int           // WebSocket: wsIdle etc. (writer.go)
-	started bool          // the first message (hello) has left the queue
-	closing bool          // WebSocket: closed or closing; write nothing more
-	onIdle  chan struct{} // WebSocket: closed when the active batch ends (finish)
+	kick     chan struct{} // SSE: wakes the handler's writer; capacity 1. nil for WebSocket
+	wstate   int           // WebSocket: wsIdle etc. (writer.go)
+	started  bool          // the first message (hello) has left the queue
+	closing  bool          // WebSocket: closed or closing; write nothing more
+	onIdle   chan struct{} // WebSocket: closed when the active batch ends (finish)
+	closeOut chan struct{} // WebSocket: closed when a close frame is handed to the socket; nil unless awaited
 
 	closeCode  atomic.Int32 // close requested; 0 = none
 	slowed     atomic.Bool
@@ -80,11 +82,8 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 	}()
 	sb := withSmallBufs(w)
 	if sb == nil {
-		// Nothing can hijack the connection (HTTP/2, for one): Accept
-		// answers 501.
-		_, err := websocket.Accept(w, r, nil)
-		h.stats.rejected.Add(1)
-		h.logDebug("pulse: websocket handshake refused", "remote", r.RemoteAddr, "err", err)
+		// Nothing can hijack the connection: 501, and a warning (nohijack.go).
+		h.refuseUnhijackable(w, r)
 		return
 	}
 	var c *client // set before the reader, which calls OnPongReceived, starts
@@ -100,6 +99,9 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 		return
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
+	sb.mc.rate = float64(h.opts.ReadRate)
+	sb.mc.burst = 2 * float64(max(int64(h.opts.ReadRate), h.opts.ReadLimit))
+	sb.mc.over = func() { c.overBudget() }
 	c = &client{
 		h:       h,
 		conn:    conn,
@@ -296,11 +298,14 @@ func (c *client) popLocked() []byte {
 	return msg
 }
 
-var closeReasons = map[websocket.StatusCode]string{
-	websocket.StatusGoingAway:       "server shutting down",
-	websocket.StatusPolicyViolation: "too many bad messages",
-	StatusSlowClient:                "slow client",
-}
+// Reasons sent with the Hub's close frames.
+const (
+	reasonGoingAway = "server shutting down"
+	reasonBadMsgs   = "too many bad messages"
+	reasonNotUTF8   = "text message is not UTF-8"
+	reasonBudget    = "inbound budget exceeded"
+	reasonSlow      = "slow client"
+)
 
 // check runs on the watchdog goroutine: it closes c if its current write
 // has blocked past WriteTimeout, and schedules its pings.
@@ -349,15 +354,46 @@ func (c *client) slow() {
 	h.stats.slow.Add(1)
 	h.logDebug("pulse: slow client disconnected", "write_timeout", h.opts.WriteTimeout)
 	if c.closeCode.Load() == 0 {
-		c.startClose(StatusSlowClient)
+		c.startClose(StatusSlowClient, reasonSlow)
 		return
 	}
 	// Another close is under way but stuck behind the same write.
 	h.clientT.add()
 	go func() {
 		defer h.clientT.done()
-		_ = c.conn.Close(StatusSlowClient, closeReasons[StatusSlowClient])
+		_ = c.conn.Close(StatusSlowClient, reasonSlow)
 	}()
+}
+
+// overBudget closes a client that sent more than Options.ReadRate, on its
+// reader goroutine, before the reads end with an error: it starts the
+// close and waits (a second at most) for the close frame to be handed to
+// the socket, so the client is told why.
+func (c *client) overBudget() {
+	h := c.h
+	h.stats.budgetCloses.Add(1)
+	h.logDebug("pulse: client exceeded its inbound budget", "read_rate", h.opts.ReadRate)
+	if c.closeCode.Load() != 0 {
+		return // closing already
+	}
+	out := make(chan struct{})
+	c.mu.Lock()
+	c.closeOut = out
+	c.mu.Unlock()
+	c.startClose(websocket.StatusPolicyViolation, reasonBudget)
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-out:
+	case <-t.C:
+	}
+}
+
+// closeFrameOut reports that a close frame was handed to the socket. c.mu
+// is held.
+func (c *client) closeFrameOut() {
+	close(c.closeOut)
+	c.closeOut = nil
 }
 
 // readLoop reads client messages until the connection ends, on the
@@ -373,6 +409,12 @@ func (c *client) readLoop() {
 		}
 		if c.closeCode.Load() != 0 {
 			continue // closing: drain until the peer's close frame
+		}
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			// RFC 6455 section 8.1: a text message must be UTF-8.
+			c.h.stats.clientErrors.Add(1)
+			c.startClose(websocket.StatusInvalidFramePayloadData, reasonNotUTF8)
+			continue
 		}
 		c.handle(typ, data)
 	}
@@ -474,7 +516,7 @@ func (c *client) strike(code, msg string) {
 	c.strikes++
 	if c.strikes > h.opts.MaxClientErrors {
 		h.stats.policyCloses.Add(1)
-		c.startClose(websocket.StatusPolicyViolation)
+		c.startClose(websocket.StatusPolicyViolation, reasonBadMsgs)
 		return
 	}
 	c.reply(appendError(nil, code, msg))

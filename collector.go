@@ -31,14 +31,51 @@ type sourceEntry struct {
 	failures   int
 	gen        uint64
 	keys       map[string]*series
+	failLog    condLog // the source is failing
+	badLog     condLog // the source returns metrics that are refused
 }
 
-// sourceResult is what a finished collection hands back to the collector.
+// sourceResult is what a finished collection hands back to the collector,
+// checked by prepare.
 type sourceResult struct {
-	s   *sourceEntry
-	ms  []Metric
-	err error
-	at  int64 // Hub.since() when the collection ended
+	s    *sourceEntry
+	ms   []Metric
+	keys []string // ms[i].Key(), or "" where ms[i] is refused
+	err  error
+	bad  error // the first refused metric
+	badN int   // metrics refused: invalid, or past MaxSeries
+	cut  int   // of which past MaxSeries
+	at   int64 // Hub.since() when the collection ended
+}
+
+// prepare checks a collection's metrics before the collector merges them,
+// on the goroutine that collected them (a source worker, or the collector
+// for inline sources): a batch is cut at MaxSeries, and each metric is
+// validated and keyed, so that an oversized or invalid batch costs its
+// source's worker, not the tick.
+func (h *Hub) prepare(r *sourceResult) {
+	if r.err != nil {
+		r.ms = nil
+		return
+	}
+	if n := len(r.ms); n > h.opts.MaxSeries {
+		r.cut = n - h.opts.MaxSeries
+		r.badN = r.cut
+		r.bad = fmt.Errorf("%w: %s returned %d metrics, the hub holds at most %d", ErrTooManySeries, r.s.name, n, h.opts.MaxSeries)
+		r.ms = r.ms[:h.opts.MaxSeries]
+	}
+	r.keys = make([]string, len(r.ms))
+	for i := range r.ms {
+		m := &r.ms[i]
+		if err := m.Validate(); err != nil {
+			if r.bad == nil {
+				r.bad = err
+			}
+			r.badN++
+			continue
+		}
+		r.keys[i] = m.Key()
+	}
 }
 
 // series is the collector's state of one series.
@@ -69,6 +106,8 @@ type collectorState struct {
 	orderDirty bool
 	removed    []*seriesMeta
 	tick       uint64
+
+	pubLog condLog // metrics pushed with Publish are refused
 
 	workers workerPool
 	out     []sourceResult // collect's result, reused every tick
@@ -202,7 +241,9 @@ func (h *Hub) collectOne(s *sourceEntry) sourceResult {
 		err = fmt.Errorf("%w: %s did not return within %v", ErrSourceTimeout, s.name, s.timeout)
 		ms = nil
 	}
-	return sourceResult{s: s, ms: ms, err: err, at: h.since()}
+	r := sourceResult{s: s, ms: ms, err: err, at: h.since()}
+	h.prepare(&r)
+	return r
 }
 
 // inlineSource reports whether src is one of this package's atomic values,
@@ -269,7 +310,9 @@ func (h *Hub) collect() []sourceResult {
 			s.nextTick = st.tick + s.every
 			if inlineSource(s.src) {
 				ms, err := s.src.Collect(h.ctx)
-				st.out = append(st.out, sourceResult{s: s, ms: ms, err: err, at: h.since()})
+				r := sourceResult{s: s, ms: ms, err: err, at: h.since()}
+				h.prepare(&r)
+				st.out = append(st.out, r)
 				continue
 			}
 			h.launch(s)
@@ -328,7 +371,7 @@ func (h *Hub) apply(r sourceResult) {
 	s := r.s
 	s.inflight = false
 	if s.removed {
-		return
+		return // unregistered while it ran: its values must not come back
 	}
 	if s.timedOut {
 		// Already counted as failed; values from a call past its
@@ -339,23 +382,23 @@ func (h *Hub) apply(r sourceResult) {
 		h.sourceFailed(s, r.err)
 		return
 	}
+	now := h.now()
+	h.ended(&s.failLog, now, "pulse: source recovered", "source", s.name)
 	s.failures = 0
 	s.gen++
 	if s.keys == nil {
 		s.keys = make(map[string]*series, len(r.ms))
 	}
-	var bad error
-	badN := 0
+	bad, badN := r.bad, r.badN
+	if r.cut > 0 {
+		h.stats.seriesRefused.Add(uint64(r.cut))
+	}
 	for i := range r.ms {
-		m := &r.ms[i]
-		if err := m.Validate(); err != nil {
-			if bad == nil {
-				bad = err
-			}
-			badN++
-			continue
+		if r.keys[i] == "" {
+			continue // refused by prepare
 		}
-		se, err := h.upsert(m, s)
+		m := &r.ms[i]
+		se, err := h.upsert(r.keys[i], m, s)
 		if err != nil {
 			if bad == nil {
 				bad = err
@@ -375,17 +418,18 @@ func (h *Hub) apply(r sourceResult) {
 			h.removeSeries(se)
 		}
 	}
-	if bad != nil {
-		h.stats.sourceErrors.Add(1)
-		h.logWarn("pulse: source returned bad metrics", "source", s.name, "refused", badN, "first", bad)
+	if bad == nil {
+		h.ended(&s.badLog, now, "pulse: source returns no more refused metrics", "source", s.name)
+		return
 	}
+	h.stats.sourceErrors.Add(1)
+	h.occurred(&s.badLog, now, "pulse: source returned metrics that were refused", "source", s.name, "refused", badN, "first", bad)
 }
 
 // upsert finds or creates the series for m, owned by owner (nil for
 // Publish).
-func (h *Hub) upsert(m *Metric, owner *sourceEntry) (*series, error) {
+func (h *Hub) upsert(key string, m *Metric, owner *sourceEntry) (*series, error) {
 	st := &h.st
-	key := m.Key()
 	se := st.series[key]
 	if se == nil {
 		if len(st.series) >= h.opts.MaxSeries {
@@ -435,7 +479,7 @@ func (h *Hub) sourceFailed(s *sourceEntry, err error) {
 	case errors.Is(err, ErrSourceTimeout):
 		h.stats.sourceTimeouts.Add(1)
 	}
-	h.logWarn("pulse: source failed", "source", s.name, "failures", s.failures+1, "err", err)
+	h.occurred(&s.failLog, h.now(), "pulse: source failed", "source", s.name, "failures", s.failures+1, "err", err)
 	h.markFailure(s)
 }
 
@@ -468,25 +512,42 @@ func (h *Hub) applyPublished() {
 			h.removeSeries(se)
 		}
 	}
-	for _, p := range pub {
-		se, err := h.upsert(&p.m, nil)
+	var bad error
+	badN := 0
+	for key, p := range pub {
+		se, err := h.upsert(key, &p.m, nil)
 		if err != nil {
-			h.stats.sourceErrors.Add(1)
-			h.logWarn("pulse: published metric refused", "err", err)
+			if bad == nil {
+				bad = err
+			}
+			badN++
 			continue
 		}
 		se.v = p.m.Value
 		se.at = p.at
 	}
+	now := h.now()
+	if bad == nil {
+		if len(pub) > 0 {
+			h.ended(&h.st.pubLog, now, "pulse: published metrics are taken again")
+		}
+		return
+	}
+	h.stats.sourceErrors.Add(1)
+	h.occurred(&h.st.pubLog, now, "pulse: published metrics refused", "refused", badN, "first", bad)
 }
 
-// unregistered drops the series of sources removed with Unregister.
+// dropRemovedSources drops the series of the sources removed with
+// Unregister since the last tick, and marks each removed so that a
+// collection still running when it was unregistered is discarded when it
+// returns (apply).
 func (h *Hub) dropRemovedSources() {
 	h.srcMu.Lock()
 	gone := h.gone
 	h.gone = nil
 	h.srcMu.Unlock()
 	for _, s := range gone {
+		s.removed = true
 		for _, se := range s.keys {
 			h.removeSeries(se)
 		}

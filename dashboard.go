@@ -151,7 +151,7 @@ func Dashboard(h *Hub, opts ...DashboardOption) http.Handler {
 	}
 	for _, p := range cfg.match {
 		if err := validPattern(p); err != nil {
-			panic(fmt.Sprintf("pulse: DashboardMatch: %v", err))
+			panic(fmt.Sprintf("DashboardMatch: %v", err)) // err carries the "pulse:" prefix
 		}
 	}
 	if len(cfg.match) > h.opts.MaxPatterns {

@@ -226,10 +226,13 @@ func TestDashboardPrefixes(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, url)
 		require.Equal(t, ctype, resp.Header.Get("Content-Type"), url)
 	}
-	redirect := func(url, location string) {
+	redirect := func(url, location string, codes ...int) {
 		t.Helper()
 		resp, _ := fetch(t, http.MethodGet, url, nil)
-		require.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode, url)
+		if len(codes) == 0 {
+			codes = []int{http.StatusTemporaryRedirect}
+		}
+		require.Contains(t, codes, resp.StatusCode, url)
 		require.Equal(t, location, resp.Header.Get("Location"), url)
 	}
 	notFound := func(url string) {
@@ -255,7 +258,8 @@ func TestDashboardPrefixes(t *testing.T) {
 	// Without the trailing slash: ServeMux redirects by itself; the
 	// handler redirects where it sees the mount point without one, with a
 	// relative Location that is right whatever was stripped.
-	redirect(srv.URL+"/dashboard", "/dashboard/")
+	// (http.ServeMux answers 301 up to Go 1.25, 307 from Go 1.26.)
+	redirect(srv.URL+"/dashboard", "/dashboard/", http.StatusMovedPermanently, http.StatusTemporaryRedirect)
 	redirect(srv.URL+"/exact", "exact/")
 	redirect(srv.URL+"/exact?q=go_*", "exact/?q=go_*")
 

@@ -10,13 +10,14 @@
 //	if err != nil { ... }
 //	defer hub.Close()
 //	requests := pulse.NewCounter("http_requests_total", pulse.Help("Requests served"))
-//	hub.Register(requests, nil)
+//	if err := hub.Register(requests, nil); err != nil { ... }
 //	http.Handle("/ws/metrics", hub)
 //
 // # Data flow
 //
 // One collector loop per Hub ticks every [Options.Interval]. On each tick it
-// collects the due sources concurrently (each bounded by its timeout, with
+// reads the Counters and Gauges itself, collects the other due sources
+// concurrently on worker goroutines (each bounded by its timeout, with
 // errors and panics isolated), merges the values pushed with Publish, computes
 // per-second rates for counters, diffs the result against the previous tick
 // and encodes one delta message per distinct subscription filter. The encoded
@@ -41,12 +42,16 @@
 // # The handler
 //
 // The Hub serves three ways in on the same route: a WebSocket upgrade gets the
-// live stream (protocol v1, documented in PROTOCOL.md); a plain GET gets the
-// current snapshot as JSON. The protocol's first message, hello, announces the
-// version.
+// live stream (protocol v1, documented in PROTOCOL.md); a GET with "Accept:
+// text/event-stream" gets the same stream as Server-Sent Events, for
+// networks whose proxies break WebSockets; any other GET gets the current
+// snapshot as JSON. The protocol's first message, hello, announces the
+// version. See [Hub.ServeHTTP].
 //
 // # Concurrency
 //
-// Every exported method of Hub, Counter and Gauge is safe for concurrent use.
-// Close or Shutdown ends every goroutine the Hub started.
+// Every exported method of Hub, Counter and Gauge is safe for concurrent use,
+// and so are the handlers of [JS] and [Dashboard]. Close or Shutdown ends
+// every goroutine the Hub started, except a Collect call that ignores its
+// context, which Shutdown waits for until its own context ends.
 package pulse

@@ -3,10 +3,13 @@ package pulse
 import "errors"
 
 // Sentinel errors. Errors returned by pulse wrap these with %w, so test for
-// them with errors.Is.
+// them with errors.Is. Their text carries the "pulse:" prefix, once: the
+// context an error adds comes before it (register: pulse: invalid metric:
+// ...). "Recorded" errors are not returned: they are counted in Stats and
+// logged to Options.Logger.
 var (
-	// ErrClosed is returned by Register, Publish and Shutdown once the Hub
-	// has been closed.
+	// ErrClosed is returned by Register and Publish once the Hub has been
+	// shut down (Shutdown or Close).
 	ErrClosed = errors.New("pulse: hub closed")
 
 	// ErrInvalidMetric is wrapped by every error about a bad metric name,
@@ -30,7 +33,7 @@ var (
 	ErrSourcePanic = errors.New("pulse: source panicked")
 
 	// ErrSourceTimeout is recorded when a source's Collect does not return
-	// within its timeout.
+	// within its timeout, or keeps running past it (it ignores its context).
 	ErrSourceTimeout = errors.New("pulse: source timed out")
 
 	// ErrTooManySeries is recorded when a new series is refused because the
@@ -38,6 +41,7 @@ var (
 	ErrTooManySeries = errors.New("pulse: too many series")
 
 	// ErrSeriesConflict is recorded when a source or Publish reports a series
-	// that another source already owns. The first owner keeps it.
+	// that another source, or Publish, already owns. The first owner keeps
+	// it.
 	ErrSeriesConflict = errors.New("pulse: series owned by another source")
 )

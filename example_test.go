@@ -16,30 +16,86 @@ import (
 )
 
 // The whole setup: a Hub, a counter the application increments, a gauge
-// computed on demand, and the Hub mounted on the host's own mux.
+// computed on demand, and the Hub mounted on the host's own mux, served by
+// an http.Server with timeouts. The README's quick start is the middle of
+// this function.
 func Example() {
-	hub, err := pulse.NewHub(pulse.Options{})
+	mux := http.NewServeMux()
+
+	hub, err := pulse.NewHub(pulse.Options{}) // the zero value works: 1 s ticks, same-origin only
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer hub.Close()
 
-	requests := pulse.NewCounter("http_requests_total", pulse.Help("Requests served"), pulse.Unit("requests"))
+	requests := pulse.NewCounter("http_requests_total", pulse.Help("Requests served")) // the Hub adds its rate per second
 	if err := hub.Register(requests, nil); err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // e.g. an invalid name: it would never show
 	}
 	goroutines := pulse.GaugeFunc("go_goroutines", func() float64 { return float64(runtime.NumGoroutine()) })
 	if err := hub.Register(goroutines, nil); err != nil {
 		log.Fatal(err)
 	}
 
-	mux := http.NewServeMux()
-	mux.Handle("/ws/metrics", hub) // WebSocket stream, or the JSON snapshot on a plain GET
+	mux.Handle("/ws/metrics", hub) // WebSocket stream; a plain GET returns the snapshot as JSON
+
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		requests.Inc()
 		fmt.Fprintln(w, "hello")
 	})
-	log.Fatal(http.ListenAndServe("localhost:8080", mux))
+	srv := &http.Server{
+		Addr:              "localhost:8080",
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// The Hub's streams outlive WriteTimeout: a WebSocket is hijacked
+		// (net/http clears its deadlines) and the Hub sets its own
+		// deadline before each Server-Sent Events write.
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  2 * time.Minute, // idle keep-alive connections are closed
+	}
+	log.Fatal(srv.ListenAndServe())
+}
+
+// The Hub's own dashboard, on the host's mux.
+func ExampleDashboard() {
+	hub, err := pulse.NewHub(pulse.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/ws/metrics", hub)
+
+	mux.Handle("/dashboard/", pulse.Dashboard(hub))
+}
+
+// The browser client, served next to the Hub for pages to import.
+func ExampleJS() {
+	mux := http.NewServeMux()
+	mux.Handle("/pulse.js", pulse.JS())
+}
+
+// loggedIn stands for the host's own session check.
+func loggedIn(r *http.Request) bool {
+	_, err := r.Cookie("session")
+	return err == nil
+}
+
+// Reject requests that are not logged in, and let the others see the
+// public_* series only.
+func ExampleOptions_loggedIn() {
+	hub, err := pulse.NewHub(pulse.Options{Authorize: func(r *http.Request) (pulse.Access, error) {
+		if !loggedIn(r) {
+			return pulse.Access{}, errors.New("not logged in") // 403
+		}
+		return pulse.Access{Patterns: []string{"public_*"}}, nil
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	http.Handle("/ws/metrics", hub)
 }
 
 // A source that queries something slow (a database, say) on its own
@@ -115,7 +171,12 @@ func ExampleHub_Shutdown() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Addr: "localhost:8080", Handler: hub}
+	srv := &http.Server{
+		Addr:              "localhost:8080",
+		Handler:           hub,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 	go func() {
 		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 			log.Fatal(err)

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-pulse/pulse/internal/idlecheck"
 )
 
 // Deadlines for the examples test. They are generous on purpose: they
@@ -29,6 +31,13 @@ const (
 	exampleHelpTimeout  = 30 * time.Second // an example's -h
 	exampleServeTimeout = 60 * time.Second // from start to answering HTTP
 	exampleExitTimeout  = 60 * time.Second // from SIGINT to exit
+
+	// exampleIdleTimeout is the -idle-timeout an example is run with, and
+	// exampleIdleLimit how long the test waits for the idle connection to
+	// be closed: well below the examples' 30 s ReadTimeout, which net/http
+	// would use in place of a missing IdleTimeout.
+	exampleIdleTimeout = 300 * time.Millisecond
+	exampleIdleLimit   = 15 * time.Second
 )
 
 // TestExamples keeps the examples from rotting. For each directory under
@@ -42,7 +51,9 @@ const (
 //     its tests run with every module's (see the README's test command);
 //   - each binary built that takes -addr is then run briefly: it must
 //     serve HTTP on the address given, answer GET / and its metrics route,
-//     and exit 0 on an interrupt.
+//     close an idle keep-alive connection after the -idle-timeout it is
+//     given (every such example takes one: examples are copied, so their
+//     http.Server shows the timeouts), and exit 0 on an interrupt.
 //
 // Binaries go to a temporary directory; nothing is written to the
 // repository.
@@ -98,8 +109,13 @@ func TestExamples(t *testing.T) {
 			}
 			for _, x := range exes {
 				exe := filepath.Join(out, x.Name())
-				if !takesAddr(t, exe) {
+				usage := helpText(t, exe)
+				if !hasFlag(usage, "addr") {
 					t.Logf("%s takes no -addr flag: built, not run", x.Name())
+					continue
+				}
+				if !hasFlag(usage, "idle-timeout") {
+					t.Errorf("%s takes no -idle-timeout flag: every example sets its http.Server's IdleTimeout (see newServer in examples/server)", x.Name())
 					continue
 				}
 				if runtime.GOOS == "windows" {
@@ -172,9 +188,14 @@ func runGo(t *testing.T, goBin, dir, hint string, args ...string) {
 	t.Logf("go %s: ok", strings.Join(args, " "))
 }
 
-// takesAddr reports whether the program at exe has an -addr flag, from the
-// usage that -h prints.
-func takesAddr(t *testing.T, exe string) bool {
+// hasFlag reports whether the usage text of a program lists the flag -name.
+func hasFlag(usage, name string) bool {
+	return regexp.MustCompile(`(?m)^\s+-` + regexp.QuoteMeta(name) + `\b`).MatchString(usage)
+}
+
+// helpText returns the usage that the program at exe prints for -h, or ""
+// if it is not a program that answers -h.
+func helpText(t *testing.T, exe string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), exampleHelpTimeout)
 	defer cancel()
@@ -183,19 +204,19 @@ func takesAddr(t *testing.T, exe string) bool {
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		t.Logf("%s -h did not exit: %v", filepath.Base(exe), ctx.Err())
-		return false
+		return ""
 	}
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
 		t.Logf("%s -h: %v", filepath.Base(exe), err) // not runnable (not a program)
-		return false
+		return ""
 	}
-	return regexp.MustCompile(`(?m)^\s+-addr\b`).Match(out)
+	return string(out)
 }
 
 // runBriefly starts exe on a free loopback port, waits until it answers
-// HTTP, checks GET / and the metrics route, interrupts it and requires a
-// clean exit.
+// HTTP, checks GET /, the metrics route and that an idle connection is
+// closed, interrupts it and requires a clean exit.
 func runBriefly(t *testing.T, exe string) {
 	t.Helper()
 	name := filepath.Base(exe)
@@ -203,7 +224,7 @@ func runBriefly(t *testing.T, exe string) {
 	addr := net.JoinHostPort("127.0.0.1", port)
 
 	var stdout, stderr lockedBuffer
-	cmd := exec.Command(exe, "-addr", addr)
+	cmd := exec.Command(exe, "-addr", addr, "-idle-timeout", exampleIdleTimeout.String())
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 10 * time.Second
@@ -286,6 +307,7 @@ func runBriefly(t *testing.T, exe string) {
 		t.Fatalf("%s: GET /ws/metrics: %s: %.300s", name, resp.Status, body)
 	}
 	tr.CloseIdleConnections()
+	requireIdleClosed(t, name, base)
 
 	// Interrupt it: it must shut down and exit 0.
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
@@ -301,6 +323,17 @@ func runBriefly(t *testing.T, exe string) {
 		t.Fatalf("%s did not exit within %v of an interrupt%s", name, exampleExitTimeout, output())
 	}
 	t.Logf("%s: served %s, exited 0 on interrupt", name, base)
+}
+
+// requireIdleClosed requires the example serving at base to close an idle
+// keep-alive connection after the -idle-timeout it was given.
+func requireIdleClosed(t *testing.T, name, base string) {
+	t.Helper()
+	idle, err := idlecheck.Closed(strings.TrimPrefix(base, "http://"), exampleIdleLimit)
+	if err != nil {
+		t.Fatalf("%s (-idle-timeout %v): %v", name, exampleIdleTimeout, err)
+	}
+	t.Logf("%s: idle connection closed after %v (-idle-timeout %v)", name, idle.Round(time.Millisecond), exampleIdleTimeout)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -29,8 +29,6 @@ func TestHostileMessages(t *testing.T) {
 		msg  string
 		code string
 	}{
-		{"invalid UTF-8 outside strings", "{\"type\":\xff}", ErrCodeBadJSON},
-		{"invalid UTF-8 in a pattern", "{\"type\":\"subscribe\",\"patterns\":[\"a\xffb\"]}", ErrCodeBadPattern},
 		{"deeply nested JSON", strings.Repeat("[", 1500) + strings.Repeat("]", 1500), ErrCodeBadJSON},
 		{"nested object in place of patterns", `{"type":"subscribe","patterns":{"a":{"b":{"c":[]}}}}`, ErrCodeBadJSON},
 		{"pattern with regexp syntax", `{"type":"subscribe","patterns":["(a+)+$"]}`, ErrCodeBadPattern},

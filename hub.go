@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,9 +98,11 @@ type published struct {
 
 type hubStats struct {
 	connects, rejected                 atomic.Uint64
+	unhijackable                       atomic.Uint64 // also in rejected
 	sent, bytes                        atomic.Uint64
 	resyncs, slow, pingTimeouts        atomic.Uint64
 	clientErrors, policyCloses         atomic.Uint64
+	budgetCloses, controlDropped       atomic.Uint64
 	sourceErrors, sourcePanics         atomic.Uint64
 	sourceTimeouts, seriesRefused      atomic.Uint64
 	ticks, lastTickNanos, maxTickNanos atomic.Int64
@@ -201,7 +204,7 @@ func (h *Hub) Register(src MetricSource, opts *SourceOptions) error {
 	if d, ok := src.(describer); ok {
 		for _, m := range d.describe() {
 			if err := m.Validate(); err != nil {
-				return fmt.Errorf("pulse: register: %w", err)
+				return fmt.Errorf("register: %w", err) // err carries the "pulse:" prefix
 			}
 		}
 	}
@@ -260,19 +263,42 @@ func (h *Hub) Unregister(name string) bool {
 // computes its rate). A published series keeps its last value until it is
 // published again or removed with Unpublish. Publish never blocks on
 // clients. It returns an error wrapping ErrInvalidMetric for an invalid
-// metric (none of the batch is taken) and ErrClosed after Shutdown.
+// metric, or ErrTooManySeries for a batch that would hold more than
+// Options.MaxSeries values until the next tick (none of the batch is taken
+// then), and ErrClosed after Shutdown.
 func (h *Hub) Publish(ms ...Metric) error {
+	if len(ms) > h.opts.MaxSeries {
+		h.stats.seriesRefused.Add(uint64(len(ms)))
+		return fmt.Errorf("%w: publish: a batch of %d metrics, the hub holds at most %d", ErrTooManySeries, len(ms), h.opts.MaxSeries)
+	}
 	for i := range ms {
 		if err := ms[i].Validate(); err != nil {
-			return fmt.Errorf("pulse: publish: %w", err)
+			return fmt.Errorf("publish: %w", err)
 		}
 	}
 	if h.isClosed() {
 		return ErrClosed
 	}
+	keys := make([]string, len(ms))
+	for i := range ms {
+		keys[i] = ms[i].Key()
+	}
 	at := h.since()
 	h.pubMu.Lock()
-	for _, m := range ms {
+	defer h.pubMu.Unlock()
+	added := 0
+	for _, k := range keys {
+		if _, ok := h.pub[k]; !ok {
+			added++
+		}
+	}
+	if n := len(h.pub) + added; n > h.opts.MaxSeries {
+		// Values pending for the next tick are bounded like series:
+		// refuse the batch whole rather than grow without limit.
+		h.stats.seriesRefused.Add(uint64(len(ms)))
+		return fmt.Errorf("%w: publish: %d values would be pending for the next tick, the hub holds at most %d", ErrTooManySeries, n, h.opts.MaxSeries)
+	}
+	for i, m := range ms {
 		if len(m.Labels) > 0 {
 			l := make(Labels, len(m.Labels))
 			for k, v := range m.Labels {
@@ -280,9 +306,8 @@ func (h *Hub) Publish(ms ...Metric) error {
 			}
 			m.Labels = l
 		}
-		h.pub[m.Key()] = published{m: m, at: at}
+		h.pub[keys[i]] = published{m: m, at: at}
 	}
-	h.pubMu.Unlock()
 	return nil
 }
 
@@ -456,29 +481,32 @@ func (g *group) snapshot(f *frame, reason string) []byte {
 // Stats is a point-in-time report of a Hub's activity. Counters count from
 // NewHub.
 type Stats struct {
-	Clients         int    // WebSocket clients connected now
-	Connects        uint64 // WebSocket clients accepted
-	Rejected        uint64 // requests refused: MaxClients, Authorize, bad query, origin or handshake
-	MessagesSent    uint64 // messages written to clients
-	BytesSent       uint64 // payload bytes written to clients
-	Resyncs         uint64 // queues collapsed into a snapshot because they were full
-	SlowDisconnects uint64 // clients closed because a write blocked past WriteTimeout
-	PingTimeouts    uint64 // clients closed because a ping went unanswered
-	ClientErrors    uint64 // bad messages received from clients
-	PolicyCloses    uint64 // clients closed after too many bad messages
-	SourceErrors    uint64 // failed collections (errors, panics, timeouts) and refused metrics
-	SourcePanics    uint64 // collections that panicked
-	SourceTimeouts  uint64 // collections that passed their timeout
-	SeriesRefused   uint64 // new series refused past MaxSeries
-	Series          int    // series held
-	Seq             uint64 // sequence number of the last tick
-	Ticks           uint64
+	Clients         int           // clients connected now, WebSocket and Server-Sent Events
+	Connects        uint64        // clients accepted, WebSocket and Server-Sent Events
+	Rejected        uint64        // requests refused: closed Hub, bad method, AllowedHosts, Authorize, bad query, MaxClients, origin or handshake
+	Unhijackable    uint64        // upgrades answered 501: a middleware hides http.Hijacker (see ServeHTTP); also in Rejected
+	MessagesSent    uint64        // messages written to clients
+	BytesSent       uint64        // payload bytes written to clients
+	Resyncs         uint64        // queues collapsed into a snapshot because they were full
+	SlowDisconnects uint64        // clients closed because a write blocked past WriteTimeout
+	PingTimeouts    uint64        // clients closed because a ping went unanswered
+	ClientErrors    uint64        // bad messages received from clients
+	PolicyCloses    uint64        // clients closed after too many bad messages
+	BudgetCloses    uint64        // clients closed for sending more than Options.ReadRate
+	ControlDropped  uint64        // pongs not sent to a client that had a full control budget pending (see SECURITY.md)
+	SourceErrors    uint64        // failed collections (errors, panics, timeouts) and refused metrics
+	SourcePanics    uint64        // collections that panicked
+	SourceTimeouts  uint64        // collections that passed their timeout
+	SeriesRefused   uint64        // new series refused past MaxSeries
+	Series          int           // series held
+	Seq             uint64        // sequence number of the last tick
+	Ticks           uint64        // ticks completed since NewHub (the first runs at once); each advances Seq by one
 	LastTick        time.Duration // duration of the last tick (collect, diff, encode, fan-out)
 	MaxTick         time.Duration // longest tick so far
 }
 
-// Stats returns the Hub's current figures. It is cheap and safe to call
-// concurrently.
+// Stats returns the Hub's current figures. It is safe to call concurrently
+// and cheap, though it briefly takes the lock a tick's fan-out holds.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	n := len(h.clients)
@@ -488,6 +516,7 @@ func (h *Hub) Stats() Stats {
 		Clients:         n,
 		Connects:        s.connects.Load(),
 		Rejected:        s.rejected.Load(),
+		Unhijackable:    s.unhijackable.Load(),
 		MessagesSent:    s.sent.Load(),
 		BytesSent:       s.bytes.Load(),
 		Resyncs:         s.resyncs.Load(),
@@ -495,6 +524,8 @@ func (h *Hub) Stats() Stats {
 		PingTimeouts:    s.pingTimeouts.Load(),
 		ClientErrors:    s.clientErrors.Load(),
 		PolicyCloses:    s.policyCloses.Load(),
+		BudgetCloses:    s.budgetCloses.Load(),
+		ControlDropped:  s.controlDropped.Load(),
 		SourceErrors:    s.sourceErrors.Load(),
 		SourcePanics:    s.sourcePanics.Load(),
 		SourceTimeouts:  s.sourceTimeouts.Load(),
@@ -516,7 +547,7 @@ func (h *Hub) selfMetrics(context.Context) ([]Metric, error) {
 		return Metric{Name: name, Kind: KindCounter, Value: float64(v), Help: help, Unit: unit}
 	}
 	return []Metric{
-		g("pulse_clients", "WebSocket clients connected", "clients", float64(s.Clients)),
+		g("pulse_clients", "Clients connected (WebSocket and Server-Sent Events)", "clients", float64(s.Clients)),
 		c("pulse_messages_sent_total", "Messages written to clients", "messages", s.MessagesSent),
 		c("pulse_bytes_sent_total", "Payload bytes written to clients", "bytes", s.BytesSent),
 		c("pulse_resyncs_total", "Client queues collapsed into a snapshot", "resyncs", s.Resyncs),
@@ -570,7 +601,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.mu.Unlock()
 		h.cancel()
 		for _, c := range cs {
-			c.startClose(websocket.StatusGoingAway)
+			c.startClose(websocket.StatusGoingAway, reasonGoingAway)
 		}
 	})
 	var errs []error
@@ -604,9 +635,17 @@ func (h *Hub) Close() error {
 // ServeHTTP serves the Hub on the route it is mounted on: a WebSocket
 // upgrade gets the live stream; a GET with "Accept: text/event-stream" gets
 // the same stream as Server-Sent Events; any other GET or HEAD gets the
-// current snapshot as JSON.
+// current snapshot as JSON. Other methods get 405, and every request 503
+// once the Hub is shut down.
 // The query parameter match (repeatable, comma-separated) sets the initial
 // subscription patterns; default "*".
+//
+// A WebSocket takes the connection over, so the ResponseWriter must be an
+// http.Hijacker or reach one through an `Unwrap() http.ResponseWriter`
+// method, as http.ResponseController does. A middleware that wraps it in a
+// type with neither (a status-recording wrapper; http.TimeoutHandler) makes
+// every upgrade get 501 Not Implemented: the Hub logs that at WARN once,
+// with the cause and the fix, and counts it in Stats.Unhijackable.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.isClosed() {
 		h.stats.rejected.Add(1)
@@ -619,6 +658,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.stats.rejected.Add(1)
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "pulse: method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !h.hostAllowed(r.Host) {
+		h.stats.rejected.Add(1)
+		http.Error(w, "pulse: host not allowed", http.StatusForbidden)
 		return
 	}
 	access, ok := h.authorize(w, r)
@@ -635,11 +679,36 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case upgrade:
 		h.serveWebSocket(w, r, newFilter(subs, access.Patterns))
 		return
+	case wantsEventStream(r) && r.Method == http.MethodHead:
+		// The headers only: a HEAD's body is discarded, so a stream
+		// would hold a client slot with nothing to time it out.
+		setSSEHeaders(w, r)
+		w.WriteHeader(http.StatusOK)
+		return
 	case wantsEventStream(r):
 		h.serveSSE(w, r, newFilter(subs, access.Patterns))
 		return
 	}
 	h.serveSnapshot(w, r, newFilter(subs, access.Patterns))
+}
+
+// hostAllowed reports whether a request for host (a Host header, with or
+// without a port) may be served: any host when Options.AllowedHosts is
+// empty.
+func (h *Hub) hostAllowed(host string) bool {
+	if len(h.opts.AllowedHosts) == 0 {
+		return true
+	}
+	if hst, _, err := net.SplitHostPort(host); err == nil {
+		host = hst
+	}
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	for _, p := range h.opts.AllowedHosts {
+		if ok, _ := path.Match(strings.ToLower(strings.Trim(p, "[]")), host); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func isWebSocket(r *http.Request) bool {
@@ -696,7 +765,7 @@ func (h *Hub) queryPatterns(r *http.Request) ([]string, error) {
 				continue
 			}
 			if err := validPattern(p); err != nil {
-				return nil, fmt.Errorf("pulse: match: %w", err)
+				return nil, fmt.Errorf("match: %w", err)
 			}
 			ps = append(ps, p)
 		}
@@ -719,18 +788,6 @@ func (h *Hub) serveSnapshot(w http.ResponseWriter, r *http.Request, flt *filter)
 		return
 	}
 	_, _ = w.Write(append(b, '\n'))
-}
-
-func (h *Hub) logWarn(msg string, args ...any) {
-	if h.opts.Logger != nil {
-		h.opts.Logger.Warn(msg, args...)
-	}
-}
-
-func (h *Hub) logDebug(msg string, args ...any) {
-	if h.opts.Logger != nil && h.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
-		h.opts.Logger.Debug(msg, args...)
-	}
 }
 
 // tracker counts running goroutines and lets Shutdown wait for them with a

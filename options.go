@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"time"
 )
 
@@ -45,8 +46,18 @@ type Options struct {
 	// room for a subscribe with MaxPatterns patterns of the longest length.
 	ReadLimit int64
 
-	// MaxClients is the most WebSocket clients served at once; the next one
-	// gets 503 Service Unavailable before any upgrade. Default 10,000;
+	// ReadRate is how many bytes per second a client may send, counting
+	// every byte of every frame (data, control, headers), with bursts of
+	// twice max(ReadRate, ReadLimit). Clients send almost nothing (a few
+	// subscriptions, pongs), so past it the client is flooding, or sending
+	// an endless message (empty continuation frames never reach
+	// ReadLimit): it is closed with websocket.StatusPolicyViolation (1008)
+	// and counted in Stats.BudgetCloses. Default 64 KiB/s.
+	ReadRate int
+
+	// MaxClients is the most clients (WebSocket and Server-Sent Events)
+	// served at once; the next one gets 503 Service Unavailable before any
+	// upgrade. Default 10,000;
 	// negative means no limit.
 	MaxClients int
 
@@ -78,6 +89,18 @@ type Options struct {
 	// Origin header (a non-browser client) is always allowed.
 	OriginPatterns []string
 
+	// AllowedHosts, if set, lists the host names a request may be addressed
+	// to (its Host header, port ignored), in the syntax of OriginPatterns:
+	// "metrics.example.com", "*.example.com". A request for another host
+	// gets 403 before anything is served, on all three ways in. The origin
+	// check alone does not stop DNS rebinding: a page on a hostile name
+	// that resolves to this server sends Host and Origin both equal to
+	// that name. Set AllowedHosts (or check Host in front of the Hub) when
+	// the Hub serves anything not meant for every web page the server's
+	// users visit, such as a Hub on localhost or an intranet.
+	// Default: any host.
+	AllowedHosts []string
+
 	// Authorize, if set, is called for every WebSocket and GET request
 	// before anything is served. Returning an error rejects the request with
 	// 403 Forbidden, or with the status of an error implementing
@@ -91,7 +114,8 @@ type Options struct {
 	// sent to a client (as a "history" message) when it connects or
 	// subscribes to more series, so its charts start full. Memory is at
 	// most MaxSeries × History × 8 bytes (twice that for counters, which
-	// keep their rates too). Default 300; negative turns history off.
+	// keep their rates too). Default 300; at most 100,000; negative turns
+	// history off.
 	History int
 
 	// StaleAfter is the default number of failed collections in a row after
@@ -99,12 +123,15 @@ type Options struct {
 	StaleAfter int
 
 	// SelfMetrics, when true, publishes the Hub's own Stats as series named
-	// pulse_* (clients, messages, resyncs, slow disconnects, source errors,
-	// tick duration).
+	// pulse_*: clients, messages and bytes sent, resyncs, slow disconnects,
+	// rejected requests, client errors, source errors, series held and the
+	// last tick's duration. Default false.
 	SelfMetrics bool
 
-	// Logger receives source errors and client disconnect reasons at Debug
-	// and Warn levels. Default: nothing is logged (Stats still counts).
+	// Logger receives, at Warn, source errors, refused metrics and
+	// misconfigurations (a middleware that hides http.Hijacker, Authorize
+	// returning a bad pattern); at Debug, refused requests and disconnect
+	// reasons. Default: nothing is logged (Stats still counts).
 	Logger *slog.Logger
 }
 
@@ -152,6 +179,7 @@ const (
 	defaultStaleAfter      = 3
 	defaultHistory         = 300
 	defaultMessageRate     = 5
+	defaultReadRate        = 64 << 10
 	maxHistory             = 100000
 )
 
@@ -208,6 +236,17 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.StaleAfter == 0 {
 		o.StaleAfter = defaultStaleAfter
+	}
+	if o.ReadRate < 0 {
+		return bad("ReadRate %d is negative", o.ReadRate)
+	}
+	if o.ReadRate == 0 {
+		o.ReadRate = defaultReadRate
+	}
+	for _, p := range o.AllowedHosts {
+		if _, err := path.Match(p, ""); p == "" || err != nil {
+			return bad("AllowedHosts: bad host pattern %q", p)
+		}
 	}
 	if o.MessageRate < 0 {
 		return bad("MessageRate %v is negative", o.MessageRate)

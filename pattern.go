@@ -13,8 +13,11 @@ const maxPatternLen = 200
 // subscriptions (and of Access.Patterns): '*' matches any run of
 // bytes, '?' one byte, anything else itself. It runs in
 // O(len(pattern)·len(name)) at worst, without recursion or allocation, and
-// is safe for concurrent use. Adapters use it so that every pattern in
-// pulse means the same thing.
+// is safe for concurrent use. The expvar adapter and cluster/nats use it,
+// so that their patterns mean what subscriptions mean; the WithNames
+// options of the Prometheus and OpenTelemetry adapters take path.Match
+// patterns, which mean the same on metric names and also allow character
+// classes.
 func MatchPattern(pattern, name string) bool { return matchPattern(pattern, name) }
 
 // ValidatePattern reports whether pattern is a valid subscription pattern:

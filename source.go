@@ -10,10 +10,12 @@ import (
 	"unicode/utf8"
 )
 
-// MetricSource is anything the Hub can poll for metrics. Collect is called by
-// the Hub's collector loop, at most once at a time per registered source,
-// with a context that is cancelled when the source's timeout passes or the
-// Hub closes. Collect should return promptly once ctx is done; a source that
+// MetricSource is anything the Hub can poll for metrics. Collect is called on
+// one of the Hub's worker goroutines (never on the collector loop itself, so
+// a slow source delays no other), at most once at a time per registered
+// source, with a context that is cancelled when the source's timeout passes
+// or the Hub closes. A panic in Collect is recovered and counted as a failed
+// collection. Collect should return promptly once ctx is done; a source that
 // ignores ctx is counted as hung and its goroutine delays Shutdown.
 //
 // A source reports its current set of series on every call: a series it
@@ -65,12 +67,13 @@ type Labels map[string]string
 // names must match [a-zA-Z_][a-zA-Z0-9_]*, may not start with "__", at most
 // 100 bytes; label values must be valid UTF-8 of at most 1,024 bytes; at
 // most 32 labels. Values are float64; NaN and ±Inf are allowed and are sent
-// as the JSON strings "NaN", "+Inf" and "-Inf".
+// as the JSON strings "NaN", "+Inf" and "-Inf", except that a counter's
+// value may not be negative (-Inf included).
 type Metric struct {
-	Name   string
-	Labels Labels
-	Kind   Kind
-	Value  float64
+	Name   string  // e.g. http_requests_total; see the rules above
+	Labels Labels  // may be nil; a series' labels are part of its key
+	Kind   Kind    // KindGauge (the zero value) or KindCounter
+	Value  float64 // a gauge's value, or a counter's running total
 	// Unit is optional, e.g. "bytes", "seconds", "requests".
 	Unit string
 	// Help is an optional one-line description.
@@ -95,6 +98,9 @@ func (m *Metric) Validate() error {
 	}
 	if m.Kind > KindCounter {
 		return fmt.Errorf("%w: %s: unknown kind %d", ErrInvalidMetric, m.Name, m.Kind)
+	}
+	if m.Kind == KindCounter && m.Value < 0 {
+		return fmt.Errorf("%w: %s: counter value %v is negative (a counter counts up from zero)", ErrInvalidMetric, m.Name, m.Value)
 	}
 	if len(m.Labels) > maxLabels {
 		return fmt.Errorf("%w: %s: %d labels, at most %d", ErrInvalidMetric, m.Name, len(m.Labels), maxLabels)
@@ -245,9 +251,10 @@ func (f *floatBox) add(d float64) {
 }
 
 // Counter is a cumulative value the host application increments; it is a
-// [MetricSource] reporting one counter series. Create it with NewCounter.
-// All methods are safe for concurrent use and never block; Inc and Add cost
-// one atomic operation.
+// [MetricSource] reporting one counter series, read by the collector itself
+// at each tick (no worker goroutine). Create it with NewCounter. All methods
+// are safe for concurrent use and never block; Inc and Add cost one atomic
+// operation.
 type Counter struct {
 	desc Metric
 	v    floatBox
@@ -283,8 +290,9 @@ func (c *Counter) Collect(context.Context) ([]Metric, error) {
 func (c *Counter) describe() []Metric { return []Metric{c.desc} }
 
 // Gauge is a value the host application sets; it is a [MetricSource]
-// reporting one gauge series. Create it with NewGauge. All methods are safe
-// for concurrent use and never block.
+// reporting one gauge series, read by the collector itself at each tick (no
+// worker goroutine). Create it with NewGauge. All methods are safe for
+// concurrent use and never block.
 type Gauge struct {
 	desc Metric
 	v    floatBox
@@ -326,8 +334,12 @@ type gaugeFunc struct {
 }
 
 // GaugeFunc returns a [MetricSource] reporting one gauge series whose value
-// is f(), called on the collector's goroutine at each collection. f must be
-// safe to call from another goroutine.
+// is f(), called at each collection. Like any source but [Counter] and
+// [Gauge] (which the collector reads inline), it runs on one of the Hub's
+// worker goroutines, at most one call at a time, under the source's timeout
+// (SourceOptions.Timeout): f must be safe to call from another goroutine
+// than the one that registered it, and should return promptly, since it
+// cannot see the timeout's context. A panic in f is recovered and counted.
 func GaugeFunc(name string, f func() float64, opts ...MetricOption) MetricSource {
 	return &gaugeFunc{desc: newDesc(name, KindGauge, opts), f: f}
 }

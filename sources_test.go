@@ -3,6 +3,7 @@ package pulse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,4 +202,61 @@ func TestOptionsValidation(t *testing.T) {
 	h, err := NewHub(Options{})
 	require.NoError(t, err)
 	require.NoError(t, h.Close())
+}
+
+// A source unregistered while its Collect is still running (it ignores its
+// context and returns late) leaves no series behind, whichever of the late
+// result and the next tick comes first.
+func TestUnregisterWinsOverALateCollection(t *testing.T) {
+	for _, lateFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("result before the next tick: %v", lateFirst), func(t *testing.T) {
+			th := newTestHub(t, Options{})
+			var block atomic.Bool
+			entered := make(chan struct{}, 1)
+			release := make(chan struct{})
+			src := SourceFunc(func(context.Context) ([]Metric, error) {
+				if block.Load() {
+					entered <- struct{}{}
+					<-release // ignores its context on purpose
+				}
+				return []Metric{gauge("orphan", 1)}, nil
+			})
+			require.NoError(t, th.Register(src, &SourceOptions{Name: "late", Timeout: time.Hour}))
+			require.NoError(t, th.Publish(gauge("kept", 1)))
+			th.Tick(time.Second)
+			c := th.dial("")
+			c.expect("hello")
+			c.expect("snapshot")
+			require.Contains(t, c.v.values, "orphan")
+
+			block.Store(true)
+			ticked := make(chan uint64)
+			go func() { ticked <- th.Tick(time.Second) }()
+			<-entered // the collection is running
+			<-ticked  // and the tick went on without it
+			require.True(t, th.Unregister("late"))
+			close(release)
+			if lateFirst {
+				eventually(t, func() bool {
+					th.resMu.Lock()
+					defer th.resMu.Unlock()
+					return len(th.results) > 0
+				}, "the late result is posted")
+			}
+			for range 3 {
+				seq := th.Tick(time.Second)
+				c.untilSeq(seq)
+				require.NotContains(t, c.v.values, "orphan")
+			}
+			eventually(t, func() bool { return th.srcRun.count() == 0 || len(th.st.workers.idle) > 0 }, "the worker is idle")
+			seq := th.Tick(time.Second)
+			c.untilSeq(seq)
+			require.Equal(t, map[string]float64{"kept": 1}, c.v.values)
+			require.Equal(t, 1, th.Stats().Series)
+			late := th.dial("")
+			late.expect("hello")
+			late.expect("snapshot")
+			require.Equal(t, map[string]float64{"kept": 1}, late.v.values)
+		})
+	}
 }

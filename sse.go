@@ -30,13 +30,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
 	}
 	defer h.nclients.Add(-1)
 	rc := http.NewResponseController(w)
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
-	hdr.Set("Cache-Control", "no-cache, no-store, no-transform")
-	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer
-	if r.ProtoMajor == 1 {
-		hdr.Set("Connection", "keep-alive")
-	}
+	setSSEHeaders(w, r)
 	c := &client{
 		h:       h,
 		allowed: flt.allow,
@@ -56,9 +50,12 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
 	defer h.clientT.done()
 	defer h.detach(c)
 
-	// Tell EventSource how soon to reconnect, then stream.
-	buf := make([]byte, 0, 512)
-	buf = append(buf, "retry: "...)
+	// Tell EventSource how soon to reconnect, then stream. An event is
+	// written in three parts (id and data prefix, the shared message,
+	// the end), so the stream keeps no buffer the size of its largest
+	// message.
+	var head [64]byte
+	buf := append(head[:0], "retry: "...)
 	buf = strconv.AppendInt(buf, min(max(h.opts.Interval.Milliseconds(), 1000), 5000), 10)
 	buf = append(buf, "\n\n"...)
 	if c.sseWrite(w, rc, buf) != nil {
@@ -79,31 +76,50 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
 			if msg == nil {
 				break
 			}
-			buf = append(buf[:0], "id: "...)
+			buf = append(head[:0], "id: "...)
 			buf = strconv.AppendUint(buf, msgSeq(msg), 10)
 			buf = append(buf, "\ndata: "...)
-			buf = append(buf, msg...)
-			buf = append(buf, "\n\n"...)
-			if c.sseWrite(w, rc, buf) != nil {
+			if c.sseWrite(w, rc, buf, msg, sseEnd) != nil {
 				return
 			}
 			h.stats.sent.Add(1)
 			h.stats.bytes.Add(uint64(len(msg)))
 		}
 		if c.pingDue.Swap(false) {
-			if c.sseWrite(w, rc, append(buf[:0], ": ping\n\n"...)) != nil {
+			if c.sseWrite(w, rc, ssePing) != nil {
 				return
 			}
 		}
 	}
 }
 
-// sseWrite writes and flushes b under the write timeout. A write that
-// times out is a slow client.
-func (c *client) sseWrite(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
+var (
+	sseEnd  = []byte("\n\n")
+	ssePing = []byte(": ping\n\n")
+)
+
+// setSSEHeaders sets the response headers of an event stream.
+func setSSEHeaders(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache, no-store, no-transform")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer
+	if r.ProtoMajor == 1 {
+		hdr.Set("Connection", "keep-alive")
+	}
+}
+
+// sseWrite writes the parts and flushes them under the write timeout. A
+// write that times out is a slow client.
+func (c *client) sseWrite(w http.ResponseWriter, rc *http.ResponseController, parts ...[]byte) error {
 	h := c.h
 	_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-	_, err := w.Write(b)
+	var err error
+	for _, p := range parts {
+		if _, err = w.Write(p); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = rc.Flush()
 	}

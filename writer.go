@@ -275,9 +275,9 @@ func (c *client) popBatchLocked(batch *[maxBatch][]byte) (k int) {
 	return k
 }
 
-// startClose closes c with code: it stops c's writes and runs the close
-// handshake on a goroutine of its own. Only the first code counts.
-func (c *client) startClose(code websocket.StatusCode) {
+// startClose closes c with code and reason: it stops c's writes and runs
+// the close handshake on a goroutine of its own. Only the first code counts.
+func (c *client) startClose(code websocket.StatusCode, reason string) {
 	if !c.closeCode.CompareAndSwap(0, int32(code)) {
 		return
 	}
@@ -294,6 +294,6 @@ func (c *client) startClose(code websocket.StatusCode) {
 	h.clientT.add()
 	go func() {
 		defer h.clientT.done()
-		_ = c.conn.Close(code, closeReasons[code])
+		_ = c.conn.Close(code, reason)
 	}()
 }

@@ -3,10 +3,12 @@ package pulse
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // Buffers of a hijacked WebSocket connection. net/http hands a hijacked
@@ -30,6 +32,11 @@ const (
 	batchBytes = 64 << 10
 	// maxPooledBatch is the largest batch buffer returned to the pool.
 	maxPooledBatch = 256 << 10
+	// maxControlPending is the most bytes a client may have pending when
+	// coder/websocket writes a pong for it: past it the pong is dropped
+	// (a client that pings and never reads cannot make the server hold
+	// its replies).
+	maxControlPending = 16 << 10
 )
 
 // smallBufs wraps the ResponseWriter given to websocket.Accept so that its
@@ -38,6 +45,7 @@ type smallBufs struct {
 	http.ResponseWriter
 	hj http.Hijacker
 	bw *batchWriter // set by Hijack
+	mc *meteredConn // set by Hijack
 }
 
 // withSmallBufs returns w wrapped, or nil when nothing in w's Unwrap chain
@@ -93,7 +101,8 @@ func (s *smallBufs) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	s.bw = &batchWriter{conn: conn, nb: nonblocking(conn)}
-	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(s.bw, writeBufSize)), nil
+	s.mc = &meteredConn{Conn: conn}
+	return s.mc, bufio.NewReadWriter(br, bufio.NewWriterSize(s.bw, writeBufSize)), nil
 }
 
 // batchWriter is what coder/websocket's bufio.Writer writes to, and the
@@ -130,7 +139,14 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
+	if isFrame(p, opPong) && b.pending != nil && len(*b.pending) >= maxControlPending {
+		c.h.stats.controlDropped.Add(1)
+		return len(p), nil
+	}
 	b.appendLocked(p)
+	if isFrame(p, opClose) && c.closeOut != nil {
+		defer c.closeFrameOut()
+	}
 	// A control frame (pong, ping, close) outside a batch goes out now if
 	// the socket is free. During a batch the writer sends it with the
 	// batch; draining, the drainer does; queued, a backlog waits for the
@@ -177,4 +193,58 @@ func (b *batchWriter) release() {
 		putBatch(b.pending)
 		b.pending = nil
 	}
+}
+
+// WebSocket opcodes of the frames the batchWriter looks at.
+const (
+	opClose = 0x8
+	opPong  = 0xA
+)
+
+// isFrame reports whether p is exactly one unfragmented control frame with
+// opcode op, as coder/websocket writes a control frame: whole, in one
+// Write, unmasked from a server.
+func isFrame(p []byte, op byte) bool {
+	return len(p) >= 2 && p[0] == 0x80|op && p[1] < 126 && len(p) == 2+int(p[1])
+}
+
+// meteredConn is the connection coder/websocket reads a client from: it
+// counts every byte the client sends against Options.ReadRate with a token
+// bucket, and ends the connection (over, then an error) when the client
+// goes past it. Only the reader goroutine reads (coder/websocket
+// serialises reads), so it needs no lock.
+type meteredConn struct {
+	net.Conn
+	rate, burst float64 // bytes per second, and bucket size
+	tokens      float64
+	at          time.Time // of the last refill
+	over        func()    // called once, before the first error
+	err         error
+}
+
+// errReadBudget ends the reads of a client past Options.ReadRate.
+var errReadBudget = errors.New("pulse: client exceeded its inbound budget (Options.ReadRate)")
+
+func (m *meteredConn) Read(p []byte) (int, error) {
+	if m.err != nil {
+		return 0, m.err
+	}
+	n, err := m.Conn.Read(p)
+	if n > 0 && m.rate > 0 {
+		now := time.Now()
+		if m.at.IsZero() {
+			m.tokens = m.burst
+		} else {
+			m.tokens = min(m.burst, m.tokens+now.Sub(m.at).Seconds()*m.rate)
+		}
+		m.at = now
+		if m.tokens -= float64(n); m.tokens < 0 {
+			m.err = errReadBudget
+			if m.over != nil {
+				m.over()
+			}
+			return 0, m.err
+		}
+	}
+	return n, err
 }

@@ -8,8 +8,9 @@
 //	if err != nil { ... } // e.g. errors.Is(err, subscriber.ErrUnauthorized)
 //	defer sub.Close()
 //	for range sub.Updates() {
-//		s, _ := sub.Value(`http_requests_total{path="/"}`)
-//		fmt.Println(s.Value, s.Rate)
+//		if s, ok := sub.Value("http_requests_total"); ok && s.HasRate {
+//			fmt.Println(s.Value, s.Rate)
+//		}
 //	}
 //
 // # What it does

@@ -97,10 +97,12 @@ func (e *StatusError) Temporary() bool {
 // ServerError is an "error" message from the server: the answer to a client
 // message it could not take. Code is one of the protocol's stable codes
 // (bad_json, unknown_type, bad_pattern, too_many_patterns,
-// binary_unsupported). It is not fatal: the connection goes on.
+// binary_unsupported, rate_limited). It is not fatal: the connection goes
+// on, though the server closes it after too many (Options.MaxClientErrors
+// of the Hub).
 type ServerError struct {
-	Code    string
-	Message string
+	Code    string // the stable code, e.g. "bad_pattern"
+	Message string // the server's explanation, for people
 }
 
 // Error returns the code and message.

@@ -41,6 +41,23 @@ func Example() {
 	}
 }
 
+// Print a Hub's request rate as it changes. (It needs a running Hub, so it
+// is compiled but not run.)
+func ExampleDial() {
+	ctx := context.Background()
+
+	sub, err := subscriber.Dial(ctx, "ws://localhost:8080/ws/metrics?match=http_*", nil) // reconnects by itself
+	if err != nil {
+		log.Fatal(err) // errors.Is(err, subscriber.ErrUnauthorized), ErrForbidden, ErrBadRequest
+	}
+	defer sub.Close()
+	for range sub.Updates() { // latest update wins: a slow reader never holds the connection up
+		if s, ok := sub.Value("http_requests_total"); ok && s.HasRate {
+			fmt.Printf("%.0f total, %.1f/s\n", s.Value, s.Rate)
+		}
+	}
+}
+
 // Change the subscription on the fly; the change survives reconnections.
 func ExampleSubscriber_Subscribe() {
 	sub, err := subscriber.Dial(context.Background(), "ws://localhost:8080/ws/metrics?match=http_*", nil)

@@ -45,7 +45,8 @@ type Options struct {
 	MinBackoff time.Duration
 
 	// MaxBackoff caps the wait between attempts, including a server's
-	// Retry-After. Default 30s.
+	// Retry-After. Default 30s, or MinBackoff if that is longer; it may not
+	// be below MinBackoff.
 	MaxBackoff time.Duration
 
 	// Jitter is the fraction of each wait that is random, so that many

@@ -29,21 +29,21 @@ type Sample struct {
 	Key     string            // the series key, e.g. http_requests_total{path="/"}
 	Name    string            // the metric name, e.g. http_requests_total
 	Labels  map[string]string // nil when the series has none; a copy, free to modify
-	Kind    Kind
-	Unit    string  // "" when the server sent none
-	Help    string  // "" when the server sent none
-	Value   float64 // may be NaN or ±Inf
-	Rate    float64 // per-second rate of a counter, computed by the server; valid when HasRate
-	HasRate bool    // false for gauges and for a counter before its second sample
-	Stale   bool    // the series' source is failing; Value is its last good value
+	Kind    Kind              // gauge or counter, as the server's catalogue says
+	Unit    string            // "" when the server sent none
+	Help    string            // "" when the server sent none
+	Value   float64           // may be NaN or ±Inf
+	Rate    float64           // per-second rate of a counter, computed by the server; valid when HasRate
+	HasRate bool              // false for gauges and for a counter before its second sample
+	Stale   bool              // the series' source is failing; Value is its last good value
 }
 
 // Point is one tick of a series' history.
 type Point struct {
 	Time    time.Time // the server's time of the tick (millisecond precision)
-	Value   float64
-	Rate    float64 // valid when HasRate
-	HasRate bool
+	Value   float64   // the series' value at that tick
+	Rate    float64   // valid when HasRate
+	HasRate bool      // Rate is set: a counter from its second sample; false for gauges
 }
 
 // UpdateType says what an Update reports.
@@ -66,7 +66,7 @@ const (
 // Update tells that the view changed. It is a notification: read the state
 // with Values, Value or History.
 type Update struct {
-	Type UpdateType
+	Type UpdateType // what changed: snapshot, delta, history or disconnected
 	// Reason is a snapshot's reason: "connect" (a new connection),
 	// "subscribe" (the answer to Subscribe or Unsubscribe), "request" (the
 	// answer to a resynchronisation after a seq gap) or "resync" (the server

@@ -10,10 +10,13 @@
 // subject pulse.<cluster>.samples and reports the merged view of the latest
 // samples of every live replica, this one included:
 //
-//	local, _ := pulse.NewHub(pulse.Options{})  // the application's sources
-//	public, _ := pulse.NewHub(pulse.Options{}) // served to dashboards
-//	local.Register(requests, nil)
-//	nc, _ := nats.Connect(url, nats.MaxReconnects(-1))
+//	local, err := pulse.NewHub(pulse.Options{}) // the application's sources
+//	if err != nil { ... }
+//	public, err := pulse.NewHub(pulse.Options{}) // served to dashboards
+//	if err != nil { ... }
+//	if err := local.Register(requests, nil); err != nil { ... }
+//	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+//	if err != nil { ... }
 //	cl, err := clusternats.Join(nc, local, public, clusternats.Options{Cluster: "shop"})
 //	if err != nil { ... }
 //	defer cl.Close()
@@ -111,16 +114,16 @@
 // on the local one: the local Hub's pulse_* series would be merged into the
 // public Hub, where its own pulse_* series already have those keys.
 //
-// The collection runs on the public Hub's collector, bounded by the
-// source's timeout (one tick): its cost, measured in README.md (about 2 ms
-// per tick for 10 replicas of 135 series), must stay well below the
-// Interval.
+// The collection runs as a source of the public Hub, on one of its worker
+// goroutines, bounded by the source's timeout (one tick): its cost,
+// measured in README.md (about 2 ms per tick for 10 replicas of 135
+// series), must stay well below the Interval.
 //
 // # Concurrency
 //
 // Every method of [Cluster] is safe for concurrent use. A Cluster starts no
-// goroutine of its own: the public Hub's collector runs the merge, and the
-// NATS subscription's goroutine decodes the peers' messages. [Cluster.Close]
-// unsubscribes and unregisters the source; then close the Hubs and the NATS
-// connection, which the application owns.
+// goroutine of its own: the public Hub's source worker runs the merge, and
+// the NATS subscription's goroutine decodes the peers' messages.
+// [Cluster.Close] unsubscribes and unregisters the source; then close the
+// Hubs and the NATS connection, which the application owns.
 package clusternats

@@ -21,37 +21,30 @@ import (
 // latency, and the distinct active users of all replicas. Run the same
 // code on every replica, with the same Cluster name.
 func Example() {
-	local, err := pulse.NewHub(pulse.Options{}) // the application's sources; not served
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer local.Close()
-	public, err := pulse.NewHub(pulse.Options{}) // the merged view; served
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer public.Close()
-
+	url := nats.DefaultURL
 	requests := pulse.NewCounter("http_requests_total", pulse.Help("Requests served"))
 	latency := pulse.NewGauge("http_request_duration_seconds", pulse.Unit("seconds"))
 	users, err := active.New(active.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, src := range []pulse.MetricSource{requests, latency, users} {
-		if err := local.Register(src, nil); err != nil {
-			log.Fatal(err)
-		}
-	}
+	mux := http.NewServeMux()
 
-	// The NATS connection is the application's: it chooses how to
-	// reconnect, and closes it after the Cluster.
-	nc, err := nats.Connect(nats.DefaultURL, nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
+	local, err := pulse.NewHub(pulse.Options{}) // register the application's sources here; not served
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer nc.Close()
-
+	defer local.Close()
+	public, err := pulse.NewHub(pulse.Options{}) // the merged view; mount it for the dashboards
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer public.Close()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1)) // the application's connection and reconnect policy
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nc.Close() // after the Cluster
 	cl, err := clusternats.Join(nc, local, public, clusternats.Options{
 		Cluster: "shop", // subject pulse.shop.samples
 		Rules: []clusternats.Rule{
@@ -65,14 +58,23 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer cl.Close()
-
-	mux := http.NewServeMux()
 	mux.Handle("/ws/metrics", public)
+
+	for _, src := range []pulse.MetricSource{requests, latency, users} {
+		if err := local.Register(src, nil); err != nil {
+			log.Fatal(err)
+		}
+	}
 	mux.Handle("/", users.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Inc()
 		w.Write([]byte("hello"))
 	})))
-	srv := &http.Server{Addr: ":8080", Handler: mux}
+	srv := &http.Server{
+		Addr:              ":8080",
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 	go srv.ListenAndServe()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -58,7 +58,13 @@ type config struct {
 	interval time.Duration // the Hubs' tick
 	natsURL  string        // a NATS server to use; "" starts one in-process
 	natsPort int           // the in-process server's port; -1 picks a free one
+	// idleTimeout closes the replicas' idle keep-alive connections; 0
+	// means defaultIdleTimeout.
+	idleTimeout time.Duration
 }
+
+// defaultIdleTimeout is the default of -idle-timeout.
+const defaultIdleTimeout = 2 * time.Minute
 
 func main() {
 	host := flag.String("host", "localhost", "host the replicas listen on")
@@ -66,9 +72,10 @@ func main() {
 	interval := flag.Duration("interval", time.Second, "metrics tick of every Hub")
 	natsURL := flag.String("nats", "", "URL of a NATS server to use instead of the embedded one")
 	natsPort := flag.Int("nats-port", -1, "port of the embedded NATS server (-1 picks a free one)")
+	idleTimeout := flag.Duration("idle-timeout", defaultIdleTimeout, "close keep-alive connections idle this long")
 	flag.Parse()
 
-	cfg := config{host: *host, interval: *interval, natsURL: *natsURL, natsPort: *natsPort}
+	cfg := config{host: *host, interval: *interval, natsURL: *natsURL, natsPort: *natsPort, idleTimeout: *idleTimeout}
 	for _, p := range strings.Split(*ports, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil || n < 0 || n > 65535 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-pulse/pulse/internal/idlecheck"
 	"github.com/go-pulse/pulse/internal/leakcheck"
 	"github.com/stretchr/testify/require"
 )
@@ -45,6 +46,9 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// idleTimeout is the replicas' IdleTimeout in TestRun.
+const idleTimeout = 300 * time.Millisecond
+
 // The demo runs briefly: three replicas on free ports, each showing the
 // merged values of all three, then a clean shutdown.
 func TestRun(t *testing.T) {
@@ -54,7 +58,7 @@ func TestRun(t *testing.T) {
 	natsCh := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{host: "127.0.0.1", ports: []int{0, 0, 0}, interval: 50 * time.Millisecond, natsPort: -1},
+		done <- run(ctx, config{host: "127.0.0.1", ports: []int{0, 0, 0}, interval: 50 * time.Millisecond, natsPort: -1, idleTimeout: idleTimeout},
 			func(urls []string, natsURL string) {
 				natsCh <- natsURL
 				urlsCh <- urls
@@ -82,6 +86,14 @@ func TestRun(t *testing.T) {
 		code, body = get(t, u+"node")
 		require.Equal(t, http.StatusOK, code)
 		require.Equal(t, fmt.Sprintf("r%d", i+1), body)
+	}
+
+	// Each replica closes an idle keep-alive connection after its
+	// IdleTimeout: well before the 30 s ReadTimeout net/http would use
+	// without one.
+	for _, u := range urls {
+		_, err := idlecheck.Closed(strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/"), 15*time.Second)
+		require.NoError(t, err, u)
 	}
 
 	// Every replica's public Hub converges on the merged view of the three.

@@ -117,7 +117,19 @@ func startReplica(i int, natsURL, addr string, cfg config, failed chan<- error) 
 	}
 	host, _, _ := net.SplitHostPort(addr)
 	r.url = publicURL(host, ln.Addr())
-	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The timeouts net/http does not set by default; they do not cut the
+	// Hub's streams (see newServer in examples/server for why).
+	idle := cfg.idleTimeout
+	if idle == 0 {
+		idle = defaultIdleTimeout
+	}
+	r.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       idle,
+	}
 	r.served = make(chan error, 1)
 	go func() {
 		err := r.srv.Serve(ln)

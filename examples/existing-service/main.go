@@ -58,6 +58,10 @@ const shutdownTimeout = 5 * time.Second
 // metricsPath is where the Hub is mounted.
 const metricsPath = "/ws/metrics"
 
+// idleTimeout is how long the HTTP server keeps an idle keep-alive
+// connection open.
+var idleTimeout = flag.Duration("idle-timeout", 2*time.Minute, "close keep-alive connections idle this long")
+
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on (host:port; port 0 picks a free one)")
 	flag.Parse()
@@ -131,7 +135,7 @@ func run(ctx context.Context, addr string, ready func(url string)) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(handler)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -195,4 +199,18 @@ func publicURL(addr string, bound net.Addr) string {
 	}
 	_, port, _ := net.SplitHostPort(bound.String())
 	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// newServer returns the HTTP server for handler, with the timeouts that
+// net/http does not set by default. They do not cut the Hub's streams (see
+// newServer in examples/server for why, and what a streaming handler of
+// your own must do).
+func newServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       *idleTimeout,
+	}
 }

@@ -19,7 +19,7 @@
 // browser client pulse.js.
 //
 //	go run ./examples/server
-//	go run ./examples/server -addr 127.0.0.1:9000 -interval 500ms
+//	go run ./examples/server -addr 127.0.0.1:9000 -interval 500ms -idle-timeout 30s
 package main
 
 import (
@@ -48,6 +48,10 @@ const metricsPath = "/ws/metrics"
 
 //go:embed web
 var webFS embed.FS
+
+// idleTimeout is how long the HTTP server keeps an idle keep-alive
+// connection open.
+var idleTimeout = flag.Duration("idle-timeout", 2*time.Minute, "close keep-alive connections idle this long")
 
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on (host:port; port 0 picks a free one)")
@@ -108,7 +112,7 @@ func run(ctx context.Context, addr string, interval time.Duration, ready func(ur
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(mux)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -154,6 +158,35 @@ func run(ctx context.Context, addr string, interval time.Duration, ready func(ur
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// newServer returns the HTTP server for handler. net/http sets no timeout
+// by default: a client that opens connections and sends nothing, sends a
+// request slowly, reads its response slowly or keeps an idle keep-alive
+// connection would hold a goroutine and a socket for as long as it likes.
+//
+//   - ReadHeaderTimeout and ReadTimeout bound how long a request may take to
+//     arrive (the demo takes no large uploads);
+//   - WriteTimeout bounds how long a response may take to leave;
+//   - IdleTimeout closes a keep-alive connection that carries no new request
+//     (-idle-timeout).
+//
+// None of them cuts the Hub's long-lived streams: a WebSocket is hijacked
+// (net/http clears the connection's deadlines when it hands it over), and
+// for Server-Sent Events the Hub sets its own write deadline
+// (Options.WriteTimeout) before each write, while net/http stops the read
+// deadline once the request has been read. A streaming handler of your own
+// must extend its deadline likewise, with http.ResponseController's
+// SetWriteDeadline; a middleware in front of the Hub must have Unwrap (see
+// the README).
+func newServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       *idleTimeout,
+	}
 }
 
 // serveDashboard serves the embedded dashboard page.

@@ -8,8 +8,8 @@
 //		LabelFunc: func(r *http.Request) string { return r.URL.Path },
 //	})
 //	if err != nil { ... }
-//	hub.Register(users, &pulse.SourceOptions{Name: "active_users"})
-//	mux.Handle("/", users.Middleware(site))
+//	if err := hub.Register(users, &pulse.SourceOptions{Name: "active_users"}); err != nil { ... }
+//	mux.Handle("/", users.Middleware(pages))
 //
 // A [Tracker] reports active_users (unit "users") and, with a breakdown
 // label, one active_users{page="/about"} per value that has visitors in the

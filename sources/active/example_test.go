@@ -21,6 +21,12 @@ func Example() {
 	}
 	defer hub.Close()
 
+	pages := http.NewServeMux()
+	pages.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "home") })
+	pages.HandleFunc("GET /about", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "about") })
+	mux := http.NewServeMux()
+	mux.Handle("/ws/metrics", hub) // not counted: only the pages are behind the middleware
+
 	users, err := active.New(active.Options{
 		Label:     "page",
 		LabelFunc: func(r *http.Request) string { return r.URL.Path },
@@ -31,15 +37,9 @@ func Example() {
 	if err := hub.Register(users, &pulse.SourceOptions{Name: "active_users"}); err != nil {
 		log.Fatal(err)
 	}
-
-	pages := http.NewServeMux()
-	pages.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "home") })
-	pages.HandleFunc("GET /about", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "about") })
-
-	mux := http.NewServeMux()
-	mux.Handle("/", users.Middleware(pages)) // page views count; the metrics route does not
-	mux.Handle("/ws/metrics", hub)
-	// http.ListenAndServe(":8080", mux)
+	mux.Handle("/", users.Middleware(pages)) // visitors: an HttpOnly, SameSite cookie, or Options.IdentifyFunc
+	// Serve mux with an http.Server that has timeouts (see the pulse
+	// package's Example).
 	// The Hub now reports active_users, active_users{page="/"} and
 	// active_users{page="/about"}.
 }

@@ -33,7 +33,8 @@ func Example() {
 	}
 
 	http.Handle("/ws/metrics", hub) // then subscribe with ?match=expvar_*
-	log.Fatal(http.ListenAndServe("localhost:8080", nil))
+	// Serve it with an http.Server that has timeouts (see the pulse
+	// package's Example).
 }
 
 // What the source reports for an expvar.Int declared cumulative and an

@@ -13,8 +13,11 @@
 //	import otelsource "github.com/go-pulse/pulse/sources/otel"
 //
 //	src, err := otelsource.New()
+//	if err != nil { ... }
 //	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(src))
-//	hub.Register(src.MetricSource(), &pulse.SourceOptions{Name: "otel"})
+//	defer provider.Shutdown(ctx)
+//	otel.SetMeterProvider(provider) // or record with provider.Meter(...)
+//	if err := hub.Register(src.MetricSource(), &pulse.SourceOptions{Name: "otel"}); err != nil { ... }
 //
 // Why two values and not one: a Reader has a method Collect(ctx,
 // *metricdata.ResourceMetrics) error and a pulse.MetricSource a method

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -30,14 +31,17 @@ func Example() {
 	}
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(src))
 	defer provider.Shutdown(context.Background()) // shuts the reader down too
-
+	otel.SetMeterProvider(provider)               // instruments record through it
 	if err := hub.Register(src.MetricSource(), &pulse.SourceOptions{Name: "otel"}); err != nil {
 		log.Fatal(err)
 	}
 
+	requests, err := otel.Meter("shop").Int64Counter("http.server.requests")
+	if err != nil {
+		log.Fatal(err)
+	}
+	requests.Add(context.Background(), 1) // the Hub shows http_server_requests and its rate
 	http.Handle("/ws/metrics", hub)
-	// Record with provider.Meter(...) (or set it as the global
-	// MeterProvider) and serve.
 }
 
 // What instruments become: dots in names and attribute keys turn into

@@ -30,6 +30,27 @@ func Example() {
 	// http.ListenAndServe(...)
 }
 
+// The service's own registry instead of the default one.
+func ExampleWithGatherer() {
+	hub, err := pulse.NewHub(pulse.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	reg := prometheus.NewRegistry()
+	requests := prometheus.NewCounter(prometheus.CounterOpts{Name: "http_requests_total", Help: "Requests served"})
+	reg.MustRegister(requests)
+
+	src, err := promsource.New(promsource.WithGatherer(reg)) // the service's registry
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := hub.Register(src, &pulse.SourceOptions{Name: "prometheus"}); err != nil {
+		log.Fatal(err)
+	}
+	http.Handle("/ws/metrics", hub)
+}
+
 // What a registry's metrics become: the counter and the histogram's
 // _count and _sum are counters (the Hub adds their per-second rates), and
 // the histogram's quantiles are estimated from its buckets.

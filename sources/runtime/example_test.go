@@ -25,7 +25,8 @@ func Example() {
 	}
 
 	http.Handle("/ws/metrics", hub) // then subscribe with ?match=go_*
-	log.Fatal(http.ListenAndServe("localhost:8080", nil))
+	// Serve it with an http.Server that has timeouts (see the pulse
+	// package's Example).
 }
 
 // The pulse names of a few runtime/metrics metrics.
