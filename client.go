@@ -1,22 +1,21 @@
 package pulse
 
 import (
+	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
 
 // client is one WebSocket or Server-Sent Events connection. A WebSocket has
 // one goroutine of its own, its reader (subscriptions, control frames;
-// started when the handler returns the hijacked connection); the Hub's
+// started when the handler returns the hijacked connection; reader.go); the Hub's
 // shared writers send its queue (writer.go). An SSE stream has only the
 // handler's goroutine, which writes. The collector never blocks on a
 // client: it hands over shared, already-encoded messages with enqueue.
@@ -25,6 +24,10 @@ type client struct {
 	conn    *websocket.Conn // nil for Server-Sent Events
 	bw      *batchWriter    // under conn; nil for SSE
 	kill    func()          // tears the connection down at once
+	br      *bufio.Reader   // what coder/websocket reads through; see rmu
+	rw      *readWaiter     // nil where the reader cannot wait on the socket (reader.go)
+	mc      *meteredConn    // under conn; nil for SSE
+	rmu     sync.Mutex      // the waiter's look at br against the close handshake's reads (reader.go)
 	allowed []string        // from Authorize; immutable
 	subs    []string        // reader goroutine only
 
@@ -109,6 +112,9 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 		subs:    flt.subs,
 		q:       make([][]byte, minQueueSize),
 		bw:      sb.bw,
+		br:      sb.br,
+		rw:      sb.rw,
+		mc:      sb.mc,
 	}
 	c.bw.c = c
 	c.kill = func() { _ = conn.CloseNow() }
@@ -120,14 +126,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 	// net/http's connection goroutine (and its grown stack) and the
 	// *http.Request are freed for the life of the connection.
 	served = true
-	go func() {
-		defer h.nclients.Add(-1)
-		c.readLoop()
-		h.detach(c)
-		c.finish()
-		_ = conn.CloseNow()
-		h.clientT.done()
-	}()
+	c.startReader(sb.pipelined)
 }
 
 // attach registers c and queues its hello and snapshot, atomically with
@@ -361,7 +360,7 @@ func (c *client) slow() {
 	h.clientT.add()
 	go func() {
 		defer h.clientT.done()
-		_ = c.conn.Close(StatusSlowClient, reasonSlow)
+		c.closeConn(StatusSlowClient, reasonSlow)
 	}()
 }
 
@@ -394,30 +393,6 @@ func (c *client) overBudget() {
 func (c *client) closeFrameOut() {
 	close(c.closeOut)
 	c.closeOut = nil
-}
-
-// readLoop reads client messages until the connection ends, on the
-// connection's reader goroutine.
-func (c *client) readLoop() {
-	for {
-		typ, data, err := c.conn.Read(context.Background())
-		if err != nil {
-			if errors.Is(err, websocket.ErrMessageTooBig) {
-				c.h.stats.clientErrors.Add(1)
-			}
-			return
-		}
-		if c.closeCode.Load() != 0 {
-			continue // closing: drain until the peer's close frame
-		}
-		if typ == websocket.MessageText && !utf8.Valid(data) {
-			// RFC 6455 section 8.1: a text message must be UTF-8.
-			c.h.stats.clientErrors.Add(1)
-			c.startClose(websocket.StatusInvalidFramePayloadData, reasonNotUTF8)
-			continue
-		}
-		c.handle(typ, data)
-	}
 }
 
 // allow takes a token from the client's message bucket: MessageRate a

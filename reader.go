@@ -1,0 +1,121 @@
+package pulse
+
+import (
+	"context"
+	"errors"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+)
+
+// The reader of a WebSocket client.
+//
+// Clients seldom send anything: a subscription now and then, and a pong
+// to each of the Hub's pings. coder/websocket's read path, blocked in the
+// socket's read, needs a 4 KiB goroutine stack, which an idle connection
+// would hold for its whole life. So between messages the reader waits on
+// a shallow stack instead (awaitInput, 2 KiB): readWaiter blocks until the
+// socket is readable, without reading it, and takes whole pongs off the
+// socket itself. Anything else that arrives (a data message, a ping, a
+// close frame, a partial frame) is read by coder/websocket on a goroutine
+// started for it (readMessage), which hands the connection back to a new
+// waiter once the message is handled. One of the two runs at a time, each
+// started by the other: together they are the connection's one reader.
+//
+// Where there is no file descriptor to wait on (rw nil), readMessage
+// reads in a loop, as coder/websocket is meant to be used.
+//
+// The waiter reads coder/websocket's buffered reader (br) only to see
+// whether it holds bytes, under rmu, and only while no close has begun:
+// the close handshake reads too, and startClose passes rmu before it
+// starts it.
+
+// startReader starts c's reader once the connection is handed over; with
+// pipelined bytes (see smallBufs), coder/websocket reads first.
+func (c *client) startReader(pipelined bool) {
+	if c.rw == nil || pipelined {
+		go c.readMessage()
+		return
+	}
+	go c.awaitInput()
+}
+
+// awaitInput waits, on a shallow stack, until coder/websocket has
+// something to read, then hands over to readMessage.
+func (c *client) awaitInput() {
+	c.rmu.Lock()
+	next := c.closeCode.Load() != 0 || c.br.Buffered() > 0
+	c.rmu.Unlock()
+	if !next {
+		if err := c.rw.await(c); err != nil {
+			c.endRead()
+			return
+		}
+	}
+	go c.readMessage()
+}
+
+// readMessage reads and handles one client message (all of them while
+// closing, or without a waiter), then hands back to awaitInput.
+func (c *client) readMessage() {
+	for {
+		typ, data, err := c.conn.Read(context.Background())
+		if err != nil {
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				c.h.stats.clientErrors.Add(1)
+			}
+			c.endRead()
+			return
+		}
+		if c.closeCode.Load() == 0 {
+			if typ == websocket.MessageText && !utf8.Valid(data) {
+				// RFC 6455 section 8.1: a text message must be UTF-8.
+				c.h.stats.clientErrors.Add(1)
+				c.startClose(websocket.StatusInvalidFramePayloadData, reasonNotUTF8)
+			} else {
+				c.handle(typ, data)
+			}
+		}
+		if c.rw != nil && c.closeCode.Load() == 0 {
+			go c.awaitInput()
+			return
+		}
+		// Closing: drain until the peer's close frame, here.
+	}
+}
+
+// endRead ends the connection once its reads are over: it leaves the Hub,
+// lets a batch being written finish, and releases the client's slot.
+func (c *client) endRead() {
+	h := c.h
+	h.detach(c)
+	c.finish()
+	_ = c.conn.CloseNow()
+	h.clientT.done()
+	h.nclients.Add(-1)
+}
+
+// pongSize is the length of the whole client pong frame at the start of
+// p (FIN, opcode 10, masked, at most 125 bytes of payload), or 0 when p
+// does not start with one.
+func pongSize(p []byte) int {
+	if len(p) < 2 || p[0] != 0x80|opPong || p[1]&0x80 == 0 {
+		return 0
+	}
+	n := 2 + 4 + int(p[1]&0x7F)
+	if p[1]&0x7F > 125 || len(p) < n {
+		return 0
+	}
+	return n
+}
+
+// pongTaken counts a pong the waiter took off the socket: against the
+// client's inbound budget, and as the answer to the Hub's ping. It reports
+// whether the client may go on.
+func (c *client) pongTaken(n int) bool {
+	if c.mc != nil && c.mc.charge(n) != nil {
+		return false
+	}
+	c.pingOut.Store(0)
+	return true
+}
