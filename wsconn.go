@@ -17,15 +17,16 @@ import (
 // mostly idle. pulse gives it small ones instead:
 //
 //   - reads: clients send a few small messages (subscriptions, pongs), so a
-//     512-byte buffer is plenty; longer payloads are read straight into the
-//     message buffer by bufio;
-//   - writes: a 256-byte bufio.Writer (a frame header and any control
-//     frame fit) in front of a batchWriter, which collects the frames of a
+//     128-byte buffer is plenty (a frame header, a pong); longer payloads
+//     are read straight into the message buffer by bufio;
+//   - writes: a 128-byte bufio.Writer (a frame header and any control
+//     frame, at most 127 bytes, fit, so a control frame reaches the
+//     batchWriter whole) in front of a batchWriter, which collects the frames of a
 //     batch of queued messages in a pooled buffer, held only while there is
 //     something to write, and sends them with one write(2).
 const (
-	readBufSize  = 512
-	writeBufSize = 256
+	readBufSize  = 128
+	writeBufSize = 128
 
 	// batchBytes bounds the bytes the writer puts in one batch; a larger
 	// message is written on its own.
