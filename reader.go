@@ -96,8 +96,8 @@ func (c *client) endRead() {
 }
 
 // pongSize is the length of the whole client pong frame at the start of
-// p (FIN, opcode 10, masked, at most 125 bytes of payload), or 0 when p
-// does not start with one.
+// p (FIN, opcode 10, masked, at most 125 bytes of payload, all of it in
+// p), or 0 when p does not start with one.
 func pongSize(p []byte) int {
 	if len(p) < 2 || p[0] != 0x80|opPong || p[1]&0x80 == 0 {
 		return 0

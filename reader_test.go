@@ -61,8 +61,9 @@ func TestIdleReaderWaitsOffTheReadPath(t *testing.T) {
 	eventually(t, func() bool { return c.pingOut.Load() == 0 }, "the pong answered the ping")
 	idle("a whole pong is taken off without coder/websocket")
 
-	// A pong in two writes: the waiter sees part of a frame and hands
-	// over; coder/websocket reads the pong, then waits for a message.
+	// A pong in two writes, or longer than the waiter looks at: it sees
+	// part of a frame and hands over; coder/websocket reads the pong, then
+	// waits for a message.
 	th.clock.Advance(time.Minute)
 	ping()
 	pong := clientFrame(true, 0xA, []byte("abc"))
@@ -76,6 +77,16 @@ func TestIdleReaderWaitsOffTheReadPath(t *testing.T) {
 	require.NoError(t, err)
 	r.awaitText(`"reason":"subscribe"`)
 	idle("back in awaitInput after the next message")
+
+	// A pong and a message in one write: the pong is taken, the message
+	// is read by coder/websocket.
+	th.clock.Advance(time.Minute)
+	ping()
+	_, err = r.conn.Write(append(clientFrame(true, 0xA, nil), subscribe...))
+	require.NoError(t, err)
+	r.awaitText(`"reason":"subscribe"`)
+	eventually(t, func() bool { return c.pingOut.Load() == 0 }, "the pong before the message answered the ping")
+	idle("back in awaitInput after pong and message")
 	require.Zero(t, th.Stats().PingTimeouts)
 }
 
