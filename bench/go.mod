@@ -7,6 +7,7 @@ require (
 	github.com/go-pulse/pulse v0.0.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/olahol/melody v1.1.4
+	golang.org/x/sys v0.47.0
 )
 
 require (
@@ -34,7 +35,6 @@ require (
 	github.com/shadowspore/fossil-delta v0.0.0-20241213113458-1d797d70cbe3 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 

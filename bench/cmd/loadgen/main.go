@@ -13,20 +13,27 @@
 //	centrifuge  centrifuge's JSON protocol: a connect command, then pushes
 //	            (several per frame, newline-separated), pings {} answered {}
 //
+// Connections are spread over several loopback source addresses (-src,
+// 127.0.0.2 to 127.0.0.9 by default): one source address runs out of
+// ephemeral ports near 28,000 connections to one server port.
+//
 // Control (stdin): "mark" starts a measurement window, "report" prints
 // "report {json}" for the window, "quit" exits. It prints
-// "connected {json}" once all connections are up.
+// "connected {json}" once all connections are up. For reconnect storms
+// (with -reconnect, every connection that ends is redialled): "storm"
+// begins a storm (clients count as live again once a connection opened
+// since has delivered a snapshot and a delta), "drop" begins one and
+// closes every connection, as a proxy dropping them all would, and
+// "storm-status" prints "storm {json}".
 package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"sync"
@@ -35,10 +42,9 @@ import (
 	"time"
 
 	"github.com/go-pulse/pulse/bench/internal/hist"
-	"github.com/go-pulse/pulse/bench/internal/payload"
 	"github.com/go-pulse/pulse/bench/internal/shm"
 	"github.com/go-pulse/pulse/bench/internal/srv"
-	"github.com/go-pulse/pulse/bench/internal/wsproto"
+	"github.com/go-pulse/pulse/bench/internal/sysinfo"
 )
 
 type stats struct {
@@ -61,192 +67,6 @@ var (
 	rcv     *shm.Counter
 )
 
-var (
-	keySeq    = []byte(`"seq":`)
-	keySentNS = []byte(`"sent_ns":`)
-	keySentUS = []byte(`"bench_sent_us":`)
-	pongBody  = []byte("{}")
-)
-
-type conn struct {
-	c       net.Conn
-	r       *bufio.Reader
-	lastSeq uint64
-	scratch []byte
-	frag    []byte // a fragmented message being assembled
-	fragOp  byte
-	wbuf    []byte
-}
-
-func dial(addr, path string, bufSize int) (*conn, error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	key := wsproto.NewKey()
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := c.Write([]byte(req)); err != nil {
-		c.Close()
-		return nil, err
-	}
-	r := bufio.NewReaderSize(c, bufSize)
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != wsproto.AcceptKey(key) {
-		c.Close()
-		return nil, fmt.Errorf("handshake: %s", resp.Status)
-	}
-	_ = c.SetDeadline(time.Time{})
-	cn := &conn{c: c, r: r}
-	if proto == "centrifuge" {
-		if err := cn.send(wsproto.OpText, []byte(`{"id":1,"connect":{}}`)); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	return cn, nil
-}
-
-func (c *conn) send(op byte, p []byte) error {
-	c.wbuf = wsproto.AppendClientFrame(c.wbuf[:0], op, p)
-	_, err := c.c.Write(c.wbuf)
-	return err
-}
-
-func (c *conn) readLoop() {
-	defer func() {
-		c.c.Close()
-		st.closed.Add(1)
-	}()
-	for {
-		f, err := wsproto.ReadHeader(c.r)
-		if err != nil {
-			return
-		}
-		p, err := wsproto.ReadPayload(c.r, f, &c.scratch)
-		if err != nil {
-			return
-		}
-		switch f.Op {
-		case wsproto.OpPing:
-			if err := c.send(wsproto.OpPong, p); err != nil {
-				return
-			}
-			continue
-		case wsproto.OpPong:
-			continue
-		case wsproto.OpClose:
-			_ = c.send(wsproto.OpClose, p)
-			return
-		case wsproto.OpContinuation:
-			c.frag = append(c.frag, p...)
-			if !f.Fin {
-				continue
-			}
-			p, c.frag = c.frag, c.frag[:0]
-		default:
-			if !f.Fin {
-				c.frag = append(c.frag[:0], p...)
-				continue
-			}
-		}
-		wire := uint64(f.HeaderLen + f.Len)
-		if marking.Load() {
-			st.frames.Add(1)
-			st.wire.Add(wire)
-		}
-		if err := c.message(p, wire); err != nil {
-			return
-		}
-	}
-}
-
-// message handles one complete data message of wire bytes.
-func (c *conn) message(p []byte, wire uint64) error {
-	now := time.Now().UnixNano()
-	switch proto {
-	case "generic":
-		c.stamped(p, wire, now)
-	case "pulse":
-		if bytes.HasPrefix(p, []byte(`{"type":"snapshot"`)) {
-			if n := uint64(len(p)); n > st.fullState.Load() {
-				st.fullState.Store(n)
-			}
-			if bytes.Contains(p, []byte(`"reason":"resync"`)) && marking.Load() {
-				st.resyncs.Add(1)
-			}
-		}
-		seq, _ := payload.Field(p, keySeq)
-		if c.lastSeq != 0 && seq > c.lastSeq+1 && marking.Load() {
-			st.drops.Add(seq - c.lastSeq - 1)
-		}
-		if seq > c.lastSeq {
-			c.lastSeq = seq
-		}
-		us, ok := payload.FloatField(p, keySentUS)
-		if !ok || us == 0 || bytes.HasPrefix(p, []byte(`{"type":"hello"`)) {
-			st.other.Add(1)
-			return nil
-		}
-		if marking.Load() {
-			st.delivered.Add(1)
-			st.stampedWire.Add(wire)
-			st.lat.Record(now - int64(us)*1000)
-		}
-		rcv.Add(1)
-	case "centrifuge":
-		lines := bytes.Count(p, []byte{'\n'}) + 1
-		per := wire / uint64(lines)
-		for len(p) > 0 {
-			line := p
-			if i := bytes.IndexByte(p, '\n'); i >= 0 {
-				line, p = p[:i], p[i+1:]
-			} else {
-				p = nil
-			}
-			switch {
-			case len(line) == 2 && line[0] == '{' && line[1] == '}':
-				if err := c.send(wsproto.OpText, pongBody); err != nil {
-					return err
-				}
-			case bytes.HasPrefix(line, []byte(`{"push":`)):
-				c.stamped(line, per, now)
-			default:
-				st.other.Add(1)
-			}
-		}
-	}
-	return nil
-}
-
-// stamped counts one generic payload found in p.
-func (c *conn) stamped(p []byte, wire uint64, now int64) {
-	seq, ok1 := payload.Field(p, keySeq)
-	sent, ok2 := payload.Field(p, keySentNS)
-	if !ok1 || !ok2 {
-		st.other.Add(1)
-		return
-	}
-	if marking.Load() {
-		if c.lastSeq != 0 && seq > c.lastSeq+1 {
-			st.drops.Add(seq - c.lastSeq - 1)
-		}
-		st.delivered.Add(1)
-		st.stampedWire.Add(wire)
-		st.lat.Record(now - int64(sent))
-	}
-	if seq > c.lastSeq {
-		c.lastSeq = seq
-	}
-	rcv.Add(1)
-}
-
 func cpuNanos() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -259,9 +79,17 @@ func main() {
 	flag.StringVar(&proto, "proto", "generic", "generic, pulse or centrifuge")
 	shmPath := flag.String("shm", "", "shared counter file: messages received are added to it")
 	conc := flag.Int("conc", 128, "connections being opened at once")
-	bufSize := flag.Int("buf", 8192, "read buffer per connection")
+	flag.IntVar(&bufSize, "buf", 8192, "read buffer per connection")
+	src := flag.String("src", "127.0.0.2-127.0.0.9", "loopback source addresses the connections are spread over, round robin (a range, a list, or empty for the kernel's choice)")
+	flag.BoolVar(&reconnect, "reconnect", false, "redial whenever a connection ends (reconnect storms)")
+	flag.DurationVar(&spread, "spread", time.Second, "-reconnect: the first redial after a connection ends is at a random time within this")
+	flag.DurationVar(&policy.min, "backoff-min", 250*time.Millisecond, "-reconnect: first backoff after a failed attempt (pulse's subscriber: 250ms)")
+	flag.DurationVar(&policy.max, "backoff-max", 30*time.Second, "-reconnect: longest backoff, Retry-After included (subscriber: 30s)")
+	flag.Float64Var(&policy.jitter, "jitter", 0.5, "-reconnect: random fraction of each backoff (subscriber: 0.5)")
 	flag.Parse()
-	srv.RaiseNoFile()
+	if _, err := sysinfo.RaiseNoFile(uint64(*n) + 64); err != nil {
+		log.Fatalf("loadgen: %v", err)
+	}
 	u, err := url.Parse(*rawURL)
 	if err != nil {
 		log.Fatal(err)
@@ -274,44 +102,59 @@ func main() {
 	default:
 		log.Fatalf("unknown -proto %q", proto)
 	}
+	srcs, err := parseSources(*src)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := checkPorts(*n, len(srcs)); err != nil {
+		log.Fatal(err)
+	}
 	if rcv, err = shm.Open(*shmPath); err != nil {
 		log.Fatal(err)
 	}
-	path := u.RequestURI()
+	serverAddr, basePath = u.Host, u.RequestURI()
+	clients := connectAll(*n, *conc, dialers(srcs, 10*time.Second))
+	control(clients)
+}
 
+// connectAll opens n connections, conc at a time, spread over ds, and
+// prints "connected {json}" when every attempt has ended.
+func connectAll(n, conc int, ds []*net.Dialer) []*client {
 	start := time.Now()
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
-	sem := make(chan struct{}, *conc)
+	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
-	for range *n {
+	clients := make([]*client, n)
+	for i := range clients {
+		cl := &client{d: ds[i%len(ds)]}
+		clients[i] = cl
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			var c *conn
-			var err error
-			for try := 0; try < 5; try++ {
-				if c, err = dial(u.Host, path, *bufSize); err == nil {
-					break
-				}
-				time.Sleep(time.Duration(100<<try) * time.Millisecond)
-			}
+			c, err := cl.connectFirst()
 			<-sem
 			if err != nil {
 				failed.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
-				return
+			} else {
+				ok.Add(1)
 			}
-			ok.Add(1)
-			go c.readLoop()
+			wg.Done()
+			if err == nil {
+				cl.run(c)
+			}
 		}()
 	}
 	wg.Wait()
 	fe, _ := firstErr.Load().(string)
-	out, _ := json.Marshal(map[string]any{"ok": ok.Load(), "failed": failed.Load(), "seconds": time.Since(start).Seconds(), "error": fe})
+	out, _ := json.Marshal(map[string]any{"ok": ok.Load(), "failed": failed.Load(), "seconds": time.Since(start).Seconds(), "error": fe, "sources": len(ds)})
 	fmt.Printf("connected %s\n", out)
+	return clients
+}
 
+// control serves the commands on stdin until quit.
+func control(clients []*client) {
 	var markAt time.Time
 	var markCPU int64
 	sc := bufio.NewScanner(srv.Stdin())
@@ -328,34 +171,49 @@ func main() {
 			marking.Store(true)
 			fmt.Println("ok")
 		case "report":
-			el := time.Since(markAt).Seconds()
-			d := st.delivered.Load()
-			r := map[string]any{
-				"seconds":          el,
-				"delivered":        d,
-				"per_second":       float64(d) / el,
-				"drops":            st.drops.Load(),
-				"resyncs":          st.resyncs.Load(),
-				"frames":           st.frames.Load(),
-				"wire_bytes":       st.wire.Load(),
-				"bytes_per_msg":    ratio(st.stampedWire.Load(), d),
-				"closed":           st.closed.Load() - closedAtMark.Load(),
-				"closed_total":     st.closed.Load(),
-				"other":            st.other.Load(),
-				"full_state_bytes": st.fullState.Load(),
-				"p50_us":           float64(st.lat.Quantile(0.50)) / 1e3,
-				"p99_us":           float64(st.lat.Quantile(0.99)) / 1e3,
-				"max_us":           float64(st.lat.Max()) / 1e3,
-				"cpu_fraction":     float64(cpuNanos()-markCPU) / 1e9 / el,
+			fmt.Printf("report %s\n", windowReport(markAt, markCPU))
+		case "storm":
+			storm.begin()
+			fmt.Println("ok")
+		case "drop":
+			storm.begin()
+			for _, cl := range clients {
+				cl.drop()
 			}
-			b, _ := json.Marshal(r)
-			fmt.Printf("report %s\n", b)
+			fmt.Println("ok")
+		case "storm-status":
+			fmt.Printf("storm %s\n", storm.status(len(clients)))
 		case "quit":
 			os.Exit(0)
 		default:
 			fmt.Printf("error unknown command %q\n", sc.Text())
 		}
 	}
+}
+
+func windowReport(markAt time.Time, markCPU int64) []byte {
+	el := time.Since(markAt).Seconds()
+	d := st.delivered.Load()
+	r := map[string]any{
+		"seconds":          el,
+		"delivered":        d,
+		"per_second":       float64(d) / el,
+		"drops":            st.drops.Load(),
+		"resyncs":          st.resyncs.Load(),
+		"frames":           st.frames.Load(),
+		"wire_bytes":       st.wire.Load(),
+		"bytes_per_msg":    ratio(st.stampedWire.Load(), d),
+		"closed":           st.closed.Load() - closedAtMark.Load(),
+		"closed_total":     st.closed.Load(),
+		"other":            st.other.Load(),
+		"full_state_bytes": st.fullState.Load(),
+		"p50_us":           float64(st.lat.Quantile(0.50)) / 1e3,
+		"p99_us":           float64(st.lat.Quantile(0.99)) / 1e3,
+		"max_us":           float64(st.lat.Max()) / 1e3,
+		"cpu_fraction":     float64(cpuNanos()-markCPU) / 1e9 / el,
+	}
+	b, _ := json.Marshal(r)
+	return b
 }
 
 var closedAtMark atomic.Uint64

@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -100,6 +101,7 @@ func main() {
 	queue := flag.Int("queue", 0, "the Hub's QueueSize (0: pulse's default)")
 	ping := flag.Duration("ping", 0, "the Hub's PingInterval (0: pulse's default, 25s; negative: no pings)")
 	ival := flag.Duration("interval", 0, "the Hub's Interval; default 1/hz, or 10ms (pulse's minimum) for -hz 0")
+	maxClients := flag.Int("max-clients", -1, "the Hub's MaxClients (-1: no limit; 0: pulse's default, 10,000)")
 	f := srv.ParseFlags()
 	srv.RaiseNoFile()
 	interval := 10 * time.Millisecond
@@ -109,7 +111,7 @@ func main() {
 	if *ival > 0 {
 		interval = *ival
 	}
-	opts := pulse.Options{Interval: interval, MaxClients: -1, QueueSize: *queue, PingInterval: *ping}
+	opts := pulse.Options{Interval: interval, MaxClients: *maxClients, QueueSize: *queue, PingInterval: *ping}
 	if *workload == "broadcast" {
 		opts.History = -1
 	}
@@ -127,23 +129,36 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	go func() { log.Fatal(http.Serve(ln, mux)) }()
-	srv.Run(f, ln, driver{hub, src})
+	hs := &http.Server{Handler: mux}
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Fatal(err)
+		}
+	}()
+	srv.Run(f, ln, driver{hub, src, hs})
 }
 
 type driver struct {
 	hub *pulse.Hub
 	src *source
+	hs  *http.Server
 }
 
 func (d driver) Start() { d.src.started.Store(true) }
-func (d driver) Stop()  { d.src.started.Store(false) }
+
+// Shutdown is what quit does first, as a deployment's SIGTERM handler
+// would (see pulse's ExampleHub_Shutdown): the HTTP server stops listening,
+// then Hub.Shutdown sends every client "going away" (1001).
+func (d driver) Shutdown(ctx context.Context) error {
+	return errors.Join(d.hs.Shutdown(ctx), d.hub.Shutdown(ctx))
+}
+func (d driver) Stop() { d.src.started.Store(false) }
 func (d driver) Stats() map[string]any {
 	s := d.hub.Stats()
 	return map[string]any{
 		"clients": s.Clients, "messages_sent": s.MessagesSent, "bytes_sent": s.BytesSent,
 		"resyncs": s.Resyncs, "slow_disconnects": s.SlowDisconnects, "ping_timeouts": s.PingTimeouts,
 		"ticks": s.Ticks, "last_tick_us": s.LastTick.Microseconds(), "max_tick_us": s.MaxTick.Microseconds(),
-		"source_errors": s.SourceErrors, "source_timeouts": s.SourceTimeouts,
+		"source_errors": s.SourceErrors, "source_timeouts": s.SourceTimeouts, "rejected": s.Rejected,
 	}
 }

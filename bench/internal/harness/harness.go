@@ -10,11 +10,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
-	"github.com/go-pulse/pulse/bench/internal/shm"
 	"github.com/go-pulse/pulse/bench/internal/srv"
 )
 
@@ -60,7 +58,14 @@ type Cell struct {
 	Duration time.Duration // the measurement window
 
 	CPUProfile string // if set, the server writes a CPU profile of the run here
-	Note       string // shown with the result, e.g. pulse's Interval
+	// MemProfile, if set, is a path prefix: at idle the server writes a
+	// heap profile (after a GC) to MemProfile+".heap.pprof" and a
+	// goroutine profile to MemProfile+".goroutine.pprof".
+	MemProfile string
+	// GCAtIdle: after the idle readings, the server collects garbage and
+	// reports its live heap and heap goal (the scale run's breakdown).
+	GCAtIdle bool
+	Note     string // shown with the result, e.g. pulse's Interval
 }
 
 // Result is what one cell measured.
@@ -113,6 +118,33 @@ type Result struct {
 	GoroutinesPerConn float64
 	HeapKiBPerConn    float64
 	StackKiBPerConn   float64
+	// The same moment: the heap the last GC found live, the heap size the
+	// GC lets the heap grow to before its next cycle (it grows there under
+	// load, and RSS with it), and the runtime's own memory (spans, GC
+	// metadata), per connection.
+	LiveHeapKiBPerConn float64 `json:",omitempty"`
+	HeapGoalKiBPerConn float64 `json:",omitempty"`
+	RuntimeKiBPerConn  float64 `json:",omitempty"`
+
+	// Which CPUs ran the server and the load generator ("0", "1"; "0-1"
+	// when not pinned), and over how many source addresses the load
+	// generator spread its connections.
+	ServerCPUs  string `json:",omitempty"`
+	LoadgenCPUs string `json:",omitempty"`
+	Sources     int    `json:",omitempty"`
+
+	// Kernel memory, which counts in neither RSS nor the Go heap: the
+	// growth of the socket slab caches (sysinfo.SocketCaches) from before
+	// the load generator started to idle, per connection, for both ends of
+	// it (server and load generator share the kernel); and the peak of the
+	// socket buffers (sockstat's TCP mem) during the window.
+	KernelKiBPerConn float64            `json:",omitempty"`
+	KernelSlabKiB    map[string]float64 `json:",omitempty"`
+	SockBufPeakKiB   float64            `json:",omitempty"`
+	ListenOverflows  int64              `json:",omitempty"` // accept-queue overflows while connecting (TcpExt:ListenOverflows)
+	HeapProfile      string             `json:",omitempty"`
+	HeapTop          string             `json:",omitempty"` // go tool pprof -top of HeapProfile
+	GoroutineProfile string             `json:",omitempty"`
 
 	ServerStats map[string]any
 	Err         string `json:",omitempty"`
@@ -135,6 +167,16 @@ type Runner struct {
 	// until both CPUs are less than QuietBelow busy (other processes).
 	QuietBelow float64
 	QuietWait  time.Duration
+	// MaxRSSKiB, if not 0, bounds a server's RSS: a server that grows past
+	// it is killed and its cell fails with the reason.
+	MaxRSSKiB float64
+	// Sources is the load generator's -src (empty: its default,
+	// 127.0.0.2 to 127.0.0.9).
+	Sources string
+	// ServerCPUs and LoadgenCPUs are the taskset CPU lists of the server
+	// and the load generator when pinning (default "0" and "1"); on a
+	// machine with more cores, e.g. "0-3" and "4-5".
+	ServerCPUs, LoadgenCPUs string
 }
 
 // waitQuiet waits until the CPUs the cell uses are idle enough, at most
@@ -156,17 +198,17 @@ func (r *Runner) waitQuiet() (time.Duration, bool) {
 		if err != nil {
 			return 0, false
 		}
-		c0, _ := busyBetween(a, b, 0)
-		c1, _ := busyBetween(a, b, 1)
+		c0, _ := busyBetween(a, b, r.cpusOr(0, "0"))
+		c1, _ := busyBetween(a, b, r.cpusOr(1, "1"))
 		if c0 < r.QuietBelow && c1 < r.QuietBelow {
 			return time.Since(start), false
 		}
 		if time.Since(start) > r.QuietWait {
-			r.logf("  machine still busy (CPU0 %.0f%%, CPU1 %.0f%%) after %v: measuring anyway", 100*c0, 100*c1, r.QuietWait)
+			r.logf("  machine still busy (server CPUs %.0f%%, load generator CPUs %.0f%%) after %v: measuring anyway", 100*c0, 100*c1, r.QuietWait)
 			return time.Since(start), true
 		}
 		if time.Since(lastLog) > 15*time.Second {
-			r.logf("  waiting for a quiet machine: other processes use CPU0 %.0f%%, CPU1 %.0f%%", 100*c0, 100*c1)
+			r.logf("  waiting for a quiet machine: other processes use %.0f%% of the server's CPUs, %.0f%% of the load generator's", 100*c0, 100*c1)
 			lastLog = time.Now()
 		}
 	}
@@ -183,7 +225,7 @@ func (r *Runner) prefix(cpu int) []string {
 		p = append(p, "nice", "-n", strconv.Itoa(r.Nice))
 	}
 	if r.Pin {
-		p = append(p, "taskset", "-c", strconv.Itoa(cpu))
+		p = append(p, "taskset", "-c", r.cpus(cpu))
 	}
 	return p
 }
@@ -207,184 +249,18 @@ func (r *Runner) logf(format string, args ...any) {
 	}
 }
 
-// mem asks the server for its runtime memory figures.
-func (r *Runner) mem(p *proc) (srv.MemStats, error) {
+// mem asks the server for its runtime memory figures (cmd "mem", or
+// "gcmem" after a GC).
+func (r *Runner) mem(p *proc, cmd ...string) (srv.MemStats, error) {
 	var m srv.MemStats
-	line, err := p.call("mem", "mem ", 30*time.Second)
+	c := "mem"
+	if len(cmd) > 0 {
+		c = cmd[0]
+	}
+	line, err := p.call(c, "mem ", 30*time.Second)
 	if err != nil {
 		return m, err
 	}
 	err = json.Unmarshal([]byte(line), &m)
 	return m, err
-}
-
-// Run measures one cell. Every process it starts is stopped before it
-// returns.
-func (r *Runner) Run(c Cell) (res Result, err error) {
-	res = Result{Contender: c.Contender.Name, Workload: c.Workload, N: c.N, Hz: c.Hz, Note: c.Note}
-	defer func() {
-		if err != nil {
-			res.Err = err.Error()
-		}
-	}()
-	shmFile, err := os.CreateTemp(r.TmpDir, "received-*")
-	if err != nil {
-		return res, err
-	}
-	shmPath := shmFile.Name()
-	shmFile.Close()
-	defer os.Remove(shmPath)
-	if err := shm.Create(shmPath); err != nil {
-		return res, err
-	}
-
-	args := []string{filepath.Join(r.BinDir, c.Contender.Bin),
-		"-addr", "127.0.0.1:0",
-		"-hz", strconv.FormatFloat(c.Hz, 'g', -1, 64),
-		"-window", strconv.Itoa(c.Window),
-		"-size", strconv.Itoa(c.Size),
-		"-shm", shmPath}
-	if c.CPUProfile != "" {
-		args = append(args, "-cpuprofile", c.CPUProfile)
-	}
-	args = append(args, c.Contender.Args...)
-	wait, busy := r.waitQuiet()
-	res.QuietWait, res.Busy = wait.Seconds(), busy
-	server, err := start(c.Contender.Name, append(r.prefix(0), args...)...)
-	if err != nil {
-		return res, err
-	}
-	defer server.stop(5 * time.Second)
-	addr, err := server.expect("ready ", 15*time.Second)
-	if err != nil {
-		return res, err
-	}
-	time.Sleep(500 * time.Millisecond)
-	if res.RSSBaseKiB, err = procRSS(server.pid()); err != nil {
-		return res, err
-	}
-	base, err := r.mem(server)
-	if err != nil {
-		return res, err
-	}
-
-	lg, err := start("loadgen", append(r.prefix(1), filepath.Join(r.BinDir, "loadgen"),
-		"-url", "ws://"+addr+c.Contender.Path, "-n", strconv.Itoa(c.N),
-		"-proto", c.Contender.Proto, "-shm", shmPath)...)
-	if err != nil {
-		return res, err
-	}
-	defer lg.stop(5 * time.Second)
-	line, err := lg.expect("connected ", 5*time.Minute)
-	if err != nil {
-		return res, err
-	}
-	var conn struct {
-		OK, Failed int64
-		Seconds    float64
-		Error      string
-	}
-	if err := json.Unmarshal([]byte(line), &conn); err != nil {
-		return res, fmt.Errorf("loadgen: %q: %w", line, err)
-	}
-	res.Connected, res.ConnectFailed, res.ConnectSeconds, res.ConnectError = conn.OK, conn.Failed, conn.Seconds, conn.Error
-	r.logf("  %d connected in %.1fs (%d failed)", conn.OK, conn.Seconds, conn.Failed)
-	if conn.OK == 0 {
-		return res, fmt.Errorf("no connection: %s", conn.Error)
-	}
-
-	time.Sleep(c.Settle)
-	if res.RSSIdleKiB, err = procRSS(server.pid()); err != nil {
-		return res, err
-	}
-	if idle, err := r.mem(server); err == nil && res.Connected > 0 {
-		n := float64(res.Connected)
-		res.GoroutinesPerConn = float64(idle.Goroutines-base.Goroutines) / n
-		res.HeapKiBPerConn = (idle.HeapKiB - base.HeapKiB) / n
-		res.StackKiBPerConn = (idle.StackKiB - base.StackKiB) / n
-	}
-	if _, err := server.call("start", "ok", 10*time.Second); err != nil {
-		return res, err
-	}
-	time.Sleep(c.Warmup)
-
-	if _, err := lg.call("mark", "ok", 10*time.Second); err != nil {
-		return res, err
-	}
-	cpu0, err := procCPU(server.pid())
-	if err != nil {
-		return res, err
-	}
-	lgCPU0, _ := procCPU(lg.pid())
-	sys0, _ := readCPUs()
-	t0 := time.Now()
-	deadline := t0.Add(c.Duration)
-	for time.Now().Before(deadline) {
-		time.Sleep(min(250*time.Millisecond, time.Until(deadline)))
-		if rss, err := procRSS(server.pid()); err == nil && rss > res.RSSLoadKiB {
-			res.RSSLoadKiB = rss
-		}
-	}
-	cpu1, err := procCPU(server.pid())
-	if err != nil {
-		return res, err
-	}
-	lgCPU1, _ := procCPU(lg.pid())
-	sys1, _ := readCPUs()
-	el := time.Since(t0).Seconds()
-	if r.Pin {
-		b0, s0 := busyBetween(sys0, sys1, 0)
-		b1, s1 := busyBetween(sys0, sys1, 1)
-		if s0 > 0 && s1 > 0 {
-			res.OtherCPU0 = max(0, b0-(cpu1-cpu0).Seconds()/s0)
-			res.OtherCPU1 = max(0, b1-(lgCPU1-lgCPU0).Seconds()/s1)
-		}
-	}
-	line, err = lg.call("report", "report ", 10*time.Second)
-	if err != nil {
-		return res, err
-	}
-	var rep struct {
-		Seconds        float64 `json:"seconds"`
-		Delivered      uint64  `json:"delivered"`
-		PerSecond      float64 `json:"per_second"`
-		Drops          uint64  `json:"drops"`
-		Resyncs        uint64  `json:"resyncs"`
-		BytesPerMsg    float64 `json:"bytes_per_msg"`
-		Closed         uint64  `json:"closed"`
-		FullStateBytes uint64  `json:"full_state_bytes"`
-		P50us          float64 `json:"p50_us"`
-		P99us          float64 `json:"p99_us"`
-		Maxus          float64 `json:"max_us"`
-		CPUFraction    float64 `json:"cpu_fraction"`
-	}
-	if err := json.Unmarshal([]byte(line), &rep); err != nil {
-		return res, fmt.Errorf("loadgen report %q: %w", line, err)
-	}
-	if line, err = server.call("stats", "stats ", 30*time.Second); err == nil {
-		_ = json.Unmarshal([]byte(line), &res.ServerStats)
-	}
-	if c.CPUProfile != "" {
-		if _, err := server.call("stop", "ok", 30*time.Second); err != nil {
-			return res, err
-		}
-	}
-
-	res.Seconds = rep.Seconds
-	res.Delivered = rep.Delivered
-	res.PerSecond = rep.PerSecond
-	res.Drops, res.Resyncs, res.Closed = rep.Drops, rep.Resyncs, rep.Closed
-	res.BytesPerMsg = rep.BytesPerMsg
-	res.FullState = rep.FullStateBytes
-	res.P50ms, res.P99ms, res.Maxms = rep.P50us/1e3, rep.P99us/1e3, rep.Maxus/1e3
-	res.LoadgenCPU = rep.CPUFraction
-	res.ServerCPU = (cpu1 - cpu0).Seconds()
-	res.ServerCPUUse = res.ServerCPU / el
-	if rep.Delivered > 0 {
-		res.CPUPerMillion = res.ServerCPU / float64(rep.Delivered) * 1e6
-	}
-	n := float64(res.Connected)
-	res.IdleKiBPerConn = (res.RSSIdleKiB - res.RSSBaseKiB) / n
-	res.LoadKiBPerConn = (res.RSSLoadKiB - res.RSSBaseKiB) / n
-	return res, nil
 }

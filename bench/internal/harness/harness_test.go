@@ -3,6 +3,7 @@ package harness
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -15,18 +16,7 @@ func TestSmoke(t *testing.T) {
 		t.Skip("builds and runs the servers")
 	}
 	t.Cleanup(KillAll)
-	bin := t.TempDir()
-	modDir, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Build(modDir, bin); err != nil {
-		t.Fatal(err)
-	}
-	r := &Runner{BinDir: bin, TmpDir: t.TempDir()}
-	if testing.Verbose() {
-		r.Log = os.Stderr
-	}
+	r := smokeRunner(t)
 	cells := []Cell{}
 	for _, c := range Contenders {
 		for _, hz := range []float64{20, 0} {
@@ -65,6 +55,75 @@ func TestSmoke(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStormSmoke runs both reconnect storms with 10 clients at 10 Hz: every
+// client must be live again, on a new connection, and the figures must be
+// filled in.
+func TestStormSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the servers")
+	}
+	t.Cleanup(KillAll)
+	r := smokeRunner(t)
+	for _, v := range []string{StormDrop, StormRestart} {
+		t.Run(v, func(t *testing.T) {
+			res, err := r.Storm(StormCell{Variant: v, N: 10, Hz: 10, MaxClients: 10, Spread: 200 * time.Millisecond,
+				Warmup: 200 * time.Millisecond, Steady: 300 * time.Millisecond, Deadline: 30 * time.Second, After: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%+v", res)
+			if !res.AllLive || res.Live != 10 || res.LiveSeconds <= 0 {
+				t.Errorf("live %d of 10 after %.2fs (all: %v)", res.Live, res.LiveSeconds, res.AllLive)
+			}
+			if res.SteadyRSSKiB <= 0 || res.PeakRSSKiB <= 0 || len(res.Timeline) == 0 {
+				t.Errorf("no readings: steady %.0f, peak %.0f KiB, %d samples", res.SteadyRSSKiB, res.PeakRSSKiB, len(res.Timeline))
+			}
+			if got := res.LoadgenStatus["upgraded"]; got != float64(10) {
+				t.Errorf("%v new connections, want 10", got)
+			}
+			if v == StormRestart && (res.RestartSecs <= 0 || res.RestartSecs < res.ShutdownSecs) {
+				t.Errorf("restart %.2fs, shutdown %.2fs", res.RestartSecs, res.ShutdownSecs)
+			}
+		})
+	}
+}
+
+// smokeRunner builds the programs once per test binary.
+func smokeRunner(t *testing.T) *Runner {
+	t.Helper()
+	builtOnce.Do(func() {
+		builtDir, builtErr = os.MkdirTemp("", "pulse-bench-smoke-")
+		if builtErr == nil {
+			var modDir string
+			if modDir, builtErr = filepath.Abs("../.."); builtErr == nil {
+				builtErr = Build(modDir, builtDir)
+			}
+		}
+	})
+	if builtErr != nil {
+		t.Fatal(builtErr)
+	}
+	r := &Runner{BinDir: builtDir, TmpDir: t.TempDir()}
+	if testing.Verbose() {
+		r.Log = os.Stderr
+	}
+	return r
+}
+
+var (
+	builtOnce sync.Once
+	builtDir  string
+	builtErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
 }
 
 func hzName(hz float64) string {

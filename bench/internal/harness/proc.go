@@ -258,12 +258,51 @@ func readCPUs() (map[int]cpuTimes, error) {
 	return out, nil
 }
 
-// busyBetween returns the fraction of CPU n that was busy (user, nice,
-// system, irq, softirq) between two readings, and its length in seconds.
-func busyBetween(a, b map[int]cpuTimes, n int) (frac, seconds float64) {
-	d := b[n].total - a[n].total
-	if d <= 0 {
+// busyBetween returns the fraction of the CPUs in list (a taskset list:
+// "1", "0-3,6") that was busy (user, nice, system, irq, softirq) between
+// two readings, and their time in seconds (the wall time × the number of
+// CPUs).
+func busyBetween(a, b map[int]cpuTimes, list string) (frac, seconds float64) {
+	var busy, total int64
+	for _, n := range cpuList(list) {
+		busy += b[n].busy - a[n].busy
+		total += b[n].total - a[n].total
+	}
+	if total <= 0 {
 		return 0, 0
 	}
-	return float64(b[n].busy-a[n].busy) / float64(d), float64(d) / clockTicks
+	return float64(busy) / float64(total), float64(total) / clockTicks
+}
+
+// cpuList parses a taskset CPU list.
+func cpuList(s string) []int {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			continue
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				continue
+			}
+		}
+		for n := a; n <= b; n++ {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// procFDs returns how many descriptors pid has open, or 0.
+func procFDs(pid int) int {
+	d, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	return len(names)
 }

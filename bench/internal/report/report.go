@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-pulse/pulse/bench/internal/harness"
+	"github.com/go-pulse/pulse/bench/internal/sysinfo"
 )
 
 // Workload labels.
@@ -46,6 +47,10 @@ type Run struct {
 	// PulseOffered is the load pulse was offered at saturation, in
 	// messages a second (0 in runs before it was recorded: 100,000).
 	PulseOffered float64
+	// Scale is set on a -scale run; Limits are the machine's settings that
+	// bound it (recorded since the scale run was added).
+	Scale  bool           `json:",omitempty"`
+	Limits sysinfo.Limits `json:",omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -196,11 +201,41 @@ func bold(s string, on bool) string {
 	return s
 }
 
-// Markdown renders the report. analysis is hand-written text included as
-// is; chart is the chart's path relative to the report.
-func Markdown(r Run, analysis, chart string) string {
+// Doc is what the report is made of.
+type Doc struct {
+	Main       Run    // the full run (results/latest.json)
+	Scale      *Run   // the -scale run (results/scale.json), if any
+	Analysis   string // analysis.md, written by hand from Main
+	ScaleNotes string // scale.md, written by hand from Scale
+	Chart      string // paths of the charts relative to the report
+	ScaleChart string
+}
+
+// Markdown renders the report.
+func Markdown(d Doc) string {
 	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	if len(d.Main.Results) > 0 {
+		mainSection(&b, d.Main, d.Analysis, d.Chart)
+	} else {
+		b.WriteString("# Benchmarks: pulse against its peers\n\nNo full run saved yet (`cd bench && go run ./cmd/compare`).\n\n")
+	}
+	if d.Scale != nil {
+		scaleSection(&b, *d.Scale, d.ScaleNotes, d.ScaleChart)
+	}
+	b.WriteString("## Reproduce\n\n```sh\ncd bench\n" +
+		"go run ./cmd/compare          # N = 1,000, 5,000, 10,000 (about 15 minutes on 2 cores)\n" +
+		"go run ./cmd/compare -rt 10   # the same where other work shares the machine (root; see bench/README.md)\n" +
+		"go run ./cmd/compare -quick   # N = 1,000, 3-second windows (about 2 minutes)\n" +
+		"go run ./cmd/compare -scale   # 1 Hz at N = 10,000, 50,000, 100,000 (needs an open-file limit above 100,100)\n" +
+		"go run ./cmd/storm            # reconnect storms (writes the storm section of RELIABILITY.md)\n" +
+		"go test ./...                 # smoke test: every server and the load generator, 10 clients\n```\n")
+	return b.String()
+}
+
+// mainSection renders the full run: analysis is hand-written text included
+// as is; chart is the chart's path relative to the report.
+func mainSection(b *strings.Builder, r Run, analysis, chart string) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	m := r.Machine
 	mode := "full"
 	if r.Quick {
@@ -390,8 +425,6 @@ func Markdown(r Run, analysis, chart string) string {
 	if strings.TrimSpace(analysis) != "" {
 		w("## Analysis\n\n%s\n\n", strings.TrimSpace(analysis))
 	}
-	w("## Reproduce\n\n```sh\ncd bench\ngo run ./cmd/compare          # N = 1,000, 5,000, 10,000 (about 11 minutes on 2 cores)\ngo run ./cmd/compare -rt 10   # the same where other work shares the machine (root; see bench/README.md)\ngo run ./cmd/compare -quick   # N = 1,000, 3-second windows (about 2 minutes)\ngo test ./...                 # smoke test: every server and the load generator, 10 clients\n```\n")
-	return b.String()
 }
 
 const disturbed = "⚠"

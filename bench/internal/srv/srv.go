@@ -9,12 +9,15 @@
 //	stop           stop broadcasting (and write the CPU profile)
 //	stats          print "stats {json}"
 //	mem            print "mem {json}": goroutines and the Go runtime's memory
+//	gcmem          the same after a GC (the live heap is then exact)
 //	heap PATH      write a heap profile (after a GC) to PATH
-//	quit or EOF    exit
+//	goroutine PATH write a goroutine profile to PATH
+//	quit or EOF    exit (a Shutdowner driver shuts down first)
 package srv
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -23,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -32,6 +36,7 @@ import (
 
 	"github.com/go-pulse/pulse/bench/internal/payload"
 	"github.com/go-pulse/pulse/bench/internal/shm"
+	"github.com/go-pulse/pulse/bench/internal/sysinfo"
 )
 
 // Flags are the command-line flags every server takes.
@@ -54,6 +59,7 @@ func ParseFlags() *Flags {
 	flag.IntVar(&f.Size, "size", 1024, "payload bytes per broadcast")
 	flag.StringVar(&f.Shm, "shm", "", "shared counter file written by the load generator (saturation pacing)")
 	flag.StringVar(&f.CPUProfile, "cpuprofile", "", "write a CPU profile of the start..stop span to this file")
+	flag.IntVar(&runtime.MemProfileRate, "memprofilerate", runtime.MemProfileRate, "runtime.MemProfileRate: bytes allocated per heap profile sample (4096 for a precise breakdown)")
 	flag.Parse()
 	return f
 }
@@ -65,13 +71,18 @@ type Driver interface {
 	Stats() map[string]any
 }
 
-// RaiseNoFile lifts the soft open-file limit to the hard one.
+// RaiseNoFile lifts the soft open-file limit to the hard one (and the hard
+// one too where the process may: see sysinfo.RaiseNoFile). The harness
+// checks before a cell that the limit is high enough for it.
 func RaiseNoFile() {
-	var r syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err == nil && r.Cur < r.Max {
-		r.Cur = r.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r)
-	}
+	_, _ = sysinfo.RaiseNoFile(0)
+}
+
+// Shutdowner is a Driver that can end its connections itself before the
+// process exits (pulse: Hub.Shutdown sends every client "going away").
+// The quit command calls it, with a bound.
+type Shutdowner interface {
+	Shutdown(ctx context.Context) error
 }
 
 // Listen listens on addr, which must be a loopback address.
@@ -90,19 +101,7 @@ func Listen(addr string) (net.Listener, error) {
 // quit, EOF or SIGTERM/SIGINT. It does not return.
 func Run(f *Flags, ln net.Listener, d Driver) {
 	fmt.Printf("ready %s\n", ln.Addr())
-	var prof *os.File
-	started := false
-	stop := func() {
-		if started {
-			d.Stop()
-			started = false
-		}
-		if prof != nil {
-			pprof.StopCPUProfile()
-			_ = prof.Close()
-			prof = nil
-		}
-	}
+	ctl := &control{f: f, d: d}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	lines := make(chan string)
@@ -123,55 +122,97 @@ func Run(f *Flags, ln net.Listener, d Driver) {
 		if !ok {
 			cmd = "quit"
 		}
-		switch cmd {
-		case "start":
-			if f.CPUProfile != "" && prof == nil {
-				var err error
-				if prof, err = os.Create(f.CPUProfile); err != nil {
-					log.Fatal(err)
-				}
-				if err := pprof.StartCPUProfile(prof); err != nil {
-					log.Fatal(err)
-				}
-			}
-			if !started {
-				d.Start()
-				started = true
-			}
-			fmt.Println("ok")
-		case "stop":
-			stop()
-			fmt.Println("ok")
-		case "stats":
-			b, _ := json.Marshal(d.Stats())
-			fmt.Printf("stats %s\n", b)
-		case "mem":
-			b, _ := json.Marshal(Mem())
-			fmt.Printf("mem %s\n", b)
-		case "quit":
-			stop()
-			os.Exit(0)
-		default:
-			if path, ok := strings.CutPrefix(cmd, "heap "); ok {
-				if err := writeHeap(path); err != nil {
-					fmt.Printf("error %v\n", err)
-				} else {
-					fmt.Println("ok")
-				}
-				continue
-			}
-			fmt.Printf("error unknown command %q\n", cmd)
-		}
+		ctl.do(cmd)
 	}
 }
 
-func writeHeap(path string) error {
+// control is the state of the control protocol.
+type control struct {
+	f       *Flags
+	d       Driver
+	prof    *os.File // the CPU profile being written
+	started bool
+}
+
+// do runs one command.
+func (c *control) do(cmd string) {
+	switch cmd {
+	case "start":
+		c.start()
+		fmt.Println("ok")
+	case "stop":
+		c.stop()
+		fmt.Println("ok")
+	case "stats":
+		b, _ := json.Marshal(c.d.Stats())
+		fmt.Printf("stats %s\n", b)
+	case "mem", "gcmem":
+		if cmd == "gcmem" {
+			runtime.GC()
+		}
+		b, _ := json.Marshal(Mem())
+		fmt.Printf("mem %s\n", b)
+	case "quit":
+		c.stop()
+		if sd, ok := c.d.(Shutdowner); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			if err := sd.Shutdown(ctx); err != nil {
+				log.Printf("shutdown: %v", err)
+			}
+			cancel()
+		}
+		os.Exit(0)
+	default:
+		name, path, _ := strings.Cut(cmd, " ")
+		if (name != "heap" && name != "goroutine") || path == "" {
+			fmt.Printf("error unknown command %q\n", cmd)
+			return
+		}
+		if name == "heap" {
+			runtime.GC()
+		}
+		if err := writeProfile(name, path); err != nil {
+			fmt.Printf("error %v\n", err)
+			return
+		}
+		fmt.Println("ok")
+	}
+}
+
+func (c *control) start() {
+	if c.f.CPUProfile != "" && c.prof == nil {
+		var err error
+		if c.prof, err = os.Create(c.f.CPUProfile); err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(c.prof); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if !c.started {
+		c.d.Start()
+		c.started = true
+	}
+}
+
+func (c *control) stop() {
+	if c.started {
+		c.d.Stop()
+		c.started = false
+	}
+	if c.prof != nil {
+		pprof.StopCPUProfile()
+		_ = c.prof.Close()
+		c.prof = nil
+	}
+}
+
+func writeProfile(name, path string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	runtime.GC()
-	if err := pprof.WriteHeapProfile(f); err != nil {
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
 		f.Close()
 		return err
 	}
@@ -180,10 +221,13 @@ func writeHeap(path string) error {
 
 // MemStats is where a server's memory is, as the Go runtime sees it.
 type MemStats struct {
-	Goroutines int
-	HeapKiB    float64 // heap in use (live objects and fragmentation)
-	StackKiB   float64 // goroutine stacks
-	OtherKiB   float64 // the runtime's other memory in use (spans, caches, GC metadata, ...)
+	Goroutines  int
+	HeapKiB     float64 // heap in use (live objects and fragmentation)
+	StackKiB    float64 // goroutine stacks
+	OtherKiB    float64 // the runtime's other memory in use (spans, caches, GC metadata, ...)
+	LiveKiB     float64 // heap marked live by the last GC (/gc/heap/live:bytes)
+	GoalKiB     float64 // the heap size the GC lets the heap reach before its next cycle (/gc/heap/goal:bytes)
+	ReleasedKiB float64 // heap memory returned to the OS (HeapReleased): not in RSS
 }
 
 // Mem reads the runtime's figures.
@@ -191,8 +235,17 @@ func Mem() MemStats {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	other := m.MSpanInuse + m.MCacheInuse + m.BuckHashSys + m.GCSys + m.OtherSys
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(samples)
+	kib := func(s metrics.Sample) float64 {
+		if s.Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return float64(s.Value.Uint64()) / 1024
+	}
 	return MemStats{Goroutines: runtime.NumGoroutine(), HeapKiB: float64(m.HeapInuse) / 1024,
-		StackKiB: float64(m.StackInuse) / 1024, OtherKiB: float64(other) / 1024}
+		StackKiB: float64(m.StackInuse) / 1024, OtherKiB: float64(other) / 1024,
+		LiveKiB: kib(samples[0]), GoalKiB: kib(samples[1]), ReleasedKiB: float64(m.HeapReleased) / 1024}
 }
 
 // Stdin returns standard input served by the runtime's network poller
