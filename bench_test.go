@@ -75,7 +75,7 @@ func BenchmarkTick(b *testing.B) {
 	for _, n := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("series=%d", n), func(b *testing.B) {
 			th := newTestHub(b, Options{MaxSeries: 2 * n})
-			if err := th.Register(newSeriesSource(n), nil); err != nil {
+			if err := th.Register(newSeriesSource(n), SourceOptions{}); err != nil {
 				b.Fatal(err)
 			}
 			benchTicks(b, th, 1)
@@ -115,7 +115,7 @@ func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			th := newTestHub(b, Options{MaxClients: -1})
-			if err := th.Register(newSeriesSource(100), nil); err != nil {
+			if err := th.Register(newSeriesSource(100), SourceOptions{}); err != nil {
 				b.Fatal(err)
 			}
 			benchTicks(b, th, n)
@@ -133,7 +133,7 @@ func BenchmarkBroadcastWebSocket(b *testing.B) {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			th := newTestHub(b, Options{MaxClients: -1, PingInterval: -1})
 			g := NewGauge("bench_value")
-			if err := th.Register(g, nil); err != nil {
+			if err := th.Register(g, SourceOptions{}); err != nil {
 				b.Fatal(err)
 			}
 			// remaining counts the messages still expected; the reader that

@@ -262,7 +262,7 @@ func TestNegativeCounterValuesAreRefused(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidMetric)
 	src := &settable{}
 	src.set(Metric{Name: "d_total", Kind: KindCounter, Value: -5}, gauge("g", -5))
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	c := th.dial("")
 	c.expect("hello")

@@ -26,7 +26,7 @@ func TestSourceWorkersAreReusedAndRetired(t *testing.T) {
 	for _, name := range []string{"a", "b"} {
 		src := &settable{}
 		src.set(gauge(name, 1))
-		require.NoError(t, th.Register(src, &SourceOptions{Name: name}))
+		require.NoError(t, th.Register(src, SourceOptions{Name: name}))
 	}
 	release := make(chan struct{})
 	var hanging atomic.Bool
@@ -42,8 +42,8 @@ func TestSourceWorkersAreReusedAndRetired(t *testing.T) {
 			close(release)
 		}
 	})
-	require.NoError(t, th.Register(hang, &SourceOptions{Name: "hang", Timeout: 20 * time.Millisecond}))
-	require.NoError(t, th.Register(NewGauge("inline"), nil)) // needs no worker
+	require.NoError(t, th.Register(hang, SourceOptions{Name: "hang", Timeout: 20 * time.Millisecond}))
+	require.NoError(t, th.Register(NewGauge("inline"), SourceOptions{})) // needs no worker
 	for i := 0; i < 5; i++ {
 		th.Tick(time.Second)
 		n := th.srcRun.count()
@@ -87,7 +87,7 @@ func BenchmarkTickSources(b *testing.B) {
 		for j := range src.ms {
 			src.ms[j].Labels["src"] = strconv.Itoa(i)
 		}
-		if err := th.Register(src, &SourceOptions{Name: fmt.Sprintf("bench-%d", i)}); err != nil {
+		if err := th.Register(src, SourceOptions{Name: fmt.Sprintf("bench-%d", i)}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -154,7 +154,7 @@ func TestDashboardStreamReachesTheHub(t *testing.T) {
 	th := newTestHub(t, Options{})
 	src := &settable{}
 	src.set(gauge("queue_depth", 3), Metric{Name: "jobs_total", Kind: KindCounter, Value: 10})
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	seq := th.Tick(time.Second)
 	base := dashboardServer(t, th, "/ops/dashboard/") + "/ops/dashboard/"
 
@@ -208,7 +208,7 @@ func TestDashboardAccessIsTheHubs(t *testing.T) {
 	}})
 	src := &settable{}
 	src.set(gauge("public_visitors", 5), gauge("secret_revenue", 1e6))
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	base := dashboardServer(t, th, "/dashboard/") + "/dashboard/"
 

@@ -9,8 +9,8 @@
 //	hub, err := pulse.NewHub(pulse.Options{})
 //	if err != nil { ... }
 //	defer hub.Close()
-//	requests := pulse.NewCounter("http_requests_total", pulse.Help("Requests served"))
-//	if err := hub.Register(requests, nil); err != nil { ... }
+//	requests := pulse.NewCounter("http_requests_total", pulse.WithHelp("Requests served"))
+//	if err := hub.Register(requests, SourceOptions{}); err != nil { ... }
 //	http.Handle("/ws/metrics", hub)
 //
 // # Data flow

@@ -49,14 +49,14 @@ func TestErrorsSayPrefixOnce(t *testing.T) {
 	th := newTestHub(t, Options{Logger: slog.New(logs), MaxSeries: 3})
 	bad := Metric{Name: "bad name"}
 	requireErrorPrefixOnce(t, "Validate", bad.Validate(), ErrInvalidMetric)
-	requireErrorPrefixOnce(t, "Register of a bad counter", th.Register(NewCounter("bad name"), nil), ErrInvalidMetric)
+	requireErrorPrefixOnce(t, "Register of a bad counter", th.Register(NewCounter("bad name"), SourceOptions{}), ErrInvalidMetric)
 	requireErrorPrefixOnce(t, "Register of a bad label",
-		th.Register(GaugeFunc("ok", func() float64 { return 0 }, WithLabels(Labels{"__x": "y"})), nil), ErrInvalidMetric)
-	requireErrorPrefixOnce(t, "Register of nil", th.Register(nil, nil), ErrInvalidOptions)
+		th.Register(GaugeFunc("ok", func() float64 { return 0 }, WithLabels(Labels{"__x": "y"})), SourceOptions{}), ErrInvalidMetric)
+	requireErrorPrefixOnce(t, "Register of nil", th.Register(nil, SourceOptions{}), ErrInvalidOptions)
 	requireErrorPrefixOnce(t, "Register with a negative timeout",
-		th.Register(NewGauge("g"), &SourceOptions{Timeout: -1}), ErrInvalidOptions)
-	require.NoError(t, th.Register(NewGauge("g"), &SourceOptions{Name: "g"}))
-	requireErrorPrefixOnce(t, "Register twice", th.Register(NewGauge("g2"), &SourceOptions{Name: "g"}), ErrDuplicateSource)
+		th.Register(NewGauge("g"), SourceOptions{Timeout: -1}), ErrInvalidOptions)
+	require.NoError(t, th.Register(NewGauge("g"), SourceOptions{Name: "g"}))
+	requireErrorPrefixOnce(t, "Register twice", th.Register(NewGauge("g2"), SourceOptions{Name: "g"}), ErrDuplicateSource)
 	requireErrorPrefixOnce(t, "Publish", th.Publish(gauge("ok", 1), bad), ErrInvalidMetric)
 	requireErrorPrefixOnce(t, "Publish past MaxSeries",
 		th.Publish(gauge("p1", 1), gauge("p2", 1), gauge("p3", 1), gauge("p4", 1)), ErrTooManySeries)
@@ -82,7 +82,7 @@ func TestErrorsSayPrefixOnce(t *testing.T) {
 
 	requireErrorPrefixOnce(t, "Register after Shutdown", func() error {
 		require.NoError(t, th.Shutdown(context.Background()))
-		return th.Register(NewGauge("late"), nil)
+		return th.Register(NewGauge("late"), SourceOptions{})
 	}(), ErrClosed)
 	requireErrorPrefixOnce(t, "Publish after Shutdown", th.Publish(gauge("late", 1)), ErrClosed)
 }
@@ -110,7 +110,7 @@ func requireLoggedErrorsPrefixOnce(t *testing.T, th *testHub, logs *recorder) {
 		}),
 		"invalid": SourceFunc(func(context.Context) ([]Metric, error) { return []Metric{{Name: "bad name"}}, nil }),
 	} {
-		require.NoError(t, th.Register(src, &SourceOptions{Name: name, Timeout: 10 * time.Millisecond}))
+		require.NoError(t, th.Register(src, SourceOptions{Name: name, Timeout: 10 * time.Millisecond}))
 	}
 	th.Tick(time.Second)
 	th.Tick(time.Second) // the hung source is noticed at the next tick

@@ -28,12 +28,12 @@ func Example() {
 	}
 	defer hub.Close()
 
-	requests := pulse.NewCounter("http_requests_total", pulse.Help("Requests served")) // the Hub adds its rate per second
-	if err := hub.Register(requests, nil); err != nil {
+	requests := pulse.NewCounter("http_requests_total", pulse.WithHelp("Requests served")) // the Hub adds its rate per second
+	if err := hub.Register(requests, pulse.SourceOptions{}); err != nil {
 		log.Fatal(err) // e.g. an invalid name: it would never show
 	}
 	goroutines := pulse.GaugeFunc("go_goroutines", func() float64 { return float64(runtime.NumGoroutine()) })
-	if err := hub.Register(goroutines, nil); err != nil {
+	if err := hub.Register(goroutines, pulse.SourceOptions{}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -114,7 +114,7 @@ func ExampleHub_Register() {
 			{Name: "jobs_queued", Labels: pulse.Labels{"queue": "billing"}, Value: 3},
 		}, nil
 	})
-	err = hub.Register(queueDepth, &pulse.SourceOptions{
+	err = hub.Register(queueDepth, pulse.SourceOptions{
 		Name:     "jobs",
 		Interval: 5 * time.Second, // collected every fifth tick
 		Timeout:  2 * time.Second, // a slower query is cancelled and counted

@@ -17,7 +17,7 @@ import (
 func TestFlappingSeriesSets(t *testing.T) {
 	th := newTestHub(t, Options{})
 	src := &settable{}
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	c := th.dial("")
 	c.expect("hello")
@@ -52,7 +52,7 @@ func TestHugeBatchIsCappedByMaxSeries(t *testing.T) {
 	}
 	src := &settable{}
 	src.set(ms...)
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	st := th.Stats()
 	require.Equal(t, 1000, st.Series)
@@ -68,7 +68,7 @@ func TestClockJumps(t *testing.T) {
 	src := &settable{}
 	ctr := func(v float64) Metric { return Metric{Name: "c_total", Kind: KindCounter, Value: v} }
 	src.set(ctr(0))
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	c := th.dial("")
 	c.expect("hello")
@@ -162,7 +162,7 @@ func TestRegisterAndCloseRacing(t *testing.T) {
 				for j := 0; ; j++ {
 					err := h.Register(SourceFunc(func(ctx context.Context) ([]Metric, error) {
 						return []Metric{gauge("r", 1)}, nil
-					}), &SourceOptions{Name: fmt.Sprintf("s-%d-%d", g, j)})
+					}), SourceOptions{Name: fmt.Sprintf("s-%d-%d", g, j)})
 					if errors.Is(err, ErrClosed) {
 						return
 					}

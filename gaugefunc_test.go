@@ -16,10 +16,10 @@ func TestGaugeFuncRunsOnAWorker(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) }) // before the Hub's Shutdown
 	hung := GaugeFunc("hung", func() float64 { <-release; return 1 })
-	require.NoError(t, th.Register(hung, &SourceOptions{Name: "hung", Timeout: 10 * time.Millisecond}))
-	require.NoError(t, th.Register(GaugeFunc("panics", func() float64 { panic("boom") }), &SourceOptions{Name: "panics"}))
+	require.NoError(t, th.Register(hung, SourceOptions{Name: "hung", Timeout: 10 * time.Millisecond}))
+	require.NoError(t, th.Register(GaugeFunc("panics", func() float64 { panic("boom") }), SourceOptions{Name: "panics"}))
 	requests := NewCounter("requests_total")
-	require.NoError(t, th.Register(requests, nil))
+	require.NoError(t, th.Register(requests, SourceOptions{}))
 
 	c := th.dial("")
 	c.expect("hello")

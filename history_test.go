@@ -11,7 +11,7 @@ import (
 func TestHistoryBackfillOnConnect(t *testing.T) {
 	th := newTestHub(t, Options{History: 5})
 	src := &settable{}
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	ctr := func(v float64) Metric { return Metric{Name: "req_total", Kind: KindCounter, Value: v} }
 	var seq uint64
 	for i := 1; i <= 8; i++ {

@@ -288,7 +288,7 @@ func TestShutdownSendsGoingAwayAndIsIdempotent(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	_, err := th.dialErr("", nil)
 	require.Error(t, err)
-	require.ErrorIs(t, th.Register(NewGauge("late"), nil), ErrClosed)
+	require.ErrorIs(t, th.Register(NewGauge("late"), SourceOptions{}), ErrClosed)
 	require.ErrorIs(t, th.Publish(gauge("late", 1)), ErrClosed)
 }
 

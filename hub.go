@@ -114,7 +114,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.frame.Store(&frame{ts: h.now().UnixMilli(), names: h.coll.names.cur})
 	if o.SelfMetrics {
-		if err := h.Register(SourceFunc(h.selfMetrics), &SourceOptions{Name: "pulse"}); err != nil {
+		if err := h.Register(SourceFunc(h.selfMetrics), SourceOptions{Name: "pulse"}); err != nil {
 			return nil, err
 		}
 	}
@@ -156,18 +156,14 @@ func (h *Hub) start() {
 	}()
 }
 
-// Register adds a source, collected from the next tick on. opts may be nil
-// for every default. It returns an error wrapping ErrInvalidMetric when the
+// Register adds a source, collected from the next tick on; the zero
+// SourceOptions means every default. It returns an error wrapping ErrInvalidMetric when the
 // source is one of this package's (Counter, Gauge, GaugeFunc) and its name or
 // labels are invalid, ErrDuplicateSource when the name is taken,
 // ErrInvalidOptions for a bad option and ErrClosed after Shutdown.
-func (h *Hub) Register(src MetricSource, opts *SourceOptions) error {
+func (h *Hub) Register(src MetricSource, so SourceOptions) error {
 	if src == nil {
 		return fmt.Errorf("%w: nil source", ErrInvalidOptions)
-	}
-	var so SourceOptions
-	if opts != nil {
-		so = *opts
 	}
 	if so.Interval < 0 || so.Timeout < 0 || so.StaleAfter < 0 {
 		return fmt.Errorf("%w: negative value in SourceOptions %+v", ErrInvalidOptions, so)

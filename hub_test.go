@@ -12,7 +12,7 @@ func TestConnectGetsHelloAndSnapshotAtOnce(t *testing.T) {
 	th := newTestHub(t, Options{})
 	src := &settable{}
 	src.set(gauge("a", 1), Metric{Name: "b_total", Kind: KindCounter, Value: 10, Labels: Labels{"path": "/"}, Unit: "requests"})
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	seq := th.Tick(time.Second)
 
 	c := th.dial("")
@@ -34,7 +34,7 @@ func TestManyClientsGetEveryDeltaInOrder(t *testing.T) {
 	th := newTestHub(t, Options{MaxClients: 1000})
 	src := &settable{}
 	src.set(gauge("g", 0))
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 
 	conns := make([]*testConn, clients)
@@ -81,7 +81,7 @@ func TestClientsBehindGetOneSharedMergedDelta(t *testing.T) {
 	th := newTestHub(t, Options{})
 	src := &settable{}
 	src.set(gauge("g", 0))
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	conns := make([]*testConn, clients)
 	for i := range conns {
@@ -118,7 +118,7 @@ func TestSourceCollectedOncePerTickWhateverTheClients(t *testing.T) {
 		th := newTestHub(t, Options{})
 		src := &settable{}
 		src.set(gauge("g", 1))
-		require.NoError(t, th.Register(src, nil))
+		require.NoError(t, th.Register(src, SourceOptions{}))
 		conns := make([]*testConn, n)
 		for i := range conns {
 			conns[i] = th.dial("")
@@ -140,7 +140,7 @@ func TestSourceIntervalIsAMultipleOfTheTick(t *testing.T) {
 	th := newTestHub(t, Options{Interval: time.Second})
 	src := &settable{}
 	src.set(gauge("g", 1))
-	require.NoError(t, th.Register(src, &SourceOptions{Interval: 2500 * time.Millisecond}))
+	require.NoError(t, th.Register(src, SourceOptions{Interval: 2500 * time.Millisecond}))
 	for i := 0; i < 9; i++ {
 		th.Tick(time.Second)
 	}
@@ -151,7 +151,7 @@ func TestDeltaHoldsOnlyChangesAndRemovals(t *testing.T) {
 	th := newTestHub(t, Options{})
 	src := &settable{}
 	src.set(gauge("a", 1), gauge("b", 2), gauge("c", 3))
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	c := th.dial("")
 	c.expect("hello")
@@ -178,7 +178,7 @@ func TestCounterRatesIncludingReset(t *testing.T) {
 	src := &settable{}
 	ctr := func(v float64) Metric { return Metric{Name: "req_total", Kind: KindCounter, Value: v} }
 	src.set(ctr(100))
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	c := th.dial("")
 	c.expect("hello")
@@ -228,7 +228,7 @@ func TestSnapshot(t *testing.T) {
 	th := newTestHub(t, Options{})
 	src := &settable{}
 	src.set(gauge("g", 1), Metric{Name: "c_total", Kind: KindCounter, Value: 10, Labels: Labels{"a": "b"}, Unit: "things"})
-	require.NoError(t, th.Register(src, &SourceOptions{StaleAfter: 1}))
+	require.NoError(t, th.Register(src, SourceOptions{StaleAfter: 1}))
 	th.Tick(time.Second)
 	src.set(gauge("g", 2), Metric{Name: "c_total", Kind: KindCounter, Value: 15, Labels: Labels{"a": "b"}, Unit: "things"})
 	seq := th.Tick(time.Second)

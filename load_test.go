@@ -124,7 +124,7 @@ func TestLoadAndChurn(t *testing.T) {
 		{name: "load_c", values: make([]float64, 10)},
 	}
 	for _, s := range srcs {
-		require.NoError(t, h.Register(s, &SourceOptions{Name: s.name, StaleAfter: 100}))
+		require.NoError(t, h.Register(s, SourceOptions{Name: s.name, StaleAfter: 100}))
 	}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener = smallSendBuffers(srv.Listener)

@@ -64,10 +64,10 @@ func TestLastingConditionsAreLoggedOnceThenPeriodically(t *testing.T) {
 		}
 		return []Metric{gauge("boom_ok", 1)}, nil
 	})
-	require.NoError(t, th.Register(owner, &SourceOptions{Name: "owner"}))
+	require.NoError(t, th.Register(owner, SourceOptions{Name: "owner"}))
 	th.Tick(100 * time.Millisecond)
-	require.NoError(t, th.Register(thief, &SourceOptions{Name: "thief"}))
-	require.NoError(t, th.Register(boom, &SourceOptions{Name: "boom"}))
+	require.NoError(t, th.Register(thief, SourceOptions{Name: "thief"}))
+	require.NoError(t, th.Register(boom, SourceOptions{Name: "boom"}))
 	published := func(i int) {
 		ms := make([]Metric, 20)
 		for j := range ms {

@@ -170,8 +170,8 @@ type Access struct {
 	Patterns []string
 }
 
-// SourceOptions are the per-source settings given to Hub.Register. A nil
-// *SourceOptions, like the zero value, means every default.
+// SourceOptions are the per-source settings given to Hub.Register. The
+// zero value means every default.
 type SourceOptions struct {
 	// Name identifies the source in errors, logs and Unregister. It must be
 	// unique within the Hub. Default: "source-N", N counting from 1.

@@ -24,7 +24,7 @@ func TestStreamsOutliveServerTimeouts(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	hub, err := pulse.NewHub(pulse.Options{Interval: 20 * time.Millisecond})
 	require.NoError(t, err)
-	require.NoError(t, hub.Register(pulse.NewCounter("ticks_total"), nil))
+	require.NoError(t, hub.Register(pulse.NewCounter("ticks_total"), pulse.SourceOptions{}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := &http.Server{

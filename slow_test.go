@@ -102,7 +102,7 @@ func TestStalledClientDelaysNobodyStaysBoundedAndIsClosedSlow(t *testing.T) {
 	th := newTestHub(t, opts, smallSendBuffers)
 	src := &settable{}
 	src.set(bulky(300, 0)...)
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 
 	stalled := th.dialSmallBuffer() // never reads
@@ -150,7 +150,7 @@ func TestSlowReaderGetsAMergedDeltaAndConverges(t *testing.T) {
 	th := newTestHub(t, opts, smallSendBuffers)
 	src := &settable{}
 	src.set(bulky(300, 0)...)
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	raw := th.dialSmallBuffer()
 	slow := &testConn{t: t, c: raw, v: newView()}
@@ -200,7 +200,7 @@ func TestShutdownCutsOffStalledClientsAfterWriteTimeout(t *testing.T) {
 	var n atomic.Int64
 	require.NoError(t, h.Register(SourceFunc(func(context.Context) ([]Metric, error) {
 		return bulky(300, float64(n.Add(1))), nil
-	}), nil))
+	}), SourceOptions{}))
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener = smallSendBuffers(srv.Listener)
 	srv.Start()
@@ -215,4 +215,3 @@ func TestShutdownCutsOffStalledClientsAfterWriteTimeout(t *testing.T) {
 	require.NoError(t, h.Shutdown(ctx), "the stalled client is cut off, not waited for")
 	require.EqualValues(t, 1, h.Stats().SlowDisconnects)
 }
-

@@ -206,11 +206,11 @@ func (m *Metric) Key() string {
 // NewGauge or GaugeFunc.
 type MetricOption func(*Metric)
 
-// Help sets the metric's one-line description.
-func Help(text string) MetricOption { return func(m *Metric) { m.Help = text } }
+// WithHelp sets the metric's one-line description.
+func WithHelp(text string) MetricOption { return func(m *Metric) { m.Help = text } }
 
-// Unit sets the metric's unit, e.g. "bytes".
-func Unit(unit string) MetricOption { return func(m *Metric) { m.Unit = unit } }
+// WithUnit sets the metric's unit, e.g. "bytes".
+func WithUnit(unit string) MetricOption { return func(m *Metric) { m.Unit = unit } }
 
 // WithLabels sets the metric's labels. The map is copied.
 func WithLabels(l Labels) MetricOption {

@@ -33,10 +33,10 @@ func TestFailingSourcesAreIsolated(t *testing.T) {
 		return []Metric{gauge("hanging", 9)}, nil
 	})
 	t.Cleanup(func() { close(release) }) // runs before the hub's Shutdown
-	require.NoError(t, th.Register(ok, &SourceOptions{Name: "ok"}))
-	require.NoError(t, th.Register(failing, &SourceOptions{Name: "failing"}))
-	require.NoError(t, th.Register(panicking, &SourceOptions{Name: "panicking"}))
-	require.NoError(t, th.Register(hang, &SourceOptions{Name: "hanging", Timeout: 20 * time.Millisecond}))
+	require.NoError(t, th.Register(ok, SourceOptions{Name: "ok"}))
+	require.NoError(t, th.Register(failing, SourceOptions{Name: "failing"}))
+	require.NoError(t, th.Register(panicking, SourceOptions{Name: "panicking"}))
+	require.NoError(t, th.Register(hang, SourceOptions{Name: "hanging", Timeout: 20 * time.Millisecond}))
 	th.Tick(time.Second)
 
 	c := th.dial("")
@@ -88,7 +88,7 @@ func TestSourceThatHonoursItsTimeoutIsCountedAndRetried(t *testing.T) {
 		}
 		return []Metric{gauge("late", 1)}, nil
 	})
-	require.NoError(t, th.Register(slow, &SourceOptions{Timeout: 10 * time.Millisecond}))
+	require.NoError(t, th.Register(slow, SourceOptions{Timeout: 10 * time.Millisecond}))
 	th.Tick(time.Second)
 	require.EqualValues(t, 1, th.Stats().SourceTimeouts)
 	th.Tick(time.Second)
@@ -112,17 +112,17 @@ func TestInvalidMetricsAreRefused(t *testing.T) {
 		err := th.Publish(m)
 		require.ErrorIs(t, err, ErrInvalidMetric, "%+v", m)
 	}
-	err := th.Register(NewCounter("bad name"), nil)
+	err := th.Register(NewCounter("bad name"), SourceOptions{})
 	require.ErrorIs(t, err, ErrInvalidMetric)
 	require.ErrorContains(t, err, `"bad name"`)
-	require.ErrorIs(t, th.Register(NewGauge("ok", WithLabels(Labels{"0x": "y"})), nil), ErrInvalidMetric)
-	require.ErrorIs(t, th.Register(GaugeFunc("", func() float64 { return 0 }), nil), ErrInvalidMetric)
+	require.ErrorIs(t, th.Register(NewGauge("ok", WithLabels(Labels{"0x": "y"})), SourceOptions{}), ErrInvalidMetric)
+	require.ErrorIs(t, th.Register(GaugeFunc("", func() float64 { return 0 }), SourceOptions{}), ErrInvalidMetric)
 
 	// An arbitrary source is checked per collection: the bad metric is
 	// refused and counted, the good ones kept.
 	src := &settable{}
 	src.set(gauge("good", 1), gauge("bad name", 2))
-	require.NoError(t, th.Register(src, nil))
+	require.NoError(t, th.Register(src, SourceOptions{}))
 	th.Tick(time.Second)
 	require.EqualValues(t, 1, th.Stats().SourceErrors)
 	require.Equal(t, 1, th.Stats().Series)
@@ -134,9 +134,9 @@ func TestMaxSeriesAndConflicts(t *testing.T) {
 	a.set(gauge("a1", 1), gauge("a2", 1))
 	b := &settable{}
 	b.set(gauge("a1", 2), gauge("b1", 1), gauge("b2", 1))
-	require.NoError(t, th.Register(a, nil))
+	require.NoError(t, th.Register(a, SourceOptions{}))
 	th.Tick(time.Second)
-	require.NoError(t, th.Register(b, nil))
+	require.NoError(t, th.Register(b, SourceOptions{}))
 	th.Tick(time.Second)
 	st := th.Stats()
 	require.Equal(t, 3, st.Series)
@@ -150,17 +150,17 @@ func TestMaxSeriesAndConflicts(t *testing.T) {
 
 func TestRegisterUnregisterAndDuplicates(t *testing.T) {
 	th := newTestHub(t, Options{})
-	g := NewGauge("temp", Unit("celsius"), Help("Room temperature"))
+	g := NewGauge("temp", WithUnit("celsius"), WithHelp("Room temperature"))
 	g.Set(21.5)
-	require.NoError(t, th.Register(g, &SourceOptions{Name: "room"}))
-	require.ErrorIs(t, th.Register(NewGauge("x"), &SourceOptions{Name: "room"}), ErrDuplicateSource)
-	require.ErrorIs(t, th.Register(NewGauge("x"), &SourceOptions{Interval: -1}), ErrInvalidOptions)
+	require.NoError(t, th.Register(g, SourceOptions{Name: "room"}))
+	require.ErrorIs(t, th.Register(NewGauge("x"), SourceOptions{Name: "room"}), ErrDuplicateSource)
+	require.ErrorIs(t, th.Register(NewGauge("x"), SourceOptions{Interval: -1}), ErrInvalidOptions)
 	ctr := NewCounter("hits_total")
 	ctr.Inc()
 	ctr.Add(2)
 	ctr.Add(-5) // ignored: a counter never goes down
 	require.Equal(t, 3.0, ctr.Value())
-	require.NoError(t, th.Register(ctr, nil))
+	require.NoError(t, th.Register(ctr, SourceOptions{}))
 	th.Tick(time.Second)
 	c := th.dial("")
 	c.expect("hello")
@@ -221,7 +221,7 @@ func TestUnregisterWinsOverALateCollection(t *testing.T) {
 				}
 				return []Metric{gauge("orphan", 1)}, nil
 			})
-			require.NoError(t, th.Register(src, &SourceOptions{Name: "late", Timeout: time.Hour}))
+			require.NoError(t, th.Register(src, SourceOptions{Name: "late", Timeout: time.Hour}))
 			require.NoError(t, th.Publish(gauge("kept", 1)))
 			th.Tick(time.Second)
 			c := th.dial("")

@@ -2,7 +2,7 @@
 // Hub (github.com/go-pulse/pulse): it keeps a live, local copy of the series
 // the Hub serves, and reconnects by itself.
 //
-//	sub, err := subscriber.Dial(ctx, "ws://localhost:8080/ws/metrics", &subscriber.Options{
+//	sub, err := subscriber.Dial(ctx, "ws://localhost:8080/ws/metrics", subscriber.Options{
 //		Patterns: []string{"http_*", "go_*"},
 //	})
 //	if err != nil { ... } // e.g. errors.Is(err, subscriber.ErrUnauthorized)

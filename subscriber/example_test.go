@@ -16,7 +16,7 @@ import (
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sub, err := subscriber.Dial(ctx, "ws://localhost:8080/ws/metrics", &subscriber.Options{
+	sub, err := subscriber.Dial(ctx, "ws://localhost:8080/ws/metrics", subscriber.Options{
 		Patterns:   []string{"http_*"},
 		HTTPHeader: http.Header{"Authorization": {"Bearer " + "token"}},
 	})
@@ -46,7 +46,7 @@ func Example() {
 func ExampleDial() {
 	ctx := context.Background()
 
-	sub, err := subscriber.Dial(ctx, "ws://localhost:8080/ws/metrics?match=http_*", nil) // reconnects by itself
+	sub, err := subscriber.Dial(ctx, "ws://localhost:8080/ws/metrics?match=http_*", subscriber.Options{}) // reconnects by itself
 	if err != nil {
 		log.Fatal(err) // errors.Is(err, subscriber.ErrUnauthorized), ErrForbidden, ErrBadRequest
 	}
@@ -60,7 +60,7 @@ func ExampleDial() {
 
 // Change the subscription on the fly; the change survives reconnections.
 func ExampleSubscriber_Subscribe() {
-	sub, err := subscriber.Dial(context.Background(), "ws://localhost:8080/ws/metrics?match=http_*", nil)
+	sub, err := subscriber.Dial(context.Background(), "ws://localhost:8080/ws/metrics?match=http_*", subscriber.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -135,7 +135,7 @@ func TestFakeServerPermanentFailures(t *testing.T) {
 		c.send(strings.Replace(fakeHello, `"version":1`, `"version":2`, 1), fakeSnap)
 		c.drain()
 	})
-	_, err := Dial(ctx, url, nil)
+	_, err := Dial(ctx, url, Options{})
 	require.ErrorIs(t, err, ErrUnsupportedVersion)
 	require.Equal(t, int32(1), conns.Load(), "not retried")
 
@@ -143,7 +143,7 @@ func TestFakeServerPermanentFailures(t *testing.T) {
 		c.send(fakeHello, strings.Replace(fakeSnap, `"reason"`, `"padding":"`+strings.Repeat("x", 200)+`","reason"`, 1))
 		c.drain()
 	})
-	_, err = Dial(ctx, big, &Options{ReadLimit: 100})
+	_, err = Dial(ctx, big, Options{ReadLimit: 100})
 	require.ErrorIs(t, err, websocket.ErrMessageTooBig)
 	require.ErrorContains(t, err, "ReadLimit")
 	s := dial(t, big, &Options{ReadLimit: 1000})
@@ -169,7 +169,7 @@ func TestCloseEndsSubscribe(t *testing.T) {
 		got <- c.read() // never answered
 		c.drain()
 	})
-	s, err := Dial(testCtx(t), url, nil)
+	s, err := Dial(testCtx(t), url, Options{})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- s.Subscribe(context.Background(), "b") }()
@@ -183,7 +183,7 @@ func TestCloseEndsSubscribe(t *testing.T) {
 	require.ErrorIs(t, <-done, ErrClosed)
 
 	// A Subscribe whose context ends keeps the patterns.
-	s2, err := Dial(testCtx(t), url, nil)
+	s2, err := Dial(testCtx(t), url, Options{})
 	require.NoError(t, err)
 	defer s2.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -73,7 +73,7 @@ func startHub(t testing.TB, opts pulse.Options, ln net.Listener) *hubServer {
 	h, err := pulse.NewHub(opts)
 	require.NoError(t, err)
 	hs := &hubServer{t: t, hub: h, src: &settable{}}
-	require.NoError(t, h.Register(hs.src, &pulse.SourceOptions{Name: "test"}))
+	require.NoError(t, h.Register(hs.src, pulse.SourceOptions{Name: "test"}))
 	hs.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
 			hs.mu.Lock()
@@ -235,13 +235,21 @@ func requireConverges(t testing.TB, s *Subscriber, hs *hubServer, match string, 
 
 func dial(t testing.TB, url string, opts *Options) *Subscriber {
 	t.Helper()
-	s, err := Dial(testCtx(t), url, opts)
+	s, err := Dial(testCtx(t), url, optsOf(opts))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
 }
 
 // fastOptions reconnects quickly; tests that check the backoff replace it.
+// optsOf is *o, or the zero Options for nil.
+func optsOf(o *Options) Options {
+	if o == nil {
+		return Options{}
+	}
+	return *o
+}
+
 func fastOptions() *Options {
 	return &Options{MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}
 }

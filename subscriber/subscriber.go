@@ -123,11 +123,8 @@ const (
 	matchNothing = "0"
 )
 
-func (o *Options) withDefaults() (Options, error) {
-	var r Options
-	if o != nil {
-		r = *o
-	}
+func (o Options) withDefaults() (Options, error) {
+	r := o
 	bad := func(format string, args ...any) (Options, error) {
 		return r, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...)
 	}
@@ -227,7 +224,7 @@ type subOp struct {
 // first snapshot has been applied: from then on Values reflects the server.
 // rawURL is a ws:// or wss:// URL (http:// and https:// are converted); its
 // match query parameters, if any, are the initial patterns unless
-// opts.Patterns is set. opts may be nil for every default.
+// opts.Patterns is set. The zero Options means every default.
 //
 // A refused first handshake that would be refused again makes Dial fail at
 // once: 401 (ErrUnauthorized), 403 from Authorize or a foreign Origin
@@ -241,7 +238,7 @@ type subOp struct {
 //
 // ctx bounds Dial only. The Subscriber lives until Close: after Dial every
 // failure, whatever it is, is retried with backoff.
-func Dial(ctx context.Context, rawURL string, opts *Options) (*Subscriber, error) {
+func Dial(ctx context.Context, rawURL string, opts Options) (*Subscriber, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err

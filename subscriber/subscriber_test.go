@@ -82,7 +82,7 @@ func (c *counterSource) freeze() {
 func TestCounterRates(t *testing.T) {
 	hs := startHub(t, pulse.Options{}, nil)
 	src := &counterSource{}
-	require.NoError(t, hs.hub.Register(src, nil))
+	require.NoError(t, hs.hub.Register(src, pulse.SourceOptions{}))
 	s := dial(t, hs.wsURL(), &Options{Patterns: []string{"requests_*"}})
 
 	eventually(t, func() bool { v, _ := s.Value("requests_total"); return v.HasRate && v.Rate > 0 }, "a positive rate")
@@ -149,7 +149,7 @@ func TestHistoryBackfillAndContinuity(t *testing.T) {
 	const n = 10
 	hs := startHub(t, pulse.Options{History: n}, nil)
 	src := &counterSource{}
-	require.NoError(t, hs.hub.Register(src, nil))
+	require.NoError(t, hs.hub.Register(src, pulse.SourceOptions{}))
 	eventually(t, func() bool { return hs.hub.Stats().Seq > 2*n }, "the hub's ring to fill")
 
 	// Default: keep what the server keeps.
@@ -278,21 +278,21 @@ func TestHandshakeRefusals(t *testing.T) {
 		return h
 	}
 
-	_, err := Dial(ctx, hs.wsURL(), nil)
+	_, err := Dial(ctx, hs.wsURL(), Options{})
 	require.ErrorIs(t, err, ErrUnauthorized)
 	var se *StatusError
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, http.StatusUnauthorized, se.StatusCode)
 	require.False(t, se.Temporary())
 
-	_, err = Dial(ctx, hs.wsURL(), &Options{HTTPHeader: hdr("Authorization", "Bearer bad")})
+	_, err = Dial(ctx, hs.wsURL(), Options{HTTPHeader: hdr("Authorization", "Bearer bad")})
 	require.ErrorIs(t, err, ErrForbidden)
 	require.NotErrorIs(t, err, ErrUnauthorized)
 
-	_, err = Dial(ctx, hs.wsURL(), &Options{HTTPHeader: hdr("Authorization", "Bearer good", "Origin", "https://evil.example")})
+	_, err = Dial(ctx, hs.wsURL(), Options{HTTPHeader: hdr("Authorization", "Bearer good", "Origin", "https://evil.example")})
 	require.ErrorIs(t, err, ErrForbidden, "a foreign origin")
 
-	_, err = Dial(ctx, hs.wsURL(), &Options{HTTPHeader: hdr("Authorization", "Bearer good"), Patterns: []string{"a", "b", "c"}})
+	_, err = Dial(ctx, hs.wsURL(), Options{HTTPHeader: hdr("Authorization", "Bearer good"), Patterns: []string{"a", "b", "c"}})
 	require.ErrorIs(t, err, ErrBadRequest, "more patterns than the server's MaxPatterns")
 	require.ErrorAs(t, err, &se)
 	require.Contains(t, se.Body, "at most 2")
@@ -302,15 +302,15 @@ func TestHandshakeRefusals(t *testing.T) {
 	require.Equal(t, []string{"public_a"}, keys(s.Values()), "restricted by Authorize")
 
 	// Refused before any connection.
-	_, err = Dial(ctx, hs.wsURL(), &Options{Patterns: []string{"no spaces"}})
+	_, err = Dial(ctx, hs.wsURL(), Options{Patterns: []string{"no spaces"}})
 	require.ErrorIs(t, err, ErrInvalidPattern)
-	_, err = Dial(ctx, "ftp://"+hs.addr, nil)
+	_, err = Dial(ctx, "ftp://"+hs.addr, Options{})
 	require.ErrorIs(t, err, ErrInvalidOptions)
-	_, err = Dial(ctx, "ws:///path", nil)
+	_, err = Dial(ctx, "ws:///path", Options{})
 	require.ErrorIs(t, err, ErrInvalidOptions)
-	_, err = Dial(ctx, hs.wsURL(), &Options{MinBackoff: time.Second, MaxBackoff: time.Millisecond})
+	_, err = Dial(ctx, hs.wsURL(), Options{MinBackoff: time.Second, MaxBackoff: time.Millisecond})
 	require.ErrorIs(t, err, ErrInvalidOptions)
-	_, err = Dial(ctx, hs.wsURL(), &Options{Jitter: 2})
+	_, err = Dial(ctx, hs.wsURL(), Options{Jitter: 2})
 	require.ErrorIs(t, err, ErrInvalidOptions)
 }
 
@@ -379,7 +379,7 @@ func TestProxyDropsConnections(t *testing.T) {
 	hs := startHub(t, pulse.Options{}, nil)
 	hs.set("keep_a", 1, "keep_b", 1)
 	mirror := &mirrorSource{}
-	require.NoError(t, hs.hub.Register(mirror, nil))
+	require.NoError(t, hs.hub.Register(mirror, pulse.SourceOptions{}))
 	px := newProxy(t, hs.addr)
 
 	// x and x_mirror come from one collection, so every consistent view has
@@ -472,7 +472,7 @@ func TestSeqGapResynchronises(t *testing.T) {
 
 func TestUpdatesCoalesce(t *testing.T) {
 	hs := startHub(t, pulse.Options{}, nil)
-	s, err := Dial(testCtx(t), hs.wsURL(), nil)
+	s, err := Dial(testCtx(t), hs.wsURL(), Options{})
 	require.NoError(t, err)
 
 	// Nobody reads Updates: the Subscriber is not held up.
@@ -507,7 +507,7 @@ func TestDialGivesUpWithContext(t *testing.T) {
 		}
 		return nil
 	}}}
-	_, err = Dial(ctx, "ws://"+addr, opts)
+	_, err = Dial(ctx, "ws://"+addr, optsOf(opts))
 	require.ErrorIs(t, err, context.Canceled)
 	require.Contains(t, err.Error(), "connect", "the last failure is reported too")
 	require.GreaterOrEqual(t, len(waits), 3)
@@ -539,7 +539,7 @@ func TestHandshakeNotImplemented(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	ctx := testCtx(t)
-	_, err = Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), fastOptions())
+	_, err = Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), *fastOptions())
 	require.ErrorIs(t, err, ErrNotImplemented)
 	require.NotErrorIs(t, err, context.DeadlineExceeded, "Dial retried a permanent refusal until ctx ended")
 	require.NoError(t, ctx.Err(), "Dial returned only when ctx ended")

@@ -32,21 +32,21 @@ const benchVisitors = 1000
 func benchLocal(b testing.TB, replica int) (*pulse.Hub, *active.Tracker) {
 	local, err := pulse.NewHub(pulse.Options{Interval: 20 * time.Millisecond, History: -1})
 	require.NoError(b, err)
-	require.NoError(b, local.Register(runtimesource.New(), &pulse.SourceOptions{Name: "runtime"}))
+	require.NoError(b, local.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}))
 	tr := benchTracker(b, replica)
-	require.NoError(b, local.Register(tr, &pulse.SourceOptions{Name: "active_users"}))
+	require.NoError(b, local.Register(tr, pulse.SourceOptions{Name: "active_users"}))
 	for _, p := range benchPages {
 		l := pulse.Labels{"path": p}
-		req := pulse.NewCounter("http_requests_total", pulse.WithLabels(l), pulse.Help("Requests served"), pulse.Unit("requests"))
+		req := pulse.NewCounter("http_requests_total", pulse.WithLabels(l), pulse.WithHelp("Requests served"), pulse.WithUnit("requests"))
 		req.Add(1000)
-		errs := pulse.NewCounter("http_errors_total", pulse.WithLabels(l), pulse.Help("Requests failed"), pulse.Unit("requests"))
+		errs := pulse.NewCounter("http_errors_total", pulse.WithLabels(l), pulse.WithHelp("Requests failed"), pulse.WithUnit("requests"))
 		errs.Add(3)
-		inflight := pulse.NewGauge("http_requests_in_flight", pulse.WithLabels(l), pulse.Help("Requests being served"))
+		inflight := pulse.NewGauge("http_requests_in_flight", pulse.WithLabels(l), pulse.WithHelp("Requests being served"))
 		inflight.Set(2)
-		lat := pulse.NewGauge("http_request_duration_seconds", pulse.WithLabels(l), pulse.Help("p90 latency"), pulse.Unit("seconds"))
+		lat := pulse.NewGauge("http_request_duration_seconds", pulse.WithLabels(l), pulse.WithHelp("p90 latency"), pulse.WithUnit("seconds"))
 		lat.Set(0.012)
 		for _, src := range []pulse.MetricSource{req, errs, inflight, lat} {
-			require.NoError(b, local.Register(src, nil))
+			require.NoError(b, local.Register(src, pulse.SourceOptions{}))
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)

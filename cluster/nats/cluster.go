@@ -183,7 +183,7 @@ func Join(nc *nats.Conn, local, public *pulse.Hub, opts Options) (*Cluster, erro
 	if err != nil {
 		return nil, fmt.Errorf("clusternats: subscribe to %s: %w", c.subject, err)
 	}
-	if err := public.Register(pulse.SourceFunc(c.collect), &pulse.SourceOptions{Name: o.SourceName}); err != nil {
+	if err := public.Register(pulse.SourceFunc(c.collect), pulse.SourceOptions{Name: o.SourceName}); err != nil {
 		_ = c.sub.Unsubscribe()
 		return nil, fmt.Errorf("clusternats: %w", err)
 	}

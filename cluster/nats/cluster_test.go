@@ -346,7 +346,7 @@ func TestActiveUsers(t *testing.T) {
 			ActiveUsers: []*active.Tracker{tr},
 			Rules:       []Rule{{Pattern: "active_users", PerNode: true}},
 		}, func(local *pulse.Hub) {
-			require.NoError(t, local.Register(tr, &pulse.SourceOptions{Name: "active_users"}))
+			require.NoError(t, local.Register(tr, pulse.SourceOptions{Name: "active_users"}))
 		})
 	}
 	eventually(t, "distinct visitors", func() string {
@@ -378,7 +378,7 @@ func TestStale(t *testing.T) {
 				}
 				return []pulse.Metric{{Name: "queue_length", Value: 4}}, nil
 			})
-			require.NoError(t, local.Register(src, &pulse.SourceOptions{Name: "queue", StaleAfter: 1}))
+			require.NoError(t, local.Register(src, pulse.SourceOptions{Name: "queue", StaleAfter: 1}))
 		})
 	}
 	staleOf := func(r *replica) (bool, bool) {

@@ -14,7 +14,7 @@
 //	if err != nil { ... }
 //	public, err := pulse.NewHub(pulse.Options{}) // served to dashboards
 //	if err != nil { ... }
-//	if err := local.Register(requests, nil); err != nil { ... }
+//	if err := local.Register(requests, pulse.SourceOptions{}); err != nil { ... }
 //	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 //	if err != nil { ... }
 //	cl, err := clusternats.Join(nc, local, public, clusternats.Options{Cluster: "shop"})

@@ -22,8 +22,8 @@ import (
 // code on every replica, with the same Cluster name.
 func Example() {
 	url := nats.DefaultURL
-	requests := pulse.NewCounter("http_requests_total", pulse.Help("Requests served"))
-	latency := pulse.NewGauge("http_request_duration_seconds", pulse.Unit("seconds"))
+	requests := pulse.NewCounter("http_requests_total", pulse.WithHelp("Requests served"))
+	latency := pulse.NewGauge("http_request_duration_seconds", pulse.WithUnit("seconds"))
 	users, err := active.New(active.Options{})
 	if err != nil {
 		log.Fatal(err)
@@ -61,7 +61,7 @@ func Example() {
 	mux.Handle("/ws/metrics", public)
 
 	for _, src := range []pulse.MetricSource{requests, latency, users} {
-		if err := local.Register(src, nil); err != nil {
+		if err := local.Register(src, pulse.SourceOptions{}); err != nil {
 			log.Fatal(err)
 		}
 	}

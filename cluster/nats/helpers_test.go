@@ -111,8 +111,8 @@ func (r *replica) counter(name string, labels pulse.Labels) *pulse.Counter {
 	key := (&pulse.Metric{Name: name, Labels: labels}).Key()
 	c := r.counters[key]
 	if c == nil {
-		c = pulse.NewCounter(name, pulse.WithLabels(labels), pulse.Help("a test counter"))
-		require.NoError(r.t, r.local.Register(c, &pulse.SourceOptions{Name: "c:" + key}))
+		c = pulse.NewCounter(name, pulse.WithLabels(labels), pulse.WithHelp("a test counter"))
+		require.NoError(r.t, r.local.Register(c, pulse.SourceOptions{Name: "c:" + key}))
 		r.counters[key] = c
 	}
 	return c
@@ -124,8 +124,8 @@ func (r *replica) gauge(name string) *pulse.Gauge {
 	defer r.mu.Unlock()
 	g := r.gauges[name]
 	if g == nil {
-		g = pulse.NewGauge(name, pulse.Help("a test gauge"))
-		require.NoError(r.t, r.local.Register(g, &pulse.SourceOptions{Name: "g:" + name}))
+		g = pulse.NewGauge(name, pulse.WithHelp("a test gauge"))
+		require.NoError(r.t, r.local.Register(g, pulse.SourceOptions{Name: "g:" + name}))
 		r.gauges[name] = g
 	}
 	return g

@@ -71,8 +71,8 @@ func startHub(t testing.TB, opts pulse.Options) *testServer {
 	ts := &testServer{t: t, hub: hub}
 	t.Cleanup(ts.stop) // registered first: runs after the server is closed
 
-	ts.requests = pulse.NewCounter("requests_total", pulse.Help("Requests served"), pulse.Unit("requests"))
-	require.NoError(t, hub.Register(ts.requests, nil))
+	ts.requests = pulse.NewCounter("requests_total", pulse.WithHelp("Requests served"), pulse.WithUnit("requests"))
+	require.NoError(t, hub.Register(ts.requests, pulse.SourceOptions{}))
 	require.NoError(t, hub.Publish(
 		pulse.Metric{Name: "queue_depth", Value: 42, Help: "Jobs waiting"},
 		pulse.Metric{Name: "heap_bytes", Value: 3 << 20, Unit: "bytes"},

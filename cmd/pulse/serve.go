@@ -286,7 +286,7 @@ func addTargets(hub *pulse.Hub, c *serveConfig, client *http.Client, log *slog.L
 			return fmt.Errorf("-scrape %s and %s: both are instance %q: their series would collide", other, raw, t.instance)
 		}
 		seen[t.instance] = raw
-		err = hub.Register(t, &pulse.SourceOptions{
+		err = hub.Register(t, pulse.SourceOptions{
 			Name:       "scrape " + t.instance,
 			Interval:   c.interval,
 			Timeout:    c.scrapeTimeout,

@@ -173,7 +173,7 @@ func TestServeTokensFile(t *testing.T) {
 	sub := dialServe(t, s.ws()+"?access_token=widget-secret", nil)
 	eventually(t, func() bool { _, ok := sub.Value("django_active_users"); return ok }, "the widget's series over the WebSocket")
 	require.Len(t, sub.Values(), 1)
-	_, err := subscriber.Dial(t.Context(), s.ws()+"?access_token=wrong", nil)
+	_, err := subscriber.Dial(t.Context(), s.ws()+"?access_token=wrong", subscriber.Options{})
 	require.ErrorIs(t, err, subscriber.ErrUnauthorized)
 }
 
@@ -237,14 +237,14 @@ func TestServeAllowOrigin(t *testing.T) {
 		require.Empty(t, h.Get("Access-Control-Allow-Origin"))
 
 		// The WebSocket's origin check is the Hub's.
-		sub, err := subscriber.Dial(t.Context(), s.ws(), &subscriber.Options{HTTPHeader: http.Header{"Origin": {app}}})
+		sub, err := subscriber.Dial(t.Context(), s.ws(), subscriber.Options{HTTPHeader: http.Header{"Origin": {app}}})
 		if allowed {
 			require.NoError(t, err)
 			require.NoError(t, sub.Close())
 		} else {
 			require.ErrorIs(t, err, subscriber.ErrForbidden)
 		}
-		_, err = subscriber.Dial(t.Context(), s.ws(), &subscriber.Options{HTTPHeader: http.Header{"Origin": {"http://evil.test"}}})
+		_, err = subscriber.Dial(t.Context(), s.ws(), subscriber.Options{HTTPHeader: http.Header{"Origin": {"http://evil.test"}}})
 		require.ErrorIs(t, err, subscriber.ErrForbidden)
 	}
 }

@@ -102,7 +102,11 @@ func dialServe(t testing.TB, url string, opts *subscriber.Options) *subscriber.S
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
-	sub, err := subscriber.Dial(ctx, url, opts)
+	var o subscriber.Options
+	if opts != nil {
+		o = *opts
+	}
+	sub, err := subscriber.Dial(ctx, url, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
 	return sub

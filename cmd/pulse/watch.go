@@ -50,7 +50,7 @@ func watch(ctx context.Context, c *config, client *http.Client, stdout, stderr i
 			cancelDial() // ends Dial if it is still waiting; harmless after
 		},
 	}
-	sub, err := subscriber.Dial(dialCtx, c.url.String(), opts)
+	sub, err := subscriber.Dial(dialCtx, c.url.String(), *opts)
 	if err != nil {
 		switch first := cs.get(); {
 		case ctx.Err() != nil:

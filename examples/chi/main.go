@@ -82,13 +82,13 @@ func run(ctx context.Context, addr string, ready func(url string)) error {
 			_ = hub.Close()
 		}
 	}()
-	requests := pulse.NewCounter("http_requests_total", pulse.Help("API and page requests served"), pulse.Unit("requests"))
-	if err := hub.Register(requests, &pulse.SourceOptions{Name: "requests"}); err != nil {
+	requests := pulse.NewCounter("http_requests_total", pulse.WithHelp("API and page requests served"), pulse.WithUnit("requests"))
+	if err := hub.Register(requests, pulse.SourceOptions{Name: "requests"}); err != nil {
 		return err
 	}
 	goroutines := pulse.GaugeFunc("go_goroutines", func() float64 { return float64(runtime.NumGoroutine()) },
-		pulse.Help("Goroutines in the process"), pulse.Unit("goroutines"))
-	if err := hub.Register(goroutines, &pulse.SourceOptions{Name: "goroutines"}); err != nil {
+		pulse.WithHelp("Goroutines in the process"), pulse.WithUnit("goroutines"))
+	if err := hub.Register(goroutines, pulse.SourceOptions{Name: "goroutines"}); err != nil {
 		return err
 	}
 

@@ -153,19 +153,19 @@ func startReplica(i int, natsURL, addr string, cfg config, failed chan<- error) 
 func (r *replica) register() error {
 	for _, p := range pages {
 		c := pulse.NewCounter("http_requests_total", pulse.WithLabels(pulse.Labels{"page": p}),
-			pulse.Help("Requests served"), pulse.Unit("requests"))
-		if err := r.local.Register(c, nil); err != nil {
+			pulse.WithHelp("Requests served"), pulse.WithUnit("requests"))
+		if err := r.local.Register(c, pulse.SourceOptions{}); err != nil {
 			return err
 		}
 		r.requests[p] = c
 	}
-	r.inflight = pulse.NewGauge("http_requests_in_flight", pulse.Help("Requests being served"), pulse.Unit("requests"))
-	r.latency = pulse.NewGauge("http_request_duration_seconds", pulse.Help("Latency of the last requests, 90th percentile"), pulse.Unit("seconds"))
+	r.inflight = pulse.NewGauge("http_requests_in_flight", pulse.WithHelp("Requests being served"), pulse.WithUnit("requests"))
+	r.latency = pulse.NewGauge("http_request_duration_seconds", pulse.WithHelp("Latency of the last requests, 90th percentile"), pulse.WithUnit("seconds"))
 	started := time.Now()
 	uptime := pulse.GaugeFunc("process_uptime_seconds", func() float64 { return time.Since(started).Seconds() },
-		pulse.Help("Time since the replica started"), pulse.Unit("seconds"))
+		pulse.WithHelp("Time since the replica started"), pulse.WithUnit("seconds"))
 	for _, s := range []pulse.MetricSource{r.inflight, r.latency, uptime} {
-		if err := r.local.Register(s, nil); err != nil {
+		if err := r.local.Register(s, pulse.SourceOptions{}); err != nil {
 			return err
 		}
 	}
@@ -174,7 +174,7 @@ func (r *replica) register() error {
 	if err != nil {
 		return err
 	}
-	return r.local.Register(r.users, &pulse.SourceOptions{Name: "active_users"})
+	return r.local.Register(r.users, pulse.SourceOptions{Name: "active_users"})
 }
 
 // simulate sends the replica about rate requests per second from random

@@ -42,31 +42,31 @@ func registerMetrics(hub *pulse.Hub, orders *orderStore, pool *dbPool, stats *ht
 		// Database pool.
 		{name: "db_pool_in_use", src: pulse.GaugeFunc("db_pool_in_use_connections",
 			func() float64 { return float64(pool.inUse.Load()) },
-			pulse.Help("Database connections running a query"), pulse.Unit("connections"))},
+			pulse.WithHelp("Database connections running a query"), pulse.WithUnit("connections"))},
 		{name: "db_pool_open", src: pulse.GaugeFunc("db_pool_open_connections",
 			func() float64 { return float64(pool.open.Load()) },
-			pulse.Help("Database connections open, in use or idle"), pulse.Unit("connections"))},
+			pulse.WithHelp("Database connections open, in use or idle"), pulse.WithUnit("connections"))},
 		{name: "db_pool_max", src: pulse.GaugeFunc("db_pool_max_connections",
 			func() float64 { return float64(cap(pool.slots)) },
-			pulse.Help("Most database connections the pool opens"), pulse.Unit("connections"))},
+			pulse.WithHelp("Most database connections the pool opens"), pulse.WithUnit("connections"))},
 		{name: "db_queries", src: pool.queries},
 		{name: "db_pool_waits", src: pool.waits},
 		// Internal.
 		{name: "internal_goroutines", src: pulse.GaugeFunc("internal_goroutines",
 			func() float64 { return float64(runtime.NumGoroutine()) },
-			pulse.Help("Goroutines in the process"), pulse.Unit("goroutines"))},
+			pulse.WithHelp("Goroutines in the process"), pulse.WithUnit("goroutines"))},
 		{name: "internal_uptime", src: pulse.GaugeFunc("internal_uptime_seconds",
 			func() float64 { return time.Since(start).Seconds() },
-			pulse.Help("Time since the service started"), pulse.Unit("seconds"))},
+			pulse.WithHelp("Time since the service started"), pulse.WithUnit("seconds"))},
 		{name: "internal_build_info", src: pulse.GaugeFunc("internal_build_info",
 			func() float64 { return 1 },
 			pulse.WithLabels(pulse.Labels{"version": "demo", "go_version": runtime.Version()}),
-			pulse.Help("Build of the running service: the labels say which"))},
+			pulse.WithHelp("Build of the running service: the labels say which"))},
 	}
 	for _, s := range sources {
 		opts := s.opts
 		opts.Name = s.name
-		if err := hub.Register(s.src, &opts); err != nil {
+		if err := hub.Register(s.src, opts); err != nil {
 			return err
 		}
 	}
@@ -88,7 +88,7 @@ type requestKey struct{ method, route, code string }
 func newHTTPStats() *httpStats {
 	return &httpStats{
 		inFlight: pulse.NewGauge("http_requests_in_flight",
-			pulse.Help("Requests being served, open metric streams included"), pulse.Unit("requests")),
+			pulse.WithHelp("Requests being served, open metric streams included"), pulse.WithUnit("requests")),
 		counts: make(map[requestKey]uint64),
 	}
 }

@@ -30,9 +30,9 @@ func newDBPool(maxOpen int) *dbPool {
 	return &dbPool{
 		slots: make(chan struct{}, maxOpen),
 		queries: pulse.NewCounter("db_queries_total",
-			pulse.Help("Queries sent to the database"), pulse.Unit("queries")),
+			pulse.WithHelp("Queries sent to the database"), pulse.WithUnit("queries")),
 		waits: pulse.NewCounter("db_pool_waits_total",
-			pulse.Help("Queries that waited for a free connection"), pulse.Unit("waits")),
+			pulse.WithHelp("Queries that waited for a free connection"), pulse.WithUnit("waits")),
 	}
 }
 
@@ -116,7 +116,7 @@ func newOrderStore(pool *dbPool) *orderStore {
 	return &orderStore{
 		pool: pool,
 		placed: pulse.NewCounter("orders_placed_total",
-			pulse.Help("Orders placed through the API"), pulse.Unit("orders")),
+			pulse.WithHelp("Orders placed through the API"), pulse.WithUnit("orders")),
 		orders: []order{
 			{ID: 1, Item: "hand-knitted mug", Quantity: 1, Status: statusDelivered, PlacedBy: "admin", PlacedAt: now.Add(-72 * time.Hour)},
 			{ID: 2, Item: "fine socks", Quantity: 3, Status: statusShipped, PlacedBy: "viewer", PlacedAt: now.Add(-26 * time.Hour)},

@@ -371,7 +371,7 @@ func TestBrowserSSEFallback(t *testing.T) {
 	var ticks atomic.Int64
 	require.NoError(t, hub.Register(pulse.GaugeFunc("test_ticks", func() float64 {
 		return float64(ticks.Add(1))
-	}), nil))
+	}), pulse.SourceOptions{}))
 
 	var (
 		upgrades   atomic.Int64 // WebSocket upgrade requests

@@ -349,7 +349,7 @@ func TestDashboardSmoothness(t *testing.T) {
 			ms[i] = m
 		}
 		return ms, nil
-	}), &pulse.SourceOptions{Name: "load"}))
+	}), pulse.SourceOptions{Name: "load"}))
 
 	mux := http.NewServeMux()
 	mux.Handle("/dashboard/", pulse.Dashboard(hub, pulse.DashboardTitle("200 series")))

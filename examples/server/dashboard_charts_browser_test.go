@@ -82,7 +82,7 @@ func shopHub(t *testing.T) (*pulse.Hub, string) {
 	hub, err := pulse.NewHub(pulse.Options{Interval: 100 * time.Millisecond, History: 3000})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, hub.Close()) })
-	require.NoError(t, hub.Register(&shopSource{}, &pulse.SourceOptions{Name: "shop"}))
+	require.NoError(t, hub.Register(&shopSource{}, pulse.SourceOptions{Name: "shop"}))
 	mux := http.NewServeMux()
 	mux.Handle("/dashboard/", pulse.Dashboard(hub, pulse.DashboardTitle("shop")))
 	srv := httptest.NewServer(mux)

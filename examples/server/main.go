@@ -97,7 +97,7 @@ func run(ctx context.Context, addr string, interval time.Duration, ready func(ur
 	}
 	// The Go runtime's metrics (goroutines, heap, GC, scheduler, CPU), read
 	// through runtime/metrics without stopping the world.
-	if err := hub.Register(runtimesource.New(), &pulse.SourceOptions{Name: "runtime"}); err != nil {
+	if err := hub.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}); err != nil {
 		return err
 	}
 

@@ -54,7 +54,7 @@ func quickStartSources(t *testing.T, hub *pulse.Hub) []*pulse.Counter {
 		case "GaugeFunc":
 			src = pulse.GaugeFunc(c[2], func() float64 { return 1 })
 		}
-		require.NoError(t, hub.Register(src, nil), c[0])
+		require.NoError(t, hub.Register(src, pulse.SourceOptions{}), c[0])
 	}
 	return counters
 }

@@ -67,8 +67,8 @@ func newSite() (*site, error) {
 			Buckets: []float64{.001, .0025, .005, .0075, .01, .015, .02, .025, .03, .04, .05, .1, .25, .5, 1},
 		}, []string{"page"}),
 		inFlight: pulse.NewGauge("http_requests_in_flight",
-			pulse.Help("Page requests being served right now"),
-			pulse.Unit("requests")),
+			pulse.WithHelp("Page requests being served right now"),
+			pulse.WithUnit("requests")),
 	}
 	s.registry.MustRegister(s.requests, s.duration)
 	for _, p := range s.pages {
@@ -112,13 +112,13 @@ func (s *site) register(hub *pulse.Hub) error {
 	if err != nil {
 		return err
 	}
-	if err := hub.Register(prom, &pulse.SourceOptions{Name: "prometheus"}); err != nil {
+	if err := hub.Register(prom, pulse.SourceOptions{Name: "prometheus"}); err != nil {
 		return err
 	}
-	if err := hub.Register(s.inFlight, &pulse.SourceOptions{Name: "in_flight"}); err != nil {
+	if err := hub.Register(s.inFlight, pulse.SourceOptions{Name: "in_flight"}); err != nil {
 		return err
 	}
-	return hub.Register(s.active, &pulse.SourceOptions{Name: "active_users"})
+	return hub.Register(s.active, pulse.SourceOptions{Name: "active_users"})
 }
 
 // mount adds the site's pages to mux, each counted by the active-users

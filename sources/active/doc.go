@@ -8,7 +8,7 @@
 //		LabelFunc: func(r *http.Request) string { return r.URL.Path },
 //	})
 //	if err != nil { ... }
-//	if err := hub.Register(users, &pulse.SourceOptions{Name: "active_users"}); err != nil { ... }
+//	if err := hub.Register(users, pulse.SourceOptions{Name: "active_users"}); err != nil { ... }
 //	mux.Handle("/", users.Middleware(pages))
 //
 // A [Tracker] reports active_users (unit "users") and, with a breakdown

@@ -34,7 +34,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := hub.Register(users, &pulse.SourceOptions{Name: "active_users"}); err != nil {
+	if err := hub.Register(users, pulse.SourceOptions{Name: "active_users"}); err != nil {
 		log.Fatal(err)
 	}
 	mux.Handle("/", users.Middleware(pages)) // visitors: an HttpOnly, SameSite cookie, or Options.IdentifyFunc

@@ -113,7 +113,7 @@ func TestHub(t *testing.T) {
 	hub, err := pulse.NewHub(pulse.Options{Interval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, hub.Close()) }()
-	require.NoError(t, hub.Register(tr, &pulse.SourceOptions{Name: "active_users"}))
+	require.NoError(t, hub.Register(tr, pulse.SourceOptions{Name: "active_users"}))
 	metrics := httptest.NewServer(hub)
 	defer metrics.Close()
 	site := httptest.NewServer(tr.Middleware(ok))

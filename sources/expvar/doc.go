@@ -6,7 +6,7 @@
 //
 //	import expvarsource "github.com/go-pulse/pulse/sources/expvar"
 //
-//	if err := hub.Register(expvarsource.New(), &pulse.SourceOptions{Name: "expvar"}); err != nil { ... }
+//	if err := hub.Register(expvarsource.New(), pulse.SourceOptions{Name: "expvar"}); err != nil { ... }
 //
 // # What it reports
 //

@@ -28,7 +28,7 @@ func Example() {
 	}
 	defer hub.Close()
 
-	if err := hub.Register(expvarsource.New(), &pulse.SourceOptions{Name: "expvar"}); err != nil {
+	if err := hub.Register(expvarsource.New(), pulse.SourceOptions{Name: "expvar"}); err != nil {
 		log.Fatal(err)
 	}
 

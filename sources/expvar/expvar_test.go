@@ -276,7 +276,7 @@ func TestHub(t *testing.T) {
 	src := expvarsource.New(expvarsource.WithInclude(p+"*"), expvarsource.WithCounters(p+"served"))
 	// A timeout far above the tick: under -race on a loaded machine a
 	// collection can outlast 20ms, which would be counted as an error.
-	require.NoError(t, hub.Register(src, &pulse.SourceOptions{Name: "expvar", Timeout: 10 * time.Second}))
+	require.NoError(t, hub.Register(src, pulse.SourceOptions{Name: "expvar", Timeout: 10 * time.Second}))
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 

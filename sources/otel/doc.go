@@ -17,7 +17,7 @@
 //	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(src))
 //	defer provider.Shutdown(ctx)
 //	otel.SetMeterProvider(provider) // or record with provider.Meter(...)
-//	if err := hub.Register(src.MetricSource(), &pulse.SourceOptions{Name: "otel"}); err != nil { ... }
+//	if err := hub.Register(src.MetricSource(), pulse.SourceOptions{Name: "otel"}); err != nil { ... }
 //
 // Why two values and not one: a Reader has a method Collect(ctx,
 // *metricdata.ResourceMetrics) error and a pulse.MetricSource a method

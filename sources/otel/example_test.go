@@ -32,7 +32,7 @@ func Example() {
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(src))
 	defer provider.Shutdown(context.Background()) // shuts the reader down too
 	otel.SetMeterProvider(provider)               // instruments record through it
-	if err := hub.Register(src.MetricSource(), &pulse.SourceOptions{Name: "otel"}); err != nil {
+	if err := hub.Register(src.MetricSource(), pulse.SourceOptions{Name: "otel"}); err != nil {
 		log.Fatal(err)
 	}
 

@@ -397,7 +397,7 @@ func TestEndToEnd(t *testing.T) {
 	hub, err := pulse.NewHub(pulse.Options{Interval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, hub.Close()) })
-	require.NoError(t, hub.Register(src.MetricSource(), &pulse.SourceOptions{Name: "otel"}))
+	require.NoError(t, hub.Register(src.MetricSource(), pulse.SourceOptions{Name: "otel"}))
 	url, client := serve(t, hub)
 
 	const key = `app_requests{http_route="/"}`

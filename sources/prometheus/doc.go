@@ -7,7 +7,7 @@
 //
 //	import promsource "github.com/go-pulse/pulse/sources/prometheus"
 //
-//	if err := hub.Register(promsource.MustNew(), &pulse.SourceOptions{Name: "prometheus"}); err != nil { ... }
+//	if err := hub.Register(promsource.MustNew(), pulse.SourceOptions{Name: "prometheus"}); err != nil { ... }
 //
 // With no options the source reads the default registry,
 // prometheus.DefaultGatherer (which holds the Go runtime and process

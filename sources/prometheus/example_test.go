@@ -22,7 +22,7 @@ func Example() {
 	}
 	defer hub.Close()
 
-	if err := hub.Register(promsource.MustNew(), &pulse.SourceOptions{Name: "prometheus"}); err != nil {
+	if err := hub.Register(promsource.MustNew(), pulse.SourceOptions{Name: "prometheus"}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -45,7 +45,7 @@ func ExampleWithGatherer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := hub.Register(src, &pulse.SourceOptions{Name: "prometheus"}); err != nil {
+	if err := hub.Register(src, pulse.SourceOptions{Name: "prometheus"}); err != nil {
 		log.Fatal(err)
 	}
 	http.Handle("/ws/metrics", hub)

@@ -427,7 +427,7 @@ func TestEndToEnd(t *testing.T) {
 	hub, err := pulse.NewHub(pulse.Options{Interval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, hub.Close()) })
-	require.NoError(t, hub.Register(promsource.MustNew(promsource.WithGatherer(reg)), &pulse.SourceOptions{Name: "prometheus"}))
+	require.NoError(t, hub.Register(promsource.MustNew(promsource.WithGatherer(reg)), pulse.SourceOptions{Name: "prometheus"}))
 	url, client := serve(t, hub)
 
 	const key = `app_requests_total{path="/"}`

@@ -6,7 +6,7 @@
 //
 //	import runtimesource "github.com/go-pulse/pulse/sources/runtime"
 //
-//	if err := hub.Register(runtimesource.New(), &pulse.SourceOptions{Name: "runtime"}); err != nil { ... }
+//	if err := hub.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}); err != nil { ... }
 //
 // # What it reports
 //

@@ -20,7 +20,7 @@ func Example() {
 	}
 	defer hub.Close()
 
-	if err := hub.Register(runtimesource.New(), &pulse.SourceOptions{Name: "runtime"}); err != nil {
+	if err := hub.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -61,7 +61,7 @@ func ExampleNew() {
 		runtimesource.WithFilter(func(d metrics.Description) bool { return memory.MatchString(d.Name) }),
 		runtimesource.WithWindowedQuantiles(),
 	)
-	if err := hub.Register(src, &pulse.SourceOptions{Name: "runtime", Interval: 5 * time.Second}); err != nil {
+	if err := hub.Register(src, pulse.SourceOptions{Name: "runtime", Interval: 5 * time.Second}); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -55,7 +55,7 @@ func testHub(t *testing.T, src pulse.MetricSource) (*pulse.Hub, string) {
 	t.Cleanup(func() { assert.NoError(t, hub.Close()) })
 	// A timeout far above the tick: under -race on a loaded machine a
 	// collection can outlast 20ms, which would be counted as an error.
-	require.NoError(t, hub.Register(src, &pulse.SourceOptions{Name: "runtime", Timeout: 10 * time.Second}))
+	require.NoError(t, hub.Register(src, pulse.SourceOptions{Name: "runtime", Timeout: 10 * time.Second}))
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close) // runs before hub.Close
 	return hub, srv.URL

@@ -120,7 +120,7 @@ func main() {
 		log.Fatal(err)
 	}
 	src := newSource(*workload, *series, *change)
-	if err := hub.Register(src, &pulse.SourceOptions{Name: "bench"}); err != nil {
+	if err := hub.Register(src, pulse.SourceOptions{Name: "bench"}); err != nil {
 		log.Fatal(err)
 	}
 	mux := http.NewServeMux()
