@@ -31,13 +31,13 @@ func TestBackoffDelay(t *testing.T) {
 	b.jitter = 0
 	require.Equal(t, 100*ms, b.delay(0, 0))
 
-	o, err := (*Options)(nil).withDefaults()
+	o, err := Options{}.withDefaults()
 	require.NoError(t, err)
 	require.Equal(t, 250*ms, o.MinBackoff)
 	require.Equal(t, 30*time.Second, o.MaxBackoff)
 	require.Equal(t, 0.5, o.Jitter)
 	require.Equal(t, int64(16<<20), o.ReadLimit)
-	o, err = (&Options{Jitter: -1, ReadLimit: -5, MinBackoff: time.Minute}).withDefaults()
+	o, err = Options{Jitter: -1, ReadLimit: -5, MinBackoff: time.Minute}.withDefaults()
 	require.NoError(t, err)
 	require.Zero(t, o.Jitter)
 	require.Equal(t, int64(-1), o.ReadLimit)
