@@ -21,6 +21,8 @@ type client struct {
 	bw      *batchWriter    // under conn; nil for SSE
 	kill    func()          // tears the connection down at once
 	allowed []string        // from Authorize; immutable
+	v2      bool            // speaks protocol version 2; immutable
+	deflate bool            // negotiated permessage-deflate: sent compressed frames; immutable
 	subs    []string        // reader goroutine only
 
 	fu *filterUse // guarded by registry.mu
@@ -86,7 +88,7 @@ func (h *Hub) attach(c *client, fu *filterUse) (ok, tooMany bool) {
 		return false, false
 	}
 	fu = r.settle(fu)
-	g := r.groupFor(fu, h.frame.Load(), true)
+	g := r.groupFor(fu, c.v2, h.frame.Load(), true)
 	if g == nil {
 		h.stats.groupsRefused.Add(1)
 		return false, true
@@ -131,7 +133,7 @@ func (h *Hub) move(c *client, fu *filterUse) bool {
 		return true // leaving
 	}
 	fu = r.settle(fu)
-	g := r.groupFor(fu, h.frame.Load(), true)
+	g := r.groupFor(fu, c.v2, h.frame.Load(), true)
 	if g == nil {
 		h.stats.groupsRefused.Add(1)
 		return false
@@ -175,6 +177,32 @@ func (c *client) restart(reason string, withHello bool) int {
 		c.mu.Unlock()
 		return n
 	}
+}
+
+// resume starts the stream of a reconnecting v2 client at rp, the seq it
+// last had, if the Hub is the one it had it from (rp.epoch) and still
+// knows what changed since: c is then sent a short hello (no catalogue)
+// and, when its socket can take it, one merged delta, without snapshot or
+// history. It reports false when c must connect afresh.
+func (c *client) resume(rp resumePoint) bool {
+	h := c.h
+	if !c.v2 || rp.epoch == "" || rp.epoch != h.epochID || rp.seq == 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.g == nil {
+		return false
+	}
+	f := c.g.cur.Load().f
+	if rp.seq > f.seq || !f.gone.covers(rp.seq) {
+		return false
+	}
+	hello := newMsg(0, func(b []byte) []byte { return appendResumeHello(b, f, h.helloInfo(), rp.seq) })
+	c.q.restart(rp.seq, []msg{hello})
+	c.wakeLocked()
+	h.stats.resumes.Add(1)
+	return true
 }
 
 // reply queues a message for c alone, dropping it if c's queue is full.

@@ -44,6 +44,7 @@ type collector struct {
 	names      nameTable
 	hist       *history
 	tick       uint64
+	lastID     uint32  // the last series id given
 	pubLog     condLog // metrics pushed with Publish are refused
 
 	workers workerPool
@@ -239,7 +240,8 @@ func (c *collector) upsert(key string, m *Metric, owner *sourceEntry) (*series, 
 			c.h.stats.seriesRefused.Add(1)
 			return nil, fmt.Errorf("%w: %s refused, the hub holds %d", ErrTooManySeries, key, c.h.opts.MaxSeries)
 		}
-		se = &series{meta: newSeriesMeta(key, c.names.ref(m.Name), m), owner: owner, metaNew: true}
+		c.lastID++
+		se = &series{meta: newSeriesMeta(key, c.names.ref(m.Name), c.lastID, m), owner: owner, metaNew: true}
 		c.series[key] = se
 		c.orderDirty = true
 		return se, nil
@@ -252,7 +254,7 @@ func (c *collector) upsert(key string, m *Metric, owner *sourceEntry) (*series, 
 			se.hasRate, se.hasPrev, se.rate = false, false, 0
 			se.hist = nil // a new kind starts a new history
 		}
-		se.meta = newSeriesMeta(key, se.meta.nameID, m)
+		se.meta = newSeriesMeta(key, se.meta.nameID, se.meta.id, m)
 		se.metaNew = true
 	}
 	return se, nil

@@ -24,32 +24,98 @@ func appendHeader(b []byte, typ string, f *frame) []byte {
 type helloInfo struct {
 	intervalMS    int64
 	historyPoints int
+	epoch         string // v2: the Hub's epoch, random per start
+}
+
+// lens is how a group sees a frame: the names it sees, and the protocol
+// version it speaks (v1 names series by key, v2 by id).
+type lens struct {
+	sees nameSet
+	v2   bool
+}
+
+func (l lens) has(m *seriesMeta) bool { return l.sees.has(m.nameID) }
+
+// objKey is m's name as an object key: its key (v1) or id (v2), quoted.
+func (l lens) objKey(m *seriesMeta) []byte {
+	if l.v2 {
+		return m.jid
+	}
+	return m.jkey
+}
+
+// elem is m's name as an array element.
+func (l lens) elem(m *seriesMeta) []byte {
+	if l.v2 {
+		return m.nid
+	}
+	return m.jkey
+}
+
+// cat is m's catalogue entry.
+func (l lens) cat(m *seriesMeta) []byte {
+	if l.v2 {
+		return m.jcat2
+	}
+	return m.jcat
+}
+
+func (l lens) version() int64 {
+	if l.v2 {
+		return 2
+	}
+	return 1
 }
 
 // appendHello encodes the hello message: version, interval, the number of
-// history points the Hub keeps per series, and the catalogue of the series
-// sees lets through.
-func appendHello(b []byte, f *frame, sees nameSet, hi helloInfo) []byte {
-	b = appendHeader(b, "hello", f)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, ProtocolVersion, 10)
-	b = append(b, `,"interval_ms":`...)
-	b = strconv.AppendInt(b, hi.intervalMS, 10)
-	b = append(b, `,"history":`...)
-	b = strconv.AppendInt(b, int64(hi.historyPoints), 10)
-	b = appendCatalogue(b, f, sees, all)
+// history points the Hub keeps per series, (v2) the Hub's epoch, and the
+// catalogue of the series l sees.
+func appendHello(b []byte, f *frame, l lens, hi helloInfo) []byte {
+	b = appendHelloHead(b, f, l, hi)
+	b = appendCatalogue(b, f, l, all)
 	return append(b, '}')
 }
 
-// appendSnapshot encodes the full state sees lets through.
-func appendSnapshot(b []byte, f *frame, sees nameSet, reason string) []byte {
+func appendHelloHead(b []byte, f *frame, l lens, hi helloInfo) []byte {
+	b = appendHeader(b, "hello", f)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, l.version(), 10)
+	if l.v2 {
+		b = append(b, `,"epoch":"`...)
+		b = append(b, hi.epoch...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"interval_ms":`...)
+	b = strconv.AppendInt(b, hi.intervalMS, 10)
+	b = append(b, `,"history":`...)
+	return strconv.AppendInt(b, int64(hi.historyPoints), 10)
+}
+
+// appendResumeHello encodes the hello of a v2 connection that resumes at
+// seq from: no catalogue (the client has it); the merged delta from then
+// follows.
+//
+// Its seq is from, the state the client holds until that delta arrives.
+func appendResumeHello(b []byte, f *frame, hi helloInfo, from uint64) []byte {
+	b = appendHelloHead(b, &frame{seq: from, ts: f.ts}, lens{v2: true}, hi)
+	b = append(b, `,"resume":`...)
+	b = strconv.AppendUint(b, from, 10)
+	return append(b, '}')
+}
+
+// appendSnapshot encodes the full state l sees. In v2 the snapshot that
+// follows hello on connect has no catalogue (hello has it); any other
+// carries one, which replaces the client's.
+func appendSnapshot(b []byte, f *frame, l lens, reason string) []byte {
 	b = appendHeader(b, "snapshot", f)
 	b = append(b, `,"reason":"`...)
 	b = append(b, reason...)
 	b = append(b, '"')
-	b = appendCatalogue(b, f, sees, all)
-	b = appendValues(b, f, sees, all, nil)
-	b = appendKeys(b, `,"stale":[`, f, sees, all, isStale)
+	if !l.v2 || reason != reasonConnect {
+		b = appendCatalogue(b, f, l, all)
+	}
+	b = appendValues(b, f, l, all, nil)
+	b = appendKeys(b, `,"stale":[`, f, l, all, isStale)
 	return append(b, '}')
 }
 
@@ -57,18 +123,18 @@ func isStale(p *point) bool { return p.stale }
 
 // appendDelta encodes what changed in f since the previous tick, as seen
 // through sees.
-func appendDelta(b []byte, f *frame, sees nameSet) []byte {
+func appendDelta(b []byte, f *frame, l lens) []byte {
 	b = appendHeader(b, "delta", f)
 	if len(f.added) > 0 {
-		b = appendCatalogue(b, f, sees, indices(f.added))
+		b = appendCatalogue(b, f, l, indices(f.added))
 	}
 	if len(f.changed) > 0 {
-		b = appendValues(b, f, sees, indices(f.changed), nil)
+		b = appendValues(b, f, l, indices(f.changed), nil)
 	}
 	if len(f.stale) > 0 {
-		b = appendKeys(b, `,"stale":[`, f, sees, indices(f.stale), nil)
+		b = appendKeys(b, `,"stale":[`, f, l, indices(f.stale), nil)
 	}
-	b = appendRemoved(b, sees, f.removed, nil)
+	b = appendRemoved(b, l, f.removed, nil)
 	return append(b, '}')
 }
 
@@ -77,31 +143,31 @@ func appendDelta(b []byte, f *frame, sees nameSet) []byte {
 // from, the current values and rates of the points that changed since,
 // which of them are stale, and the series removed since. "from" tells the
 // client which range it covers.
-func appendMerged(b []byte, f *frame, from uint64, sees nameSet) []byte {
+func appendMerged(b []byte, f *frame, from uint64, l lens) []byte {
 	b = appendHeader(b, "delta", f)
 	b = append(b, `,"from":`...)
 	b = strconv.AppendUint(b, from, 10)
-	b = appendCatalogue(b, f, sees, since{seq: from, listed: true})
+	b = appendCatalogue(b, f, l, since{seq: from, listed: true})
 	// The values of the points that changed, fresh ones, and stale ones the
 	// client has not seen yet (their last value is all there is).
-	b = appendValues(b, f, sees, since{seq: from}, func(p *point) bool { return !p.stale || p.listed > from })
-	b = appendKeys(b, `,"stale":[`, f, sees, since{seq: from}, isStale)
-	b = appendRemoved(b, sees, nil, f.gone.after(from))
+	b = appendValues(b, f, l, since{seq: from}, func(p *point) bool { return !p.stale || p.listed > from })
+	b = appendKeys(b, `,"stale":[`, f, l, since{seq: from}, isStale)
+	b = appendRemoved(b, l, nil, f.gone.after(from))
 	return append(b, '}')
 }
 
 // appendRemoved appends "removed":[keys] for the removed series sees lets
 // through: metas, or the removals rs. Nothing when there are none.
-func appendRemoved(b []byte, sees nameSet, metas []*seriesMeta, rs []removal) []byte {
+func appendRemoved(b []byte, l lens, metas []*seriesMeta, rs []removal) []byte {
 	start := len(b)
 	b = append(b, `,"removed":[`...)
 	n := 0
 	add := func(m *seriesMeta) {
-		if sees.has(m.nameID) {
+		if l.has(m) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, m.jkey...)
+			b = append(b, l.elem(m)...)
 			n++
 		}
 	}
@@ -166,16 +232,16 @@ func (since) full() bool { return false }
 
 // appendCatalogue appends "series":[...] for the selected points sees lets
 // through. An empty partial selection appends nothing.
-func appendCatalogue(b []byte, f *frame, sees nameSet, sel selection) []byte {
+func appendCatalogue(b []byte, f *frame, l lens, sel selection) []byte {
 	start := len(b)
 	b = append(b, `,"series":[`...)
 	n := 0
 	sel.each(f, func(p *point) {
-		if sees.has(p.meta.nameID) {
+		if l.has(p.meta) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, p.meta.jcat...)
+			b = append(b, l.cat(p.meta)...)
 			n++
 		}
 	})
@@ -186,18 +252,18 @@ func appendCatalogue(b []byte, f *frame, sees nameSet, sel selection) []byte {
 }
 
 // appendValues appends "values":{key:value} and "rates":{key:rate} for the
-// selected points that sees lets through and keep (if set) accepts.
-func appendValues(b []byte, f *frame, sees nameSet, sel selection, keep func(*point) bool) []byte {
+// selected points that l sees and keep (if set) accepts.
+func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) bool) []byte {
 	start := len(b)
 	b = append(b, `,"values":{`...)
 	n, rates := 0, 0
 	full := sel.full()
 	sel.each(f, func(p *point) {
-		if sees.has(p.meta.nameID) && (keep == nil || keep(p)) {
+		if l.has(p.meta) && (keep == nil || keep(p)) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, p.meta.jkey...)
+			b = append(b, l.objKey(p.meta)...)
 			b = append(b, ':')
 			b = appendFloat(b, p.value)
 			n++
@@ -219,11 +285,11 @@ func appendValues(b []byte, f *frame, sees nameSet, sel selection, keep func(*po
 	b = append(b, `,"rates":{`...)
 	n = 0
 	sel.each(f, func(p *point) {
-		if p.hasRate && sees.has(p.meta.nameID) && (keep == nil || keep(p)) {
+		if p.hasRate && l.has(p.meta) && (keep == nil || keep(p)) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, p.meta.jkey...)
+			b = append(b, l.objKey(p.meta)...)
 			b = append(b, ':')
 			b = appendFloat(b, p.rate)
 			n++
@@ -234,16 +300,16 @@ func appendValues(b []byte, f *frame, sees nameSet, sel selection, keep func(*po
 
 // appendKeys appends prefix, the keys of the selected points that sees
 // lets through and keep accepts, and "]". Empty and partial appends nothing.
-func appendKeys(b []byte, prefix string, f *frame, sees nameSet, sel selection, keep func(*point) bool) []byte {
+func appendKeys(b []byte, prefix string, f *frame, l lens, sel selection, keep func(*point) bool) []byte {
 	start := len(b)
 	b = append(b, prefix...)
 	n := 0
 	sel.each(f, func(p *point) {
-		if (keep == nil || keep(p)) && sees.has(p.meta.nameID) {
+		if (keep == nil || keep(p)) && l.has(p.meta) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, p.meta.jkey...)
+			b = append(b, l.elem(p.meta)...)
 			n++
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,17 +20,21 @@ import (
 type seriesMeta struct {
 	key    string
 	name   string
-	nameID int32 // the name's id in the Hub's name table (see names)
+	nameID int32  // the name's id in the Hub's name table (see names)
+	id     uint32 // the series' id on the wire (protocol v2); never reused by a Hub
 	labels Labels
 	kind   Kind
 	unit   string
 	help   string
 	jkey   []byte // key as a JSON string, quotes included
-	jcat   []byte // catalogue entry as a JSON object
+	jcat   []byte // catalogue entry as a JSON object (v1)
+	jid    []byte // id as a JSON string, for object keys (v2)
+	nid    []byte // id as a JSON number (v2)
+	jcat2  []byte // catalogue entry with its id (v2)
 }
 
-func newSeriesMeta(key string, nameID int32, m *Metric) *seriesMeta {
-	s := &seriesMeta{key: key, name: m.Name, nameID: nameID, kind: m.Kind, unit: m.Unit, help: m.Help}
+func newSeriesMeta(key string, nameID int32, id uint32, m *Metric) *seriesMeta {
+	s := &seriesMeta{key: key, name: m.Name, nameID: nameID, id: id, kind: m.Kind, unit: m.Unit, help: m.Help}
 	if len(m.Labels) > 0 {
 		s.labels = make(Labels, len(m.Labels))
 		for k, v := range m.Labels {
@@ -57,6 +62,9 @@ func newSeriesMeta(key string, nameID int32, m *Metric) *seriesMeta {
 		b = appendString(b, s.help)
 	}
 	s.jcat = append(b, '}')
+	s.nid = strconv.AppendUint(nil, uint64(id), 10)
+	s.jid = append(append([]byte{'"'}, s.nid...), '"')
+	s.jcat2 = append(append(append([]byte(`{"id":`), s.nid...), ','), s.jcat[1:]...)
 	return s
 }
 

@@ -117,7 +117,7 @@ func FuzzMetricValidate(f *testing.F) {
 		if !strings.HasPrefix(key, name+"{"+label+`="`) {
 			t.Fatalf("key %q", key)
 		}
-		meta := newSeriesMeta(key, 0, &m)
+		meta := newSeriesMeta(key, 0, 1, &m)
 		var cat struct {
 			Key    string            `json:"key"`
 			Labels map[string]string `json:"labels"`

@@ -120,10 +120,13 @@ type filterUse struct {
 	refs int
 }
 
-// group is the set of clients whose filters see the same names.
+// group is the set of clients whose filters see the same names and that
+// speak the same protocol version.
 type group struct {
-	key     string
-	sees    nameSet                   // immutable
+	key     string                    // groupKey(setKey, version)
+	setKey  string                    // the key of the name set
+	lens    lens                      // immutable
+
 	members []*client                 // guarded by registry.mu
 	cur     atomic.Pointer[groupTick] // the group's messages at the latest frame
 
@@ -222,35 +225,46 @@ func (r *registry) settle(fu *filterUse) *filterUse {
 
 // groupFor returns the group of fu's names, making it if need be; it
 // returns nil when that would pass maxGroups and limit is set. r.mu is held.
-func (r *registry) groupFor(fu *filterUse, cur *frame, limit bool) *group {
-	if g := r.groups[fu.key]; g != nil {
+func (r *registry) groupFor(fu *filterUse, v2 bool, cur *frame, limit bool) *group {
+	key := groupKey(fu.key, v2)
+	if g := r.groups[key]; g != nil {
 		return g
 	}
 	if limit && r.maxGroups > 0 && len(r.groups) >= r.maxGroups {
 		return nil
 	}
-	g := &group{key: fu.key, sees: slices.Clone(fu.sees)}
+	g := &group{key: key, setKey: fu.key, lens: lens{sees: slices.Clone(fu.sees), v2: v2}}
 	g.cur.Store(newGroupTick(g, cur, msg{}))
-	r.groups[fu.key] = g
+	r.groups[key] = g
 	return g
 }
 
-// groupOf returns the group of the clients that use filter f, if any.
+// groupKey is the key of the group of the clients of protocol version v2
+// (or 1) that see the name set of key setKey.
+func groupKey(setKey string, v2 bool) string {
+	if v2 {
+		return "2" + setKey
+	}
+	return "1" + setKey
+}
+
+// groupOf returns the group of the protocol v1 clients that use filter f,
+// if any.
 func (r *registry) groupOf(f *filter) *group {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if fu := r.filters[f.key]; fu != nil {
-		return r.groups[fu.key]
+		return r.groups[groupKey(fu.key, false)]
 	}
 	return nil
 }
 
 // admits reports whether a client using fu may join without making one
 // group more than maxGroups.
-func (r *registry) admits(fu *filterUse) bool {
+func (r *registry) admits(fu *filterUse, v2 bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.maxGroups <= 0 || len(r.groups) < r.maxGroups || r.groups[fu.key] != nil
+	return r.maxGroups <= 0 || len(r.groups) < r.maxGroups || r.groups[groupKey(fu.key, v2)] != nil
 }
 
 // addUse takes a reference on fu. r.mu is held.
@@ -311,8 +325,8 @@ func (r *registry) renamed(ns *names, cur *frame) {
 		return
 	}
 	for c := range r.clients {
-		if c.fu != nil && c.g != nil && c.g.key != c.fu.key {
-			g := r.groupFor(c.fu, cur, false)
+		if c.fu != nil && c.g != nil && c.g.setKey != c.fu.key {
+			g := r.groupFor(c.fu, c.v2, cur, false)
 			c.mu.Lock()
 			r.leaveGroup(c)
 			g.enter(c)
@@ -336,7 +350,7 @@ func (r *registry) fanout(f *frame) int {
 	}
 	r.mu.Unlock()
 	for _, g := range gs {
-		d := newMsg(g.deltaHint, func(b []byte) []byte { return appendDelta(b, f, g.sees) })
+		d := newMsg(g.deltaHint, func(b []byte) []byte { return appendDelta(b, f, g.lens) })
 		g.deltaHint = len(d.frame) + len(d.frame)/8
 		g.cur.Store(newGroupTick(g, f, d))
 	}

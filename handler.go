@@ -55,7 +55,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	subs, err := h.queryPatterns(r)
+	sr, err := h.parseStream(r, access)
 	if err != nil {
 		h.stats.rejected.Add(1)
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -63,7 +63,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case upgrade:
-		h.serveWebSocket(w, r, newFilter(subs, access.Patterns))
+		h.serveWebSocket(w, r, sr)
 		return
 	case wantsEventStream(r) && r.Method == http.MethodHead:
 		// The headers only: a HEAD's body is discarded, so a stream
@@ -72,10 +72,51 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	case wantsEventStream(r):
-		h.serveSSE(w, r, newFilter(subs, access.Patterns))
+		h.serveSSE(w, r, sr)
 		return
 	}
-	h.serveSnapshot(w, r, newFilter(subs, access.Patterns))
+	h.serveSnapshot(w, r, sr.flt)
+}
+
+// streamRequest is what a request asks of the stream: the series it sees,
+// the protocol version it speaks, and where it resumes.
+type streamRequest struct {
+	flt    *filter
+	v2     bool
+	resume resumePoint
+}
+
+// resumePoint is the Hub epoch and the last seq a reconnecting v2 client
+// had (query parameters epoch and seq).
+type resumePoint struct {
+	epoch string
+	seq   uint64
+}
+
+// parseStream reads the query parameters: match (the patterns), v (the
+// protocol version: 1, the default, or 2) and, for v2, epoch and seq.
+func (h *Hub) parseStream(r *http.Request, access Access) (streamRequest, error) {
+	subs, err := h.queryPatterns(r)
+	if err != nil {
+		return streamRequest{}, err
+	}
+	sr := streamRequest{flt: newFilter(subs, access.Patterns)}
+	q := r.URL.Query()
+	switch v := q.Get("v"); v {
+	case "", "1":
+	case "2":
+		sr.v2 = true
+	default:
+		return sr, fmt.Errorf("pulse: protocol version %.8q: this server speaks 1 and 2 (v=2)", v)
+	}
+	if e, s := q.Get("epoch"), q.Get("seq"); sr.v2 && e != "" && s != "" {
+		seq, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return sr, fmt.Errorf("pulse: seq %.20q: not a number", s)
+		}
+		sr.resume = resumePoint{epoch: e, seq: seq}
+	}
+	return sr, nil
 }
 
 // hostAllowed reports whether a request for host (a Host header, with or
@@ -177,7 +218,7 @@ func (h *Hub) serveSnapshot(w http.ResponseWriter, r *http.Request, flt *filter)
 		gt.mu.Unlock()
 	} else {
 		f := h.frame.Load()
-		b = appendSnapshot(nil, f, flt.evaluate(f.names), reasonConnect)
+		b = appendSnapshot(nil, f, lens{sees: flt.evaluate(f.names)}, reasonConnect)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -211,7 +252,7 @@ func (h *Hub) refuseGroup(w http.ResponseWriter) {
 	http.Error(w, "pulse: too many distinct subscriptions (Options.MaxGroups); subscribe to patterns another client uses", http.StatusServiceUnavailable)
 }
 
-func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter) {
+func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, sr streamRequest) {
 	if !h.takeSlot(w) {
 		return
 	}
@@ -227,16 +268,18 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 		h.refuseUnhijackable(w, r)
 		return
 	}
-	fu := h.reg.use(flt)
-	if !h.reg.admits(fu) {
+	fu := h.reg.use(sr.flt)
+	if !h.reg.admits(fu, sr.v2) {
 		h.refuseGroup(w)
 		return
 	}
-	c, ok := h.accept(sb, r, flt, fu)
+	c, ok := h.accept(sb, r, sr, fu)
 	if !ok {
 		return
 	}
-	c.restart(reasonConnect, true)
+	if !c.resume(sr.resume) {
+		c.restart(reasonConnect, true)
+	}
 	// The reader runs on a goroutine of its own, so that ServeHTTP returns:
 	// net/http's connection goroutine (and its grown stack) and the
 	// *http.Request are freed for the life of the connection.
@@ -252,11 +295,16 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, flt *filter
 }
 
 // accept completes the WebSocket handshake and attaches the client.
-func (h *Hub) accept(sb *smallBufs, r *http.Request, flt *filter, fu *filterUse) (*client, bool) {
+func (h *Hub) accept(sb *smallBufs, r *http.Request, sr streamRequest, fu *filterUse) (*client, bool) {
 	var c *client // set before the reader, which calls OnPongReceived, starts
+	mode := websocket.CompressionNoContextTakeover
+	if h.opts.DisableCompression {
+		mode = websocket.CompressionDisabled
+	}
 	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
-		OriginPatterns: h.opts.OriginPatterns,
-		OnPongReceived: func(context.Context, []byte) { c.pingOut.Store(0) },
+		OriginPatterns:  h.opts.OriginPatterns,
+		OnPongReceived:  func(context.Context, []byte) { c.pingOut.Store(0) },
+		CompressionMode: mode,
 	})
 	if err != nil {
 		// Accept has written the response (403 for a bad origin, 400 or
@@ -272,7 +320,8 @@ func (h *Hub) accept(sb *smallBufs, r *http.Request, flt *filter, fu *filterUse)
 	if sb.bw.nb != nil {
 		sb.bw.nb.limitUnsent(h.opts.MaxInFlight)
 	}
-	c = &client{h: h, conn: conn, allowed: flt.allow, subs: flt.subs, bw: sb.bw}
+	c = &client{h: h, conn: conn, allowed: sr.flt.allow, subs: sr.flt.subs, bw: sb.bw, v2: sr.v2,
+		deflate: strings.Contains(sb.Header().Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
 	c.bw.c = c
 	c.kill = func() { _ = conn.CloseNow() }
 	switch ok, tooMany := h.attach(c, fu); {

@@ -73,7 +73,7 @@ func (hs *history) record(f *frame) {
 	hs.newest.Store(f.seq)
 }
 
-// appendHistory encodes the stored points of the series sees lets through,
+// appendHistory encodes the stored points of the series l sees,
 // up to and including frame f:
 //
 //	{"type":"history","seq":S,"ts":T,"times":[t...],"values":{key:[v|null...]},"rates":{key:[r|null...]}}
@@ -82,7 +82,7 @@ func (hs *history) record(f *frame) {
 // aligned with it, null where the series did not exist yet (or a counter
 // had no rate). It reports false when ticks overwrote slots it read: the
 // message is then wrong and must be built again from a newer frame.
-func (hs *history) appendHistory(b []byte, f *frame, sees nameSet) ([]byte, bool) {
+func (hs *history) appendHistory(b []byte, f *frame, l lens) ([]byte, bool) {
 	count := min(uint64(hs.n), f.seq)
 	first := f.seq - count + 1
 	b = appendHeader(b, "history", f)
@@ -94,16 +94,16 @@ func (hs *history) appendHistory(b []byte, f *frame, sees nameSet) ([]byte, bool
 		b = strconv.AppendInt(b, hs.times[s%uint64(hs.slots)].Load(), 10)
 	}
 	b = append(b, `],"values":{`...)
-	b = hs.appendRings(b, f, sees, first, false)
+	b = hs.appendRings(b, f, l, first, false)
 	b = append(b, `},"rates":{`...)
-	b = hs.appendRings(b, f, sees, first, true)
+	b = hs.appendRings(b, f, l, first, true)
 	b = append(b, `}}`...)
 	return b, hs.newest.Load() < f.seq+histSlack
 }
 
 // appendRings appends key:[...] for the rings (values, or rates) of the
-// points sees lets through.
-func (hs *history) appendRings(b []byte, f *frame, sees nameSet, first uint64, rates bool) []byte {
+// points l sees.
+func (hs *history) appendRings(b []byte, f *frame, l lens, first uint64, rates bool) []byte {
 	n := 0
 	for i := range f.points {
 		p := &f.points[i]
@@ -111,14 +111,14 @@ func (hs *history) appendRings(b []byte, f *frame, sees nameSet, first uint64, r
 		if rates {
 			ring = p.hist.r
 		}
-		if ring == nil || !sees.has(p.meta.nameID) {
+		if ring == nil || !l.has(p.meta) {
 			continue
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
 		n++
-		b = append(b, p.meta.jkey...)
+		b = append(b, l.objKey(p.meta)...)
 		b = hs.appendRing(append(b, ':'), p.hist.since, ring, first, f.seq, rates)
 	}
 	return b

@@ -69,7 +69,7 @@ func TestExpensivePatternsArePaidOncePerName(t *testing.T) {
 	require.Len(t, th.frame.Load().names.byID, 1, "2,000 series, one name: the filter is matched against one name")
 	th.reg.mu.Lock()
 	g := th.clientGroup()
-	require.Empty(t, g.sees.key(), "and sees nothing")
+	require.Empty(t, g.lens.sees.key(), "and sees nothing")
 	th.reg.mu.Unlock()
 }
 

@@ -2,6 +2,8 @@ package pulse
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -30,7 +32,8 @@ type Hub struct {
 	opts  Options
 	hooks hooks
 	now   func() time.Time
-	epoch time.Time // h.now() at NewHub; durations are measured from it
+	epoch   time.Time // h.now() at NewHub; durations are measured from it
+	epochID string    // random per Hub: a v2 client resumes only with the Hub it was connected to
 
 	ctx    context.Context // cancelled by Shutdown; parent of every Collect context
 	cancel context.CancelFunc
@@ -93,6 +96,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 		h.now = time.Now
 	}
 	h.epoch = h.now()
+	h.epochID = newEpochID()
 	if h.hooks.jitter == nil {
 		h.hooks.jitter = func() time.Duration {
 			return time.Duration(rand.Int64N(int64(o.PingInterval/5) + 1))
@@ -120,6 +124,13 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 	}
 	h.start()
 	return h, nil
+}
+
+// newEpochID returns 16 random hex digits.
+func newEpochID() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }
 
 // goneTicks is how many ticks removals are kept for merged deltas: long
@@ -278,7 +289,7 @@ func (h *Hub) runTick() {
 
 // helloInfo is what this Hub's hello messages announce.
 func (h *Hub) helloInfo() helloInfo {
-	return helloInfo{intervalMS: h.opts.Interval.Milliseconds(), historyPoints: h.hist.n}
+	return helloInfo{intervalMS: h.opts.Interval.Milliseconds(), historyPoints: h.hist.n, epoch: h.epochID}
 }
 
 // since returns the time since NewHub on the Hub's clock, never 0. With the

@@ -1,18 +1,48 @@
 package pulse
 
+import "sync"
+
 // A group's messages: the wire frames a groupTick builds on demand and
 // shares with every client of the group that needs them.
 
 // msg is one encoded server message, ready for both transports: frame is
 // the WebSocket frame (header, then the JSON payload), which writers send
-// as it is and share between clients; Server-Sent Events send the payload.
+// as it is and share between clients; z holds its compressed frame, made
+// once, by the first writer of a client that negotiated permessage-deflate;
+// Server-Sent Events send the payload.
 type msg struct {
 	frame []byte
-	hdr   int // header length
+	hdr   int        // header length
+	z     *deflated  // nil for a message too small to compress
 }
 
 func (m msg) payload() []byte { return m.frame[m.hdr:] }
 func (m msg) empty() bool     { return m.frame == nil }
+
+// wire returns the frame to send to a client: compressed (when the client
+// negotiated permessage-deflate and it is smaller) or plain.
+func (m msg) wire(deflate bool, st *hubStats) []byte {
+	if !deflate || m.z == nil {
+		return m.frame
+	}
+	m.z.once.Do(func() {
+		m.z.frame = deflateFrame(m.payload(), len(m.frame))
+		st.compressions.Add(1)
+	})
+	if m.z.frame == nil {
+		return m.frame
+	}
+	return m.z.frame
+}
+
+// deflated is a message's compressed frame, made once.
+type deflated struct {
+	once  sync.Once
+	frame []byte // nil: compressing does not make it smaller
+}
+
+// minDeflate is the smallest payload worth compressing.
+const minDeflate = 256
 
 // maxFrameHeader is the longest header of an unmasked server frame.
 const maxFrameHeader = 10
@@ -24,25 +54,34 @@ func newMsg(hint int, enc func([]byte) []byte) msg {
 	b := enc(make([]byte, maxFrameHeader, max(hint, 64)+maxFrameHeader))
 	n := len(b) - maxFrameHeader
 	var h [maxFrameHeader]byte
-	h[0] = 0x81 // FIN, text
-	hl := 2
+	hdr := appendFrameHeader(h[:0], n, false)
+	start := maxFrameHeader - len(hdr)
+	copy(b[start:], hdr)
+	m := msg{frame: b[start:], hdr: len(hdr)}
+	if n >= minDeflate {
+		m.z = &deflated{}
+	}
+	return m
+}
+
+// appendFrameHeader appends the header of an unmasked, final server frame
+// of n payload bytes; rsv1 marks it compressed (permessage-deflate).
+func appendFrameHeader(b []byte, n int, rsv1 bool) []byte {
+	b0 := byte(0x81) // FIN, text
+	if rsv1 {
+		b0 |= 0x40
+	}
 	switch {
 	case n < 126:
-		h[1] = byte(n)
+		return append(b, b0, byte(n))
 	case n < 1<<16:
-		h[1] = 126
-		h[2], h[3] = byte(n>>8), byte(n)
-		hl = 4
-	default:
-		h[1] = 127
-		for i := range 8 {
-			h[2+i] = byte(uint64(n) >> (56 - 8*i))
-		}
-		hl = 10
+		return append(b, b0, 126, byte(n>>8), byte(n))
 	}
-	start := maxFrameHeader - hl
-	copy(b[start:], h[:hl])
-	return msg{frame: b[start:], hdr: hl}
+	b = append(b, b0, 127)
+	for i := range 8 {
+		b = append(b, byte(uint64(n)>>(56-8*i)))
+	}
+	return b
 }
 
 // errorMsg encodes an error message for one client.
@@ -74,7 +113,7 @@ func reasonIndex(reason string) int {
 func (gt *groupTick) snapshotLocked(reason string) msg {
 	i := reasonIndex(reason)
 	if gt.snaps[i].empty() {
-		gt.snaps[i] = newMsg(0, func(b []byte) []byte { return appendSnapshot(b, gt.f, gt.g.sees, reason) })
+		gt.snaps[i] = newMsg(0, func(b []byte) []byte { return appendSnapshot(b, gt.f, gt.g.lens, reason) })
 	}
 	return gt.snaps[i]
 }
@@ -90,7 +129,7 @@ func (gt *groupTick) initial(h *Hub, reason string, withHello bool) []msg {
 	out := make([]msg, 0, 3)
 	if withHello {
 		if gt.hello.empty() {
-			gt.hello = newMsg(0, func(b []byte) []byte { return appendHello(b, gt.f, gt.g.sees, h.helloInfo()) })
+			gt.hello = newMsg(0, func(b []byte) []byte { return appendHello(b, gt.f, gt.g.lens, h.helloInfo()) })
 		}
 		out = append(out, gt.hello)
 	}
@@ -99,7 +138,7 @@ func (gt *groupTick) initial(h *Hub, reason string, withHello bool) []msg {
 		if gt.hist.empty() {
 			var ok bool
 			var b []byte
-			m := newMsg(0, func(dst []byte) []byte { b, ok = hs.appendHistory(dst, gt.f, gt.g.sees); return b })
+			m := newMsg(0, func(dst []byte) []byte { b, ok = hs.appendHistory(dst, gt.f, gt.g.lens); return b })
 			if ok {
 				gt.hist = m
 			}
@@ -151,7 +190,7 @@ func (gt *groupTick) stream(from uint64) (msg, streamKind) {
 			start = r
 		}
 	}
-	m := newMsg(0, func(b []byte) []byte { return appendMerged(b, f, start, gt.g.sees) })
+	m := newMsg(0, func(b []byte) []byte { return appendMerged(b, f, start, gt.g.lens) })
 	if len(gt.merged) < maxMerged {
 		gt.merged = append(gt.merged, mergedMsg{from: start, m: m})
 	} else {

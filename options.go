@@ -47,6 +47,15 @@ type Options struct {
 	// negative means no limit.
 	MaxGroups int
 
+	// DisableCompression turns permessage-deflate off. By default the Hub
+	// accepts it from WebSocket clients that offer it (every browser does),
+	// without context takeover: each message is compressed on its own,
+	// once per group (never per connection), and the same compressed frame
+	// goes to every client of the group that negotiated it; a message under
+	// 256 bytes, or one that does not get smaller, is sent plain. Server-Sent
+	// Events are never compressed by the Hub. Default false.
+	DisableCompression bool
+
 	// AnswerRate bounds the bytes a client may be sent a second in
 	// answer to its own requests (the snapshot and history that answer a
 	// subscribe or a snapshot request), with bursts of twice that or at

@@ -36,13 +36,14 @@ const sseChunk = 4 << 10
 // Server-Sent Events: each message is one event whose data is the JSON
 // message and whose id is its seq. A reconnect carrying Last-Event-ID
 // resumes with a full snapshot (reason "resync"), never with stale data.
-func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
+func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, sr streamRequest) {
 	if !h.takeSlot(w) {
 		return
 	}
 	defer h.nclients.Add(-1)
+	flt := sr.flt
 	fu := h.reg.use(flt)
-	if !h.reg.admits(fu) {
+	if !h.reg.admits(fu, sr.v2) {
 		h.refuseGroup(w)
 		return
 	}
@@ -51,6 +52,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
 		h:       h,
 		allowed: flt.allow,
 		subs:    flt.subs,
+		v2:      sr.v2,
 		kick:    make(chan struct{}, 1),
 		kill:    func() { _ = rc.SetWriteDeadline(time.Now()) },
 	}
@@ -65,11 +67,21 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, flt *filter) {
 	defer h.clientT.done()
 	defer h.detach(c)
 	setSSEHeaders(w, r)
-	reason := reasonConnect
-	if r.Header.Get("Last-Event-ID") != "" {
-		reason = reasonResync
+	last := r.Header.Get("Last-Event-ID")
+	if sr.resume.epoch == "" && sr.v2 { // EventSource's own reconnect: id "epoch-seq"
+		if e, s, ok := strings.Cut(last, "-"); ok {
+			if seq, err := strconv.ParseUint(s, 10, 64); err == nil {
+				sr.resume = resumePoint{epoch: e, seq: seq}
+			}
+		}
 	}
-	c.restart(reason, true)
+	if !c.resume(sr.resume) {
+		reason := reasonConnect
+		if last != "" {
+			reason = reasonResync
+		}
+		c.restart(reason, true)
+	}
 	c.streamSSE(w, rc, r.Context().Done())
 }
 
@@ -99,6 +111,9 @@ func (c *client) streamSSE(w http.ResponseWriter, rc *http.ResponseController, d
 		for m, ok := c.nextSSE(); ok; m, ok = c.nextSSE() {
 			p := m.payload()
 			buf = append(head[:0], "id: "...)
+			if c.v2 {
+				buf = append(append(buf, h.epochID...), '-')
+			}
 			buf = strconv.AppendUint(buf, msgSeq(p), 10)
 			buf = append(buf, "\ndata: "...)
 			if c.sseWrite(w, rc, buf, p, sseEnd) != nil {

@@ -21,6 +21,7 @@ type hubStats struct {
 	ticks, lastTickNanos, maxTickNanos atomic.Int64
 	series, degraded                   atomic.Int64
 	encodes                            atomic.Uint64 // delta encodes; tests check one per group per tick
+	compressions, resumes, wireBytes   atomic.Uint64
 }
 
 // Stats is a point-in-time report of a Hub's activity. Counters count from
@@ -31,7 +32,10 @@ type Stats struct {
 	Rejected        uint64        // requests refused: closed Hub, bad method, AllowedHosts, Authorize, bad query, MaxClients, origin or handshake
 	Unhijackable    uint64        // upgrades answered 501: a middleware hides http.Hijacker (see ServeHTTP); also in Rejected
 	MessagesSent    uint64        // messages written to clients
-	BytesSent       uint64        // payload bytes written to clients
+	BytesSent       uint64        // payload bytes written to clients (uncompressed)
+	WireBytes       uint64        // bytes of the WebSocket frames queued for clients: headers and payloads, compressed where they were
+	Compressions    uint64        // messages compressed (once per group message, whatever the number of clients that get it)
+	Resumes         uint64        // v2 reconnects that resumed where they left off (a merged delta instead of catalogue, snapshot and history)
 	Resyncs         uint64        // full snapshots sent to clients too far behind for a merged delta (the removals since their seq are no longer kept)
 	MergedDeltas    uint64        // merged deltas sent: one update covering several ticks, to a client whose link could not take every tick
 	Degraded        int           // clients now updated less often than every tick (their last update was a merged delta)
@@ -68,6 +72,9 @@ func (h *Hub) Stats() Stats {
 		Unhijackable:    s.unhijackable.Load(),
 		MessagesSent:    s.sent.Load(),
 		BytesSent:       s.bytes.Load(),
+		WireBytes:       s.wireBytes.Load(),
+		Compressions:    s.compressions.Load(),
+		Resumes:         s.resumes.Load(),
 		Resyncs:         s.resyncs.Load(),
 		MergedDeltas:    s.merged.Load(),
 		Degraded:        int(s.degraded.Load()),

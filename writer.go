@@ -217,9 +217,12 @@ func (c *client) streamDueLocked() (gt *groupTick, from, gen uint64, ok bool) {
 // sendLocked appends m's frame to the socket's pending frames and counts
 // it. c.mu is held.
 func (c *client) sendLocked(m msg) {
-	c.bw.queueLocked(m.frame)
-	c.h.stats.sent.Add(1)
-	c.h.stats.bytes.Add(uint64(len(m.payload())))
+	st := &c.h.stats
+	frame := m.wire(c.deflate, st)
+	c.bw.queueLocked(frame)
+	st.sent.Add(1)
+	st.bytes.Add(uint64(len(m.payload())))
+	st.wireBytes.Add(uint64(len(frame)))
 }
 
 // countStream counts a stream message of kind. c.mu is held.
