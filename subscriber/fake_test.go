@@ -64,12 +64,12 @@ func (f *fakeConn) drain() {
 }
 
 const (
-	fakeHello = `{"type":"hello","seq":5,"ts":5000,"version":1,"interval_ms":1000,"series":[{"key":"a","name":"a","kind":"gauge"}]}`
-	fakeSnap  = `{"type":"snapshot","seq":5,"ts":5000,"reason":"connect","series":[{"key":"a","name":"a","kind":"gauge"}],"values":{"a":5},"rates":{},"stale":[]}`
+	fakeHello = `{"type":"hello","seq":5,"ts":5000,"version":2,"epoch":"fake","interval_ms":1000,"series":[{"id":1,"key":"a","name":"a","kind":"gauge"}]}`
+	fakeSnap  = `{"type":"snapshot","seq":5,"ts":5000,"reason":"connect","values":{"1":5},"rates":{},"stale":[]}`
 )
 
 func fakeDelta(seq, a int) string {
-	return `{"type":"delta","seq":` + itoa(seq) + `,"ts":` + itoa(seq*1000) + `,"values":{"a":` + itoa(a) + `}}`
+	return `{"type":"delta","seq":` + itoa(seq) + `,"ts":` + itoa(seq*1000) + `,"values":{"1":` + itoa(a) + `}}`
 }
 
 func TestFakeServerGapErrorAndOrder(t *testing.T) {
@@ -79,7 +79,7 @@ func TestFakeServerGapErrorAndOrder(t *testing.T) {
 		requests <- c.read()
 		c.send(fakeDelta(9, 9), // still waiting for the snapshot: ignored
 			`{"type":"error","code":"bad_json","message":"not for you"}`,
-			`{"type":"snapshot","seq":9,"ts":9000,"reason":"request","series":[{"key":"a","name":"a","kind":"gauge"}],"values":{"a":90},"rates":{},"stale":[]}`,
+			`{"type":"snapshot","seq":9,"ts":9000,"reason":"request","series":[{"id":1,"key":"a","name":"a","kind":"gauge"}],"values":{"1":90},"rates":{},"stale":[]}`,
 			fakeDelta(10, 10))
 		c.drain()
 	})
@@ -132,7 +132,7 @@ func TestFakeServerPermanentFailures(t *testing.T) {
 	var conns atomic.Int32
 	url := fakeHub(t, func(c *fakeConn, n int) {
 		conns.Add(1)
-		c.send(strings.Replace(fakeHello, `"version":1`, `"version":2`, 1), fakeSnap)
+		c.send(strings.Replace(fakeHello, `"version":2`, `"version":3`, 1), fakeSnap)
 		c.drain()
 	})
 	_, err := Dial(ctx, url, Options{})

@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/go-pulse/pulse/internal/pattern"
 )
 
 // Options configures a Subscriber. The zero value (or a nil *Options) is
@@ -116,7 +119,6 @@ const (
 	minIdleTimeout     = 2 * time.Second
 	writeTimeout       = 10 * time.Second
 	closeGrace         = time.Second // Close waits this long for the server's close frame
-	maxPatternLen      = 200
 	// matchNothing is sent as the match parameter when no pattern is
 	// subscribed: an empty match means "*" to the server, and no metric
 	// name may start with a digit, so this pattern matches no series.
@@ -190,6 +192,9 @@ type Subscriber struct {
 	view      view
 	patterns  []string // sorted, unique; empty = nothing
 	patGen    uint64   // incremented at each change of patterns
+	// viewPatterns are the patterns of the view's last snapshot: a
+	// reconnection resumes only with those.
+	viewPatterns []string
 	conn      *conn    // the current connection, nil between connections
 	connected bool     // conn has applied its first snapshot
 	op        *subOp   // the Subscribe or Unsubscribe in flight
@@ -200,7 +205,7 @@ type Subscriber struct {
 		connects, dialFailures, disconnects    atomic.Uint64
 		messages, snapshots, deltas, histories atomic.Uint64
 		resyncs, serverResyncs, serverErrors   atomic.Uint64
-		updatesDropped                         atomic.Uint64
+		updatesDropped, resumes, merged        atomic.Uint64
 	}
 }
 
@@ -319,7 +324,9 @@ func parseURL(rawURL string) (*url.URL, []string, error) {
 	return u, pats, nil
 }
 
-// urlFor returns the URL of a connection subscribed to pats.
+// urlFor returns the URL of a connection subscribed to pats, speaking
+// protocol version 2 and, when the view holds a server's state, asking to
+// resume at its seq. s.mu is held.
 func (s *Subscriber) urlFor(pats []string) string {
 	u := *s.base
 	q := u.Query()
@@ -327,6 +334,11 @@ func (s *Subscriber) urlFor(pats []string) string {
 		q.Set("match", matchNothing)
 	} else {
 		q.Set("match", strings.Join(pats, ","))
+	}
+	q.Set("v", strconv.Itoa(ProtocolVersion))
+	if s.view.resumable() && slices.Equal(pats, s.viewPatterns) {
+		q.Set("epoch", s.view.epoch)
+		q.Set("seq", strconv.FormatUint(s.view.seq, 10))
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
@@ -386,12 +398,14 @@ type sessionResult struct {
 func (s *Subscriber) session(firstDone *bool) sessionResult {
 	s.mu.Lock()
 	pats, gen := slices.Clone(s.patterns), s.patGen
+	target := s.urlFor(pats)
 	s.mu.Unlock()
 
 	dctx, cancel := context.WithTimeout(s.ctx, s.opts.DialTimeout)
-	ws, resp, err := websocket.Dial(dctx, s.urlFor(pats), &websocket.DialOptions{
-		HTTPClient: s.opts.HTTPClient,
-		HTTPHeader: s.opts.HTTPHeader,
+	ws, resp, err := websocket.Dial(dctx, target, &websocket.DialOptions{
+		HTTPClient:      s.opts.HTTPClient,
+		HTTPHeader:      s.opts.HTTPHeader,
+		CompressionMode: websocket.CompressionNoContextTakeover,
 	})
 	cancel()
 	if err != nil {
@@ -496,6 +510,13 @@ func (s *Subscriber) handle(c *conn, m *wireMsg, synced, firstDone *bool) error 
 	var opDone chan error
 	var opErr error
 	switch {
+	case res.resumed:
+		st.connects.Add(1)
+		st.resumes.Add(1)
+		s.connected = !s.closed
+		if op := s.op; op != nil && c.gen >= op.gen {
+			s.op, opDone = nil, op.done
+		}
 	case m.Type == "snapshot":
 		st.snapshots.Add(1)
 		if m.Reason == "resync" {
@@ -504,6 +525,7 @@ func (s *Subscriber) handle(c *conn, m *wireMsg, synced, firstDone *bool) error 
 		if res.firstSnapshot {
 			st.connects.Add(1)
 		}
+		s.viewPatterns = slices.Clone(s.patterns)
 		s.connected = !s.closed
 		if op := s.op; op != nil && (m.Reason == "connect" && c.gen >= op.gen || m.Reason == "subscribe" && op.sent == c) {
 			s.op, opDone = nil, op.done
@@ -523,6 +545,9 @@ func (s *Subscriber) handle(c *conn, m *wireMsg, synced, firstDone *bool) error 
 		st.resyncs.Add(1)
 	case m.Type == "delta" && !res.ignored:
 		st.deltas.Add(1)
+		if m.From != nil {
+			st.merged.Add(1)
+		}
 	case m.Type == "history" && !res.ignored:
 		st.histories.Add(1)
 	}
@@ -540,7 +565,7 @@ func (s *Subscriber) handle(c *conn, m *wireMsg, synced, firstDone *bool) error 
 			return fmt.Errorf("subscriber: requesting a snapshot: %w", err)
 		}
 	}
-	if res.firstSnapshot {
+	if res.firstSnapshot || res.resumed {
 		*synced = true
 		if !*firstDone {
 			*firstDone = true
@@ -737,6 +762,16 @@ func (s *Subscriber) Seq() uint64 {
 	return s.view.seq
 }
 
+// UpdateInterval returns how often the view is updated, smoothed over the
+// last few updates: the server's interval when every tick arrives, a
+// multiple of it when the link cannot carry every tick and the server sends
+// the changes of several in one. Zero before the first hello.
+func (s *Subscriber) UpdateInterval() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Duration(s.view.ticks * float64(s.view.interval))
+}
+
 // Connected reports whether the view is live: a connection is open and has
 // delivered its snapshot.
 func (s *Subscriber) Connected() bool {
@@ -766,6 +801,8 @@ type Stats struct {
 	Resyncs        uint64 // seq gaps seen by the client, each answered with a snapshot request
 	ServerResyncs  uint64 // snapshots the server sent with reason "resync" (this client read too slowly)
 	ServerErrors   uint64 // "error" messages from the server
+	Resumes        uint64 // reconnections that resumed where the last connection left off: no catalogue, snapshot or history
+	MergedDeltas   uint64 // deltas that covered several ticks (the link could not carry every tick)
 	UpdatesDropped uint64 // Updates replaced in the Updates channel before being read
 	LastError      error  // the last connection failure; nil if none
 }
@@ -790,6 +827,8 @@ func (s *Subscriber) Stats() Stats {
 		ServerResyncs:  st.serverResyncs.Load(),
 		ServerErrors:   st.serverErrors.Load(),
 		UpdatesDropped: st.updatesDropped.Load(),
+		Resumes:        st.resumes.Load(),
+		MergedDeltas:   st.merged.Load(),
 		LastError:      last,
 	}
 }
@@ -823,18 +862,12 @@ func (s *Subscriber) Close() error {
 	return nil
 }
 
-// validPatterns applies the server's rules: 1 to 200 bytes of
-// [a-zA-Z0-9_:*?].
+// validPatterns applies the server's rules (the one grammar of pulse,
+// internal/pattern).
 func validPatterns(ps []string) error {
 	for _, p := range ps {
-		if p == "" || len(p) > maxPatternLen {
-			return fmt.Errorf("%w: %q: want 1 to %d bytes", ErrInvalidPattern, p, maxPatternLen)
-		}
-		for i := 0; i < len(p); i++ {
-			c := p[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '*' || c == '?') {
-				return fmt.Errorf("%w: %q: character %q not allowed (metric-name characters, '*' and '?')", ErrInvalidPattern, p, c)
-			}
+		if err := pattern.Validate(p); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidPattern, err)
 		}
 	}
 	return nil

@@ -1,24 +1,21 @@
 package subscriber
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 )
 
 // ProtocolVersion is the version of the pulse wire protocol this package
-// speaks. A server announcing another version in its hello is refused.
-const ProtocolVersion = 1
+// speaks (it asks for it with the query parameter v=2). A server announcing
+// another version in its hello is refused.
+const ProtocolVersion = 2
 
 // Kind says how a series' value behaves, as the server names it.
 type Kind string
 
-// The kinds of protocol version 1.
+// The kinds of the pulse protocol.
 const (
 	KindGauge   Kind = "gauge"   // a value that goes up and down
 	KindCounter Kind = "counter" // a running total; the server sends its per-second rate
@@ -53,7 +50,9 @@ type UpdateType string
 const (
 	// UpdateSnapshot: the view was replaced by a snapshot (Reason says why).
 	UpdateSnapshot UpdateType = "snapshot"
-	// UpdateDelta: one tick's changes were applied.
+	// UpdateDelta: a tick's changes were applied, or, when the link could
+	// not carry every tick (or after a resumed reconnection), the changes
+	// of several ticks in one (Ticks > 1).
 	UpdateDelta UpdateType = "delta"
 	// UpdateHistory: the server's history arrived; History changed for
 	// every series.
@@ -74,8 +73,12 @@ type Update struct {
 	Reason string
 	Seq    uint64    // the seq the view is at
 	Time   time.Time // the server's time of that tick; zero for UpdateDisconnected
+	// Ticks is, for an UpdateDelta, how many server ticks it covers: 1, or
+	// more when the server merged the ticks this client's link could not
+	// take (see Subscriber.UpdateInterval).
+	Ticks int
 	// Changed lists, for an UpdateDelta, the keys whose value, rate,
-	// staleness or description changed in this tick. Nil for the other
+	// staleness or description changed in the ticks it covers. Nil for the other
 	// types: after a snapshot or history anything may have changed.
 	Changed []string
 	// Removed lists, for an UpdateDelta, the keys of series that no longer
@@ -90,6 +93,7 @@ const defaultHistory = 300
 
 // entry is one series in the view.
 type entry struct {
+	id   uint32
 	s    Sample
 	hist []point // oldest first; only the last view.histCap are live
 }
@@ -105,17 +109,21 @@ type point struct {
 // rules. It is not safe for concurrent use: the Subscriber guards it.
 type view struct {
 	series   map[string]*entry
-	hello    map[string]wireSeries // catalogue of the connection's hello
+	byID     map[uint32]*entry     // the same entries by the server's ids (kept for a resume)
+	hello    map[uint32]wireSeries // the catalogue of the connection's hello, for its first snapshot
+	epoch    string                // the server's epoch, from its hello
 	seq      uint64
 	ts       int64
-	synced   bool // a snapshot was applied on this connection
-	awaiting bool // a seq gap was seen: deltas are ignored until a snapshot
-	histMode int  // Options.HistoryLimit: >0 fixed, <0 off, 0 follow the server
-	histCap  int  // points kept per series; 0 = none
+	synced   bool          // a snapshot (or a resume) was applied on this connection
+	awaiting bool          // a seq gap was seen: deltas are ignored until a snapshot
+	histMode int           // Options.HistoryLimit: >0 fixed, <0 off, 0 follow the server
+	histCap  int           // points kept per series; 0 = none
+	interval time.Duration // the server's tick
+	ticks    float64       // ticks per update, smoothed
 }
 
 func newView(historyLimit int) view {
-	v := view{series: map[string]*entry{}, histMode: historyLimit}
+	v := view{series: map[string]*entry{}, byID: map[uint32]*entry{}, histMode: historyLimit, ticks: 1}
 	if historyLimit > 0 {
 		v.histCap = historyLimit
 	}
@@ -123,16 +131,22 @@ func newView(historyLimit int) view {
 }
 
 // newConnection prepares the view for a new connection: nothing is applied
-// until its snapshot arrives. The last state stays readable meanwhile.
+// until its snapshot (or its resume) arrives. The last state stays readable
+// meanwhile.
 func (v *view) newConnection() {
 	v.synced, v.awaiting, v.hello = false, false, nil
 }
+
+// resumable reports whether a new connection may ask to resume: the view
+// holds a state of a server whose epoch it knows.
+func (v *view) resumable() bool { return v.epoch != "" && v.seq > 0 && len(v.byID) > 0 }
 
 // result is what applying one message did.
 type result struct {
 	upd             *Update       // to report, nil for none
 	requestSnapshot bool          // a seq gap: ask the server for a snapshot
 	firstSnapshot   bool          // the connection's first snapshot was applied
+	resumed         bool          // the connection resumed where the last one left off
 	interval        time.Duration // hello's interval_ms
 	serverErr       *ServerError  // an error message
 	ignored         bool          // the message was not applied
@@ -143,14 +157,7 @@ type result struct {
 func (v *view) apply(m *wireMsg) (result, error) {
 	switch m.Type {
 	case "hello":
-		if m.Version != ProtocolVersion {
-			return result{}, fmt.Errorf("%w: server speaks version %d, this client %d", ErrUnsupportedVersion, m.Version, ProtocolVersion)
-		}
-		v.hello = make(map[string]wireSeries, len(m.Series))
-		for _, s := range m.Series {
-			v.hello[s.Key] = s
-		}
-		return result{interval: time.Duration(m.IntervalMS) * time.Millisecond}, nil
+		return v.applyHello(m)
 	case "snapshot":
 		first := !v.synced
 		v.applySnapshot(m)
@@ -159,7 +166,7 @@ func (v *view) apply(m *wireMsg) (result, error) {
 		if !v.synced || v.awaiting {
 			return result{ignored: true}, nil
 		}
-		if m.Seq != v.seq+1 {
+		if !v.follows(m) {
 			v.awaiting = true
 			return result{requestSnapshot: true, ignored: true}, nil
 		}
@@ -176,78 +183,119 @@ func (v *view) apply(m *wireMsg) (result, error) {
 	return result{ignored: true}, nil // a type from a later protocol revision
 }
 
-// applySnapshot replaces everything. Histories of series that still exist
-// with the same kind are kept (a history message, when the server keeps
-// one, follows and replaces them).
+// applyHello takes the connection's catalogue, or accepts its resume.
+func (v *view) applyHello(m *wireMsg) (result, error) {
+	if m.Version != ProtocolVersion {
+		return result{}, fmt.Errorf("%w: server speaks version %d, this client %d", ErrUnsupportedVersion, m.Version, ProtocolVersion)
+	}
+	res := result{interval: time.Duration(m.IntervalMS) * time.Millisecond}
+	v.interval = res.interval
+	if m.Resume != nil && m.Epoch == v.epoch && *m.Resume == v.seq && v.resumable() {
+		v.synced, v.awaiting = true, false
+		res.resumed = true
+		return res, nil
+	}
+	v.epoch = m.Epoch
+	v.hello = make(map[uint32]wireSeries, len(m.Series))
+	for _, s := range m.Series {
+		v.hello[s.ID] = s
+	}
+	return res, nil
+}
+
+// follows reports whether delta m applies to the view: the next tick, or a
+// merged delta whose range starts at or before the view's seq.
+func (v *view) follows(m *wireMsg) bool {
+	if m.From != nil {
+		return *m.From <= v.seq && m.Seq > v.seq
+	}
+	return m.Seq == v.seq+1
+}
+
+// applySnapshot replaces everything: the catalogue is the snapshot's, or
+// the hello's for the first snapshot of a connection. Histories of series
+// that still exist with the same kind are kept (a history message, when the
+// server keeps one, follows and replaces them).
 func (v *view) applySnapshot(m *wireMsg) {
+	cat := m.Series
+	if cat == nil {
+		for _, s := range v.hello {
+			cat = append(cat, s)
+		}
+	}
 	old := v.series
-	v.series = make(map[string]*entry, len(m.Series))
-	for i := range m.Series {
-		e := &entry{s: sampleOf(&m.Series[i])}
+	v.series = make(map[string]*entry, len(cat))
+	v.byID = make(map[uint32]*entry, len(cat))
+	for i := range cat {
+		e := &entry{id: cat[i].ID, s: sampleOf(&cat[i])}
 		if o := old[e.s.Key]; o != nil && o.s.Kind == e.s.Kind {
 			e.hist = o.hist
 		}
-		v.series[e.s.Key] = e
+		v.series[e.s.Key], v.byID[e.id] = e, e
 	}
-	for k, x := range m.Values {
-		v.ensure(k, old).s.Value = float64(x)
-	}
-	for k, x := range m.Rates {
-		e := v.ensure(k, old)
-		e.s.Rate, e.s.HasRate = float64(x), true
-	}
-	for _, k := range m.Stale {
-		v.ensure(k, old).s.Stale = true
-	}
+	v.hello = nil
+	v.applyValues(m, nil)
 	v.seq, v.ts, v.synced, v.awaiting = m.Seq, m.TS, true, false
 	v.record()
 }
 
-// applyDelta applies one tick in the protocol's order: removed, series,
-// values, rates, stale.
-func (v *view) applyDelta(m *wireMsg) *Update {
-	u := &Update{Type: UpdateDelta, Seq: m.Seq, Time: msTime(m.TS)}
-	for _, k := range m.Removed {
-		if _, ok := v.series[k]; ok {
-			delete(v.series, k)
-			u.Removed = append(u.Removed, k)
-		}
-	}
-	var changed map[string]struct{}
-	mark := func(k string) {
-		if changed == nil {
-			changed = make(map[string]struct{}, len(m.Values)+len(m.Series))
-		}
-		changed[k] = struct{}{}
-	}
-	for i := range m.Series {
-		s := sampleOf(&m.Series[i])
-		if e := v.series[s.Key]; e != nil {
-			if e.s.Kind != s.Kind {
-				e.hist = nil // the server starts a new history too
-			} else {
-				s.Value, s.Rate, s.HasRate, s.Stale = e.s.Value, e.s.Rate, e.s.HasRate, e.s.Stale
-			}
-			e.s = s
-		} else {
-			v.series[s.Key] = &entry{s: s}
-		}
-		mark(s.Key)
+// applyValues applies values, rates and stale ids, marking each key.
+func (v *view) applyValues(m *wireMsg, mark func(string)) {
+	if mark == nil {
+		mark = func(string) {}
 	}
 	for k, x := range m.Values {
-		e := v.ensure(k, nil)
-		e.s.Value, e.s.Stale = float64(x), false
-		mark(k)
+		if e := v.entryOf(k); e != nil {
+			e.s.Value, e.s.Stale = float64(x), false
+			mark(e.s.Key)
+		}
 	}
 	for k, x := range m.Rates {
-		e := v.ensure(k, nil)
-		e.s.Rate, e.s.HasRate = float64(x), true
-		mark(k)
+		if e := v.entryOf(k); e != nil {
+			e.s.Rate, e.s.HasRate = float64(x), true
+			mark(e.s.Key)
+		}
 	}
-	for _, k := range m.Stale {
-		v.ensure(k, nil).s.Stale = true
-		mark(k)
+	for _, id := range m.Stale {
+		if e := v.byID[id]; e != nil {
+			e.s.Stale = true
+			mark(e.s.Key)
+		}
 	}
+}
+
+// entryOf returns the entry of an id written as an object key, nil for an
+// id the catalogue does not have (a server bug: the value is dropped).
+func (v *view) entryOf(k string) *entry {
+	id, ok := parseID(k)
+	if !ok {
+		return nil
+	}
+	return v.byID[id]
+}
+
+// applyDelta applies one delta in the protocol's order: removed, series,
+// values, rates, stale.
+func (v *view) applyDelta(m *wireMsg) *Update {
+	u := &Update{Type: UpdateDelta, Seq: m.Seq, Time: msTime(m.TS), Ticks: 1}
+	if m.From != nil {
+		u.Ticks = int(m.Seq - *m.From)
+	}
+	v.ticks += (float64(u.Ticks) - v.ticks) / 4
+	for _, id := range m.Removed {
+		if e := v.byID[id]; e != nil {
+			delete(v.byID, id)
+			delete(v.series, e.s.Key)
+			u.Removed = append(u.Removed, e.s.Key)
+		}
+	}
+	changed := map[string]struct{}{}
+	mark := func(k string) { changed[k] = struct{}{} }
+	for i := range m.Series {
+		v.describe(&m.Series[i])
+		mark(m.Series[i].Key)
+	}
+	v.applyValues(m, mark)
 	if len(changed) > 0 {
 		u.Changed = make([]string, 0, len(changed))
 		for k := range changed {
@@ -259,29 +307,24 @@ func (v *view) applyDelta(m *wireMsg) *Update {
 	return u
 }
 
-// ensure returns the entry of key, creating it when a message carries a
-// value for a series absent from the catalogue (a server bug; the
-// description is taken from the hello or the previous state if possible).
-func (v *view) ensure(key string, old map[string]*entry) *entry {
-	if e := v.series[key]; e != nil {
-		return e
+// describe adds a catalogue entry, or changes the description of the
+// series with its id (its value stays until the delta's values say
+// otherwise; a new kind starts a new history, as on the server).
+func (v *view) describe(ws *wireSeries) {
+	s := sampleOf(ws)
+	e := v.byID[ws.ID]
+	if e == nil {
+		e = &entry{id: ws.ID, s: s}
+		v.byID[ws.ID], v.series[s.Key] = e, e
+		return
 	}
-	e := &entry{}
-	switch {
-	case old[key] != nil:
-		e.s = old[key].s
-		e.s.Rate, e.s.HasRate, e.s.Stale = 0, false, false
-	case v.hello[key].Key != "":
-		s := v.hello[key]
-		e.s = sampleOf(&s)
-	default:
-		name, _, _ := strings.Cut(key, "{")
-		e.s = Sample{Key: key, Name: name, Kind: KindGauge}
+	if e.s.Kind != s.Kind {
+		e.hist = nil
+	} else {
+		s.Value, s.Rate, s.HasRate, s.Stale = e.s.Value, e.s.Rate, e.s.HasRate, e.s.Stale
 	}
-	v.series[key] = e
-	return e
+	e.s = s
 }
-
 // record appends the current tick to every series' history: the server
 // records every series at every tick, changed or not.
 func (v *view) record() {
@@ -320,7 +363,7 @@ func (v *view) applyHistory(h *wireHistory) {
 		return
 	}
 	for k, vals := range h.Values {
-		e := v.series[k]
+		e := v.entryOf(k)
 		if e == nil {
 			continue
 		}
@@ -379,131 +422,3 @@ func sampleOf(ws *wireSeries) Sample {
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
 
-// Wire format.
-
-type wireSeries struct {
-	Key    string            `json:"key"`
-	Name   string            `json:"name"`
-	Labels map[string]string `json:"labels"`
-	Kind   string            `json:"kind"`
-	Unit   string            `json:"unit"`
-	Help   string            `json:"help"`
-}
-
-// wireMsg is any server message; hist is set for a history message, whose
-// "values" and "rates" have another shape.
-type wireMsg struct {
-	Type       string            `json:"type"`
-	Seq        uint64            `json:"seq"`
-	TS         int64             `json:"ts"`
-	Version    int               `json:"version"`
-	IntervalMS int64             `json:"interval_ms"`
-	Reason     string            `json:"reason"`
-	Series     []wireSeries      `json:"series"`
-	Values     map[string]number `json:"values"`
-	Rates      map[string]number `json:"rates"`
-	Stale      []string          `json:"stale"`
-	Removed    []string          `json:"removed"`
-	Code       string            `json:"code"`
-	Message    string            `json:"message"`
-	hist       *wireHistory
-}
-
-type wireHistory struct {
-	Type   string                 `json:"type"`
-	Seq    uint64                 `json:"seq"`
-	TS     int64                  `json:"ts"`
-	Times  []int64                `json:"times"`
-	Values map[string][]optNumber `json:"values"`
-	Rates  map[string][]optNumber `json:"rates"`
-}
-
-// decode parses one server message.
-func decode(data []byte) (*wireMsg, error) {
-	typ, ok := sniffType(data)
-	if !ok {
-		var t struct {
-			Type string `json:"type"`
-		}
-		if err := json.Unmarshal(data, &t); err != nil {
-			return nil, fmt.Errorf("subscriber: bad server message: %w", err)
-		}
-		typ = t.Type
-	}
-	if typ == "history" {
-		h := &wireHistory{}
-		if err := json.Unmarshal(data, h); err != nil {
-			return nil, fmt.Errorf("subscriber: bad history message: %w", err)
-		}
-		return &wireMsg{Type: h.Type, Seq: h.Seq, TS: h.TS, hist: h}, nil
-	}
-	m := &wireMsg{}
-	if err := json.Unmarshal(data, m); err != nil {
-		return nil, fmt.Errorf("subscriber: bad %s message: %w", typ, err)
-	}
-	return m, nil
-}
-
-// sniffType reads the type of a message starting {"type":"...", as the
-// server writes them, without a second full parse.
-func sniffType(data []byte) (string, bool) {
-	const prefix = `{"type":"`
-	if !bytes.HasPrefix(data, []byte(prefix)) {
-		return "", false
-	}
-	rest := data[len(prefix):]
-	i := bytes.IndexByte(rest[:min(len(rest), 32)], '"')
-	if i < 0 {
-		return "", false
-	}
-	return string(rest[:i]), true
-}
-
-// number is a protocol value: a JSON number or one of the strings "NaN",
-// "+Inf" and "-Inf".
-type number float64
-
-func (n *number) UnmarshalJSON(b []byte) error {
-	v, ok, err := parseNumber(b)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("subscriber: null value")
-	}
-	*n = number(v)
-	return nil
-}
-
-// optNumber is a history point: a protocol value or null.
-type optNumber struct {
-	v  float64
-	ok bool
-}
-
-func (n *optNumber) UnmarshalJSON(b []byte) error {
-	v, ok, err := parseNumber(b)
-	if err != nil {
-		return err
-	}
-	*n = optNumber{v: v, ok: ok}
-	return nil
-}
-
-func parseNumber(b []byte) (float64, bool, error) {
-	switch string(b) {
-	case "null":
-		return 0, false, nil
-	case `"NaN"`:
-		return math.NaN(), true, nil
-	case `"+Inf"`, `"Inf"`:
-		return math.Inf(1), true, nil
-	case `"-Inf"`:
-		return math.Inf(-1), true, nil
-	}
-	v, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return 0, false, fmt.Errorf("subscriber: bad value %.40s", b)
-	}
-	return v, true, nil
-}
