@@ -123,9 +123,9 @@ type filterUse struct {
 // group is the set of clients whose filters see the same names and that
 // speak the same protocol version.
 type group struct {
-	key     string                    // groupKey(setKey, version)
-	setKey  string                    // the key of the name set
-	lens    lens                      // immutable
+	key    string // groupKey(setKey, version)
+	setKey string // the key of the name set
+	lens   lens   // immutable
 
 	members []*client                 // guarded by registry.mu
 	cur     atomic.Pointer[groupTick] // the group's messages at the latest frame

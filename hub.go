@@ -29,9 +29,9 @@ import (
 // runQueue.mu. The others (sourceSet.mu, publishQueue.mu, resultBox.mu,
 // workerPool.mu, a groupTick's mu) are taken alone.
 type Hub struct {
-	opts  Options
-	hooks hooks
-	now   func() time.Time
+	opts    Options
+	hooks   hooks
+	now     func() time.Time
 	epoch   time.Time // h.now() at NewHub; durations are measured from it
 	epochID string    // random per Hub: a v2 client resumes only with the Hub it was connected to
 

@@ -12,8 +12,8 @@ import "sync"
 // Server-Sent Events send the payload.
 type msg struct {
 	frame []byte
-	hdr   int        // header length
-	z     *deflated  // nil for a message too small to compress
+	hdr   int       // header length
+	z     *deflated // nil for a message too small to compress
 }
 
 func (m msg) payload() []byte { return m.frame[m.hdr:] }

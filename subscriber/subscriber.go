@@ -188,18 +188,18 @@ type Subscriber struct {
 
 	closeOnce sync.Once
 
-	mu        sync.Mutex // guards everything below
-	view      view
-	patterns  []string // sorted, unique; empty = nothing
-	patGen    uint64   // incremented at each change of patterns
+	mu       sync.Mutex // guards everything below
+	view     view
+	patterns []string // sorted, unique; empty = nothing
+	patGen   uint64   // incremented at each change of patterns
 	// viewPatterns are the patterns of the view's last snapshot: a
 	// reconnection resumes only with those.
 	viewPatterns []string
-	conn      *conn    // the current connection, nil between connections
-	connected bool     // conn has applied its first snapshot
-	op        *subOp   // the Subscribe or Unsubscribe in flight
-	closed    bool
-	lastErr   error
+	conn         *conn  // the current connection, nil between connections
+	connected    bool   // conn has applied its first snapshot
+	op           *subOp // the Subscribe or Unsubscribe in flight
+	closed       bool
+	lastErr      error
 
 	stats struct {
 		connects, dialFailures, disconnects    atomic.Uint64

@@ -325,6 +325,7 @@ func (v *view) describe(ws *wireSeries) {
 	}
 	e.s = s
 }
+
 // record appends the current tick to every series' history: the server
 // records every series at every tick, changed or not.
 func (v *view) record() {
@@ -421,4 +422,3 @@ func sampleOf(ws *wireSeries) Sample {
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
-
