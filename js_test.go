@@ -150,12 +150,13 @@ console.warn = () => {};
 
 const { connect } = await import("./pulse.mjs");
 
-const hello = (seq, interval = 1000) => ({ type: "hello", seq, ts: seq * 1000, version: 1, interval_ms: interval, series: [] });
+// Protocol v2: series ids req_total 1, g 2, n 3.
 const cat = {
-  req: { key: "req_total", name: "req_total", kind: "counter" },
-  g: { key: "g", name: "g", kind: "gauge" },
-  n: { key: "n", name: "n", kind: "gauge" },
+  req: { id: 1, key: "req_total", name: "req_total", kind: "counter" },
+  g: { id: 2, key: "g", name: "g", kind: "gauge" },
+  n: { id: 3, key: "n", name: "n", kind: "gauge" },
 };
+const hello = (seq, interval = 1000, epoch = "e1") => ({ type: "hello", seq, ts: seq * 1000, version: 2, epoch, interval_ms: interval, series: [cat.req, cat.g] });
 function record(opts = {}) {
   const r = { statuses: [], infos: [], updates: [] };
   r.client = connect(opts.url || "/ws/metrics", {
@@ -166,8 +167,10 @@ function record(opts = {}) {
   return r;
 }
 function snapshotMsg(seq, reason = "connect") {
-  return { type: "snapshot", seq, ts: seq * 1000, reason, series: [cat.req, cat.g],
-    values: { req_total: 10, g: "NaN" }, rates: { req_total: 2 }, stale: [] };
+  const m = { type: "snapshot", seq, ts: seq * 1000, reason,
+    values: { 1: 10, 2: "NaN" }, rates: { 1: 2 }, stale: [] };
+  if (reason !== "connect") m.series = [cat.req, cat.g];
+  return m;
 }
 
 // ---- State, history, conversions ----
@@ -196,39 +199,48 @@ function snapshotMsg(seq, reason = "connect") {
   assert.deepEqual(c.series("g"), [cat.g]);
 
   ws.msg({ type: "history", seq: 3, ts: 3000, times: [1000, 2000, 3000],
-    values: { req_total: [null, 8, 10], g: [1, "+Inf", "NaN"] }, rates: { req_total: [null, null, 2] } });
+    values: { 1: [null, 8, 10], 2: [1, "+Inf", "NaN"] }, rates: { 1: [null, null, 2] } });
   assert.deepEqual(c.history("g"), { times: [1000, 2000, 3000], values: [1, Infinity, NaN], rates: null });
   assert.deepEqual(c.history("req_total").rates, [null, null, 2]);
   assert.equal(r.updates.at(-1).type, "history");
 
   // Deltas extend every series' history; unchanged values carry on.
-  ws.msg({ type: "delta", seq: 4, ts: 4000, values: { g: "-Inf" } });
+  ws.msg({ type: "delta", seq: 4, ts: 4000, values: { 2: "-Inf" } });
   assert.equal(c.value("g"), -Infinity);
   assert.deepEqual(c.history("req_total"), { times: [1000, 2000, 3000, 4000], values: [null, 8, 10, 10], rates: [null, null, 2, 2] });
-  assert.deepEqual(r.updates.at(-1), { seq: 4, ts: 4000, type: "delta", keys: ["g"], series: [], removed: [], stale: [] });
+  assert.deepEqual(r.updates.at(-1), { seq: 4, ts: 4000, type: "delta", ticks: 1, keys: ["g"], series: [], removed: [], stale: [] });
 
   // Applied in order: removed, series, values, rates, stale.
-  ws.msg({ type: "delta", seq: 5, ts: 5000, series: [cat.n], values: { n: 7, req_total: 12 }, rates: { req_total: 3 }, removed: ["g"], stale: ["req_total"] });
+  ws.msg({ type: "delta", seq: 5, ts: 5000, series: [cat.n], values: { 3: 7, 1: 12 }, rates: { 1: 3 }, removed: [2], stale: [1] });
   assert.equal(c.history("g"), null);
   assert.equal(c.value("g"), undefined);
   assert.deepEqual(c.history("n").values, [null, null, null, null, 7], "a new series has no history before it");
   assert.ok(c.isStale("req_total"));
-  ws.msg({ type: "delta", seq: 6, ts: 6000, values: { req_total: 12 } });
+  ws.msg({ type: "delta", seq: 6, ts: 6000, values: { 1: 12 } });
   assert.ok(!c.isStale("req_total"), "a value ends staleness");
 
   // A gap: ask for a snapshot, ignore deltas until it comes.
-  ws.msg({ type: "delta", seq: 8, ts: 8000, values: { n: 100 } });
+  ws.msg({ type: "delta", seq: 8, ts: 8000, values: { 3: 100 } });
   assert.deepEqual(ws.sent.at(-1), { type: "snapshot" });
   assert.equal(c.status, "resyncing");
-  ws.msg({ type: "delta", seq: 9, ts: 9000, values: { n: 100 } });
+  ws.msg({ type: "delta", seq: 9, ts: 9000, values: { 3: 100 } });
   assert.equal(c.value("n"), 7);
   assert.equal(c.seq, 6);
-  ws.msg({ type: "snapshot", seq: 9, ts: 9000, reason: "request", series: [cat.req, cat.n], values: { req_total: 20, n: 100 }, rates: {}, stale: [] });
+  ws.msg({ type: "snapshot", seq: 9, ts: 9000, reason: "request", series: [cat.req, cat.n], values: { 1: 20, 3: 100 }, rates: {}, stale: [] });
   assert.deepEqual(r.statuses.slice(-3), ["resyncing", "resynced", "live"]);
   assert.equal(c.value("n"), 100);
   assert.deepEqual(c.history("n").times, [1000, 2000, 3000, 4000, 5000, 6000, 9000], "the snapshot is a point; the missed ticks are not");
   ws.msg({ type: "delta", seq: 10, ts: 10000 });
   assert.equal(c.seq, 10);
+
+  // A merged delta covers several ticks; updateEvery follows.
+  ws.msg({ type: "delta", seq: 14, ts: 14000, from: 10, values: { 3: 140 } });
+  assert.equal(c.value("n"), 140);
+  assert.equal(r.updates.at(-1).ticks, 4);
+  assert.ok(c.updateEvery > 1000, "updates come less often than every tick");
+  ws.msg({ type: "delta", seq: 17, ts: 17000, from: 12, values: { 3: 170 } });
+  assert.equal(c.value("n"), 170, "a range that starts earlier is a superset");
+  ws.msg({ type: "snapshot", seq: 10, ts: 10000, reason: "request", series: [cat.req, cat.n], values: { 1: 20, 3: 100 }, rates: {}, stale: [] });
 
   // Subscriptions are sent, then remembered for the next connection.
   c.subscribe(["pulse_*", "g"]);
@@ -237,7 +249,7 @@ function snapshotMsg(seq, reason = "connect") {
   c.subscribe("too_*");
   ws.msg({ type: "error", code: "too_many_patterns", message: "no" });
   assert.deepEqual(c.patterns, ["req_*", "g", "too_*"], "a refused subscribe is taken back");
-  ws.msg({ type: "snapshot", seq: 10, ts: 10000, reason: "subscribe", series: [cat.req], values: { req_total: 20 }, rates: {}, stale: [] });
+  ws.msg({ type: "snapshot", seq: 10, ts: 10000, reason: "subscribe", series: [cat.req], values: { 1: 20 }, rates: {}, stale: [] });
   c.unsubscribe("too_*");
   assert.deepEqual(ws.sent.at(-1), { type: "unsubscribe", patterns: ["too_*"] });
   c.unsubscribe("g");
@@ -248,9 +260,9 @@ function snapshotMsg(seq, reason = "connect") {
   assert.equal(wsR.match, "req_*");
   wsR.open();
   wsR.msg(hello(9));
-  wsR.msg({ type: "snapshot", seq: 9, ts: 9000, reason: "connect", series: [cat.req], values: { req_total: 20 }, rates: {}, stale: [] });
+  wsR.msg({ type: "snapshot", seq: 9, ts: 9000, reason: "connect", values: { 1: 20 }, rates: {}, stale: [] });
   c.subscribe("g");
-  wsR.msg({ type: "snapshot", seq: 10, ts: 10000, reason: "subscribe", series: [cat.req], values: { req_total: 20 }, rates: {}, stale: [] });
+  wsR.msg({ type: "snapshot", seq: 10, ts: 10000, reason: "subscribe", series: [cat.req], values: { 1: 20 }, rates: {}, stale: [] });
   ws = wsR;
   assert.throws(() => c.subscribe("bad pattern"), TypeError);
 
@@ -295,7 +307,7 @@ function snapshotMsg(seq, reason = "connect") {
   ws5.open();
   ws5.msg(hello(50));
   ws5.msg(snapshotMsg(50));
-  ws5.msg({ type: "history", seq: 50, ts: 50000, times: [48000, 49000, 50000], values: { req_total: [1, 2, 3], g: [1, 2, 3] }, rates: { req_total: [1, 1, 1] } });
+  ws5.msg({ type: "history", seq: 50, ts: 50000, times: [48000, 49000, 50000], values: { 1: [1, 2, 3], 2: [1, 2, 3] }, rates: { 1: [1, 1, 1] } });
   ws5.msg({ type: "delta", seq: 51, ts: 51000 });
   assert.deepEqual(c.history("req_total"), { times: [49000, 50000, 51000], values: [2, 3, 10], rates: [1, 1, 2] });
 
@@ -348,13 +360,13 @@ function snapshotMsg(seq, reason = "connect") {
   await settle();
   for (let i = 0; i < 3; i++) {
     const ws = FakeWS.all.at(-1);
-    assert.equal(ws.url, "wss://example.test/metrics?match=*");
+    assert.equal(ws.url, "wss://example.test/metrics?match=*&v=2");
     ws.fail();
     advance(r.infos.at(-1).delay);
   }
   assert.deepEqual(r.statuses, ["connecting", "connecting", "connecting", "connecting"], "never live yet");
   const es = FakeES.all.at(-1);
-  assert.equal(es.url, "https://example.test/metrics?match=*");
+  assert.equal(es.url, "https://example.test/metrics?match=*&v=2");
   assert.equal(c.transport, "sse");
   es.open();
   es.msg(hello(7));
@@ -395,7 +407,7 @@ function snapshotMsg(seq, reason = "connect") {
   const a = record({ transport: "sse", match: ["go_*"] });
   await settle();
   assert.equal(FakeWS.all.length, wsBefore);
-  assert.equal(FakeES.all.at(-1).url, "http://example.test/ws/metrics?match=go_*");
+  assert.equal(FakeES.all.at(-1).url, "http://example.test/ws/metrics?match=go_*&v=2");
   a.client.close();
 
   globalThis.WebSocket = undefined;
@@ -415,11 +427,47 @@ function snapshotMsg(seq, reason = "connect") {
   await settle();
   const ws = FakeWS.all.at(-1);
   ws.open();
-  ws.msg({ ...hello(1), version: 2 });
+  ws.msg({ ...hello(1), version: 3 });
   assert.equal(v.client.status, "closed");
-  assert.match(v.infos.at(-1).error, /version 2/);
+  assert.match(v.infos.at(-1).error, /version 3/);
   assert.ok(ws.closed);
   console.log("ok SSE on request, protocol version");
+}
+
+// ---- Resume after a cut ----
+{
+  const r = record({ match: "req_*,g" });
+  const c = r.client;
+  await settle();
+  const ws = FakeWS.all.at(-1);
+  ws.open();
+  ws.msg(hello(5, 1000, "ep"));
+  ws.msg(snapshotMsg(5));
+  ws.msg({ type: "delta", seq: 6, ts: 6000, values: { 1: 11 } });
+  ws.fail();
+  advance(r.infos.at(-1).delay);
+  const ws2 = FakeWS.all.at(-1);
+  const q = new URL(ws2.url).searchParams;
+  assert.equal(q.get("epoch"), "ep", "the new connection asks to resume");
+  assert.equal(q.get("seq"), "6");
+  ws2.open();
+  ws2.msg({ type: "hello", seq: 6, ts: 9000, version: 2, epoch: "ep", interval_ms: 1000, history: 0, resume: 6 });
+  assert.equal(c.status, "live");
+  ws2.msg({ type: "delta", seq: 9, ts: 9000, from: 6, values: { 1: 14 }, removed: [2] });
+  assert.equal(c.value("req_total"), 14, "the state held goes on, by the same ids");
+  assert.equal(c.value("g"), undefined);
+  assert.equal(c.seq, 9);
+
+  // Another epoch: a normal connect (catalogue, snapshot).
+  ws2.fail();
+  advance(r.infos.at(-1).delay);
+  const ws3 = FakeWS.all.at(-1);
+  ws3.open();
+  ws3.msg(hello(2, 1000, "other"));
+  ws3.msg(snapshotMsg(2));
+  assert.equal(c.value("g") !== undefined, true);
+  c.close();
+  console.log("ok resume");
 }
 
 assert.equal(timers.size, 0, "no timer left behind");

@@ -12,7 +12,9 @@
  *       onUpdate(state, changes) { figure.textContent = client.value("go_goroutines"); },
  *     });
  *
- * The client speaks the pulse wire protocol, version 1 (PROTOCOL.md):
+ * The client speaks the pulse wire protocol, version 2 (PROTOCOL.md; it
+ * asks for it with ?v=2): series are described once per connection, with an
+ * id each, and values travel by id; the client keeps them by key.
  *
  * - It keeps the state: the catalogue of series, their values, the rates of
  *   counters, the stale set, and for every series a history (values and
@@ -22,9 +24,15 @@
  *   doubling up to 30 s by default, back to the start once a snapshot
  *   arrives), and treats a connection that has said nothing for three ticks
  *   as dead: the server sends a delta every tick.
- * - A delta whose seq is not the last seq + 1 means the state can no longer
- *   be trusted: the client asks for a snapshot and ignores deltas until it
+ * - A delta covers the ticks after its "from" (the previous seq when it has
+ *   none): a server whose client's link cannot carry every tick merges
+ *   several into one. client.updateEvery says how often updates come. A
+ *   delta that does not follow the state held means it can no longer be
+ *   trusted: the client asks for a snapshot and ignores deltas until it
  *   comes ("resyncing", then "resynced").
+ * - After a lost connection it resumes: the new connection presents the
+ *   server's epoch and the last seq held, and the server sends only what
+ *   changed since (no catalogue, snapshot or history), or starts afresh.
  * - Subscriptions (match patterns) are remembered and sent again as ?match=
  *   on every reconnect.
  * - When a WebSocket cannot be had (no WebSocket in this environment, or
@@ -51,7 +59,7 @@
  * delay (ms), attempt, reason and error.
  */
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
 
 const DEFAULTS = {
   match: ["*"],          // initial subscription patterns
@@ -110,6 +118,12 @@ class PulseClient {
   /** The server's tick, from its hello. */
   intervalMs = 1000;
   /**
+   * How often updates arrive, in ms, smoothed: intervalMs when every tick
+   * arrives, a multiple of it when the link cannot carry every tick and the
+   * server merges several into one delta.
+   */
+  updateEvery = 1000;
+  /**
    * Points per series the server keeps and sends in its history message,
    * from its hello: the server's history spans historyLength × intervalMs.
    * 0 before the hello, and when the server keeps no history.
@@ -130,6 +144,12 @@ class PulseClient {
   #resyncAt = 0;      // when a snapshot was asked for after a gap; 0 = not waiting
   #pending = [];      // subscribe messages sent and not yet answered: {added}
   #everLive = false;
+
+  #ids = new Map();         // series id -> key, for the connection's catalogue
+  #helloCat = null;         // the hello's catalogue, for the first snapshot
+  #epoch = "";              // the server's, from its hello
+  #resumeWith = "";         // the patterns of the last snapshot: a reconnect with them may resume
+  #ticks = 1;               // ticks per update, smoothed
 
   #delay;             // backoff: base of the next delay
   #attempt = 0;       // failed attempts since the last snapshot
@@ -312,6 +332,11 @@ class PulseClient {
     const scheme = { "http:": "ws:", "https:": "wss:", "ws:": "http:", "wss:": "https:" };
     if (sse === (u.protocol === "ws:" || u.protocol === "wss:")) u.protocol = scheme[u.protocol];
     u.searchParams.set("match", this.#patterns.join(","));
+    u.searchParams.set("v", String(PROTOCOL_VERSION));
+    if (this.#epoch && this.state.seq > 0 && this.#resumeWith === this.#patterns.join(",")) {
+      u.searchParams.set("epoch", this.#epoch);
+      u.searchParams.set("seq", String(this.state.seq));
+    }
     return u.href;
   }
 
@@ -387,13 +412,49 @@ class PulseClient {
       return;
     }
     this.intervalMs = msg.interval_ms > 0 ? msg.interval_ms : 1000;
+    this.updateEvery = this.#ticks * this.intervalMs;
     this.historyLength = msg.history > 0 ? msg.history : 0;
     if (this.historyLength > 0) this.#histMax = this.historyLength;
     this.#watch(conn, 3 * this.intervalMs);
+    if (msg.resume != null && msg.epoch === this.#epoch && msg.resume === this.state.seq && this.#ids.size > 0) {
+      // Resumed: the state held is the server's as of msg.resume; a merged
+      // delta follows.
+      this.#synced = true;
+      this.#delay = this.#opts.minDelay;
+      this.#attempt = 0;
+      this.#setStatus("live", { reason: "resume" });
+      return;
+    }
+    this.#epoch = msg.epoch || "";
+    this.#helloCat = msg.series || [];
   }
 
-  // A snapshot replaces everything.
-  #snapshot(msg) {
+  // #keyed rewrites a message's ids as keys, in the protocol's order:
+  // removed ids leave the id map, then new catalogue entries join it.
+  #keyed(msg) {
+    const ids = this.#ids;
+    const out = { ...msg };
+    if (msg.removed) {
+      out.removed = msg.removed.map((id) => ids.get(id)).filter((k) => k !== undefined);
+      for (const id of msg.removed) ids.delete(id);
+    }
+    for (const s of msg.series || []) ids.set(s.id, s.key);
+    const byKey = (o) => o && Object.fromEntries(Object.entries(o)
+      .map(([id, v]) => [ids.get(Number(id)), v]).filter(([k]) => k !== undefined));
+    out.values = byKey(msg.values);
+    out.rates = byKey(msg.rates);
+    if (msg.stale) out.stale = msg.stale.map((id) => ids.get(id)).filter((k) => k !== undefined);
+    return out;
+  }
+
+  // A snapshot replaces everything. Its catalogue is its own, or the hello's
+  // (a connect's snapshot has none).
+  #snapshot(wire) {
+    const cat = wire.series || this.#helloCat || [];
+    this.#helloCat = null;
+    this.#ids = new Map(cat.map((s) => [s.id, s.key]));
+    const msg = this.#keyed({ ...wire, series: cat });
+    this.#resumeWith = this.#patterns.join(",");
     const st = this.state;
     const kinds = new Map([...st.series.values()].map((s) => [s.key, s.kind]));
     this.#clearState();
@@ -437,7 +498,7 @@ class PulseClient {
     });
   }
 
-  #delta(conn, msg) {
+  #delta(conn, wire) {
     const st = this.state;
     if (!this.#synced) {
       // Waiting for a snapshot. If it does not come, start over.
@@ -446,14 +507,19 @@ class PulseClient {
       }
       return;
     }
-    if (msg.seq !== st.seq + 1) {
+    const from = wire.from ?? wire.seq - 1;
+    if (from > st.seq || wire.seq <= st.seq) {
       this.#synced = false;
       this.#resyncAt = Date.now();
-      this.#setStatus("resyncing", { reason: "seq " + msg.seq + " after " + st.seq });
+      this.#setStatus("resyncing", { reason: "seq " + wire.seq + " after " + st.seq });
       if (conn.sse) this.#lost(conn, "gap in seq"); // SSE cannot ask: a new stream starts with a snapshot
       else conn.socket.send('{"type":"snapshot"}');
       return;
     }
+    const ticks = wire.seq - from;
+    this.#ticks += (ticks - this.#ticks) / 4;
+    this.updateEvery = Math.round(this.#ticks * this.intervalMs);
+    const msg = this.#keyed(wire);
     for (const k of msg.removed || []) {
       st.series.delete(k);
       st.values.delete(k);
@@ -473,6 +539,7 @@ class PulseClient {
     this.#record(msg.seq, msg.ts);
     this.#emit({
       type: "delta",
+      ticks,
       keys: unique([...Object.keys(msg.values || {}), ...Object.keys(msg.rates || {})]),
       series: (msg.series || []).map((s) => s.key),
       removed: msg.removed || [],
@@ -481,9 +548,12 @@ class PulseClient {
   }
 
   // The history message follows a snapshot with the same seq.
-  #history(msg) {
+  #history(wire) {
     const st = this.state;
-    if (!this.#synced || msg.seq !== st.seq) return; // not about the state held
+    if (!this.#synced || wire.seq !== st.seq) return; // not about the state held
+    const ids = this.#ids;
+    const byKey = (o) => o && Object.fromEntries(Object.entries(o).map(([id, v]) => [ids.get(Number(id)), v]));
+    const msg = { ...wire, values: byKey(wire.values), rates: byKey(wire.rates) };
     const times = msg.times || [];
     // Keep as many points as the server does: its hello says how many; an
     // older server's history of fewer than seq points tells its length.
