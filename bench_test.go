@@ -52,7 +52,7 @@ func (th *testHub) attachFake(flt *filter) *client {
 	c.restart(reasonConnect, true)
 	th.t.Cleanup(func() {
 		th.detach(c)
-		th.clientT.done()
+		th.clientTasks.done()
 	})
 	return c
 }

@@ -25,9 +25,9 @@ type client struct {
 	deflate bool            // negotiated permessage-deflate: sent compressed frames; immutable
 	subs    []string        // reader goroutine only
 
-	fu *filterUse // guarded by registry.mu
-	g  *group     // guarded by registry.mu and mu: writers read it under mu
-	gi int        // index in g.members; guarded by registry.mu
+	fu        *filterUse // guarded by registry.mu
+	g         *group     // guarded by registry.mu and mu: writers read it under mu
+	memberIdx int        // index in g.members; guarded by registry.mu
 
 	mu       sync.Mutex // guards q, the write state and bw
 	q        clientQueue
@@ -93,7 +93,7 @@ func (h *Hub) attach(c *client, fu *filterUse) (ok, tooMany bool) {
 		h.stats.groupsRefused.Add(1)
 		return false, true
 	}
-	h.clientT.add()
+	h.clientTasks.add()
 	h.stats.connects.Add(1)
 	r.addUse(fu)
 	r.clients[c] = struct{}{}

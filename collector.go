@@ -47,18 +47,18 @@ type collector struct {
 	lastID     uint32  // the last series id given
 	pubLog     condLog // metrics pushed with Publish are refused
 
-	workers workerPool
-	results resultBox
-	out     []sourceResult // collect's result, reused every tick
-	live    []*sourceEntry // the sources of this tick, reused
-	gatherT *time.Timer    // collect's wait for late sources, reused
-	gather  time.Duration  // how long collect waits for the sources it launched
+	workers     workerPool
+	results     resultBox
+	out         []sourceResult // collect's result, reused every tick
+	live        []*sourceEntry // the sources of this tick, reused
+	gatherTimer *time.Timer    // collect's wait for late sources, reused
+	gatherWait  time.Duration  // how long collect waits for the sources it launched
 }
 
 // step runs the collector's part of one tick and returns the new frame.
 func (c *collector) step(now time.Time, prev *frame) *frame {
 	c.tick++
-	live, gone := c.h.sources.take(c.live[:0])
+	live, gone := c.h.sources.current(c.live[:0])
 	c.live = live
 	for _, r := range c.collect(live) {
 		c.apply(r)
@@ -71,7 +71,7 @@ func (c *collector) step(now time.Time, prev *frame) *frame {
 	return f
 }
 
-// collect launches the due sources and waits, at most c.gather, for them
+// collect launches the due sources and waits, at most c.gatherWait, for them
 // to finish; sources still running then are applied at a later tick. It
 // returns the results to apply now.
 func (c *collector) collect(srcs []*sourceEntry) []sourceResult {
@@ -125,10 +125,10 @@ func (c *collector) checkHung(s *sourceEntry) {
 	}
 }
 
-// await takes the posted results, waiting up to c.gather for the pending
+// await takes the posted results, waiting up to c.gatherWait for the pending
 // collections launched this tick.
 func (c *collector) await(pending int) []sourceResult {
-	take := func() {
+	collectPosted := func() {
 		n := len(c.out)
 		c.out = c.results.drain(c.out)
 		for _, r := range c.out[n:] {
@@ -137,21 +137,21 @@ func (c *collector) await(pending int) []sourceResult {
 			}
 		}
 	}
-	take()
+	collectPosted()
 	if pending <= 0 {
 		return c.out
 	}
-	if c.gatherT == nil {
-		c.gatherT = time.NewTimer(c.gather)
+	if c.gatherTimer == nil {
+		c.gatherTimer = time.NewTimer(c.gatherWait)
 	} else {
-		c.gatherT.Reset(c.gather)
+		c.gatherTimer.Reset(c.gatherWait)
 	}
-	defer stopTimer(c.gatherT)
+	defer stopTimer(c.gatherTimer)
 	for pending > 0 {
 		select {
 		case <-c.results.sig:
-			take()
-		case <-c.gatherT.C:
+			collectPosted()
+		case <-c.gatherTimer.C:
 			return c.out
 		case <-c.h.done:
 			return c.out
@@ -369,8 +369,8 @@ func (q *publishQueue) remove(keys []string) {
 	q.mu.Unlock()
 }
 
-// take returns and empties what is queued.
-func (q *publishQueue) take() (map[string]published, []string) {
+// drain returns and empties what is queued.
+func (q *publishQueue) drain() (map[string]published, []string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	pub, del := q.pending, q.deleted
@@ -385,7 +385,7 @@ func (q *publishQueue) take() (map[string]published, []string) {
 
 // applyPublished merges the values pushed with Publish since the last tick.
 func (c *collector) applyPublished() {
-	pub, del := c.h.pub.take()
+	pub, del := c.h.pub.drain()
 	for _, key := range del {
 		if se := c.series[key]; se != nil && se.owner == nil {
 			c.removeSeries(se)

@@ -46,7 +46,7 @@ func TestSourceWorkersAreReusedAndRetired(t *testing.T) {
 	require.NoError(t, th.Register(NewGauge("inline"), SourceOptions{})) // needs no worker
 	for i := 0; i < 5; i++ {
 		th.Tick(time.Second)
-		n := th.srcRun.count()
+		n := th.sourceTasks.count()
 		require.LessOrEqual(t, n, 3, "at most one worker per source")
 		require.Equal(t, n, th.idleWorkers(), "every worker is idle once the tick has its results")
 	}
@@ -55,7 +55,7 @@ func TestSourceWorkersAreReusedAndRetired(t *testing.T) {
 	th.Tick(time.Second) // waits the gather time for the hung call
 	for i := 0; i < 3; i++ {
 		th.Tick(time.Second)
-		n := th.srcRun.count()
+		n := th.sourceTasks.count()
 		require.LessOrEqual(t, n, 3, "the hung call keeps its worker; the others reuse theirs")
 		require.Equal(t, n-1, th.idleWorkers())
 	}
@@ -64,7 +64,7 @@ func TestSourceWorkersAreReusedAndRetired(t *testing.T) {
 	close(release)
 	th.Tick(time.Second) // applies the late result
 	th.Tick(time.Second) // collects "hang" again
-	require.LessOrEqual(t, th.srcRun.count(), 3)
+	require.LessOrEqual(t, th.sourceTasks.count(), 3)
 
 	require.True(t, th.Unregister("a"))
 	require.True(t, th.Unregister("hang"))
@@ -72,7 +72,7 @@ func TestSourceWorkersAreReusedAndRetired(t *testing.T) {
 	require.Equal(t, 1, th.idleWorkers(), "idle workers beyond the remaining source are retired")
 
 	require.NoError(t, th.Close())
-	require.Zero(t, th.srcRun.count(), "Shutdown ends every worker")
+	require.Zero(t, th.sourceTasks.count(), "Shutdown ends every worker")
 }
 
 // BenchmarkTickSources measures one tick of 10 sources that are not

@@ -185,7 +185,7 @@ func appendRemoved(b []byte, l lens, metas []*seriesMeta, rs []removal) []byte {
 
 // selection chooses points of a frame for an encoder.
 type selection interface {
-	each(f *frame, fn func(*point))
+	forEach(f *frame, fn func(*point))
 	// full reports whether the selection is every point (hello, snapshot):
 	// then an empty field is still written.
 	full() bool
@@ -196,7 +196,7 @@ var all selection = allPoints{}
 
 type allPoints struct{}
 
-func (allPoints) each(f *frame, fn func(*point)) {
+func (allPoints) forEach(f *frame, fn func(*point)) {
 	for i := range f.points {
 		fn(&f.points[i])
 	}
@@ -206,7 +206,7 @@ func (allPoints) full() bool { return true }
 // indices selects the points at the given indices.
 type indices []int32
 
-func (ix indices) each(f *frame, fn func(*point)) {
+func (ix indices) forEach(f *frame, fn func(*point)) {
 	for _, i := range ix {
 		fn(&f.points[i])
 	}
@@ -220,7 +220,7 @@ type since struct {
 	listed bool
 }
 
-func (s since) each(f *frame, fn func(*point)) {
+func (s since) forEach(f *frame, fn func(*point)) {
 	for i := range f.points {
 		p := &f.points[i]
 		if !s.listed && p.changed > s.seq || s.listed && p.listed > s.seq {
@@ -236,7 +236,7 @@ func appendCatalogue(b []byte, f *frame, l lens, sel selection) []byte {
 	start := len(b)
 	b = append(b, `,"series":[`...)
 	n := 0
-	sel.each(f, func(p *point) {
+	sel.forEach(f, func(p *point) {
 		if l.has(p.meta) {
 			if n > 0 {
 				b = append(b, ',')
@@ -258,7 +258,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 	b = append(b, `,"values":{`...)
 	n, rates := 0, 0
 	full := sel.full()
-	sel.each(f, func(p *point) {
+	sel.forEach(f, func(p *point) {
 		if l.has(p.meta) && (keep == nil || keep(p)) {
 			if n > 0 {
 				b = append(b, ',')
@@ -284,7 +284,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 	}
 	b = append(b, `,"rates":{`...)
 	n = 0
-	sel.each(f, func(p *point) {
+	sel.forEach(f, func(p *point) {
 		if p.hasRate && l.has(p.meta) && (keep == nil || keep(p)) {
 			if n > 0 {
 				b = append(b, ',')
@@ -304,7 +304,7 @@ func appendKeys(b []byte, prefix string, f *frame, l lens, sel selection, keep f
 	start := len(b)
 	b = append(b, prefix...)
 	n := 0
-	sel.each(f, func(p *point) {
+	sel.forEach(f, func(p *point) {
 		if (keep == nil || keep(p)) && l.has(p.meta) {
 			if n > 0 {
 				b = append(b, ',')

@@ -284,7 +284,7 @@ func (r *registry) dropUse(fu *filterUse) {
 // enter puts c in g. r.mu and c.mu are held.
 func (g *group) enter(c *client) {
 	c.g = g
-	c.gi = len(g.members)
+	c.memberIdx = len(g.members)
 	g.members = append(g.members, c)
 }
 
@@ -293,8 +293,8 @@ func (g *group) enter(c *client) {
 func (r *registry) leaveGroup(c *client) {
 	g := c.g
 	last := len(g.members) - 1
-	g.members[c.gi] = g.members[last]
-	g.members[c.gi].gi = c.gi
+	g.members[c.memberIdx] = g.members[last]
+	g.members[c.memberIdx].memberIdx = c.memberIdx
 	g.members[last] = nil
 	g.members = g.members[:last]
 	c.g = nil

@@ -290,7 +290,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, sr streamRe
 		h.detach(c)
 		c.finish()
 		_ = c.conn.CloseNow()
-		h.clientT.done()
+		h.clientTasks.done()
 	}()
 }
 

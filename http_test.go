@@ -281,8 +281,8 @@ func TestShutdownSendsGoingAwayAndIsIdempotent(t *testing.T) {
 	require.NoError(t, <-errc)
 	require.NoError(t, th.Shutdown(ctx), "a second call is harmless")
 	require.NoError(t, th.Close())
-	require.Zero(t, th.clientT.count())
-	require.Zero(t, th.loops.count())
+	require.Zero(t, th.clientTasks.count())
+	require.Zero(t, th.loopTasks.count())
 
 	resp, _ := get(t, th.srv.URL, nil)
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)

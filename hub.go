@@ -54,9 +54,9 @@ type Hub struct {
 	runq     runQueue     // WebSocket clients with something to send
 	nclients atomic.Int64 // slots taken, for MaxClients
 
-	loops   tracker // collector and watchdog
-	srcRun  tracker // source workers
-	clientT tracker // client goroutines: readers, writers, drainers, closers
+	loopTasks   tracker // collector and watchdog
+	sourceTasks tracker // source workers
+	clientTasks tracker // client goroutines: readers, writers, drainers, closers
 
 	stats hubStats
 }
@@ -103,16 +103,16 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 		}
 	}
 	h.coll = collector{
-		h:         h,
-		series:    make(map[string]*series),
-		names:     newNameTable(),
-		hist:      h.hist,
-		gather:    hk.gather,
-		goneTicks: goneTicks(o),
+		h:          h,
+		series:     make(map[string]*series),
+		names:      newNameTable(),
+		hist:       h.hist,
+		gatherWait: hk.gather,
+		goneTicks:  goneTicks(o),
 	}
 	h.coll.results.sig = make(chan struct{}, 1)
-	if h.coll.gather <= 0 {
-		h.coll.gather = o.Interval / 4
+	if h.coll.gatherWait <= 0 {
+		h.coll.gatherWait = o.Interval / 4
 	}
 	h.runq.refresh()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -143,10 +143,10 @@ func goneTicks(o Options) uint64 {
 
 // start runs the collector and the watchdog.
 func (h *Hub) start() {
-	h.loops.add()
-	h.loops.add()
+	h.loopTasks.add()
+	h.loopTasks.add()
 	go func() {
-		defer h.loops.done()
+		defer h.loopTasks.done()
 		tick := h.hooks.tick
 		if tick == nil {
 			t := time.NewTicker(h.opts.Interval)
@@ -156,7 +156,7 @@ func (h *Hub) start() {
 		h.collectorLoop(tick)
 	}()
 	go func() {
-		defer h.loops.done()
+		defer h.loopTasks.done()
 		watch := h.hooks.watch
 		if watch == nil {
 			t := time.NewTicker(min(time.Second, h.opts.WriteTimeout/2))
@@ -339,7 +339,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	var errs []error
 	// The watchdog keeps running while clients close, so a write blocked on
 	// a stalled client still ends after WriteTimeout.
-	if err := h.clientT.wait(ctx); err != nil {
+	if err := h.clientTasks.wait(ctx); err != nil {
 		h.reg.mu.Lock()
 		for c := range h.reg.clients {
 			c.kill()
@@ -348,11 +348,11 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("pulse: clients still connected: %w", err))
 	}
 	h.watchStopOnce.Do(func() { close(h.watchStop) })
-	if err := h.loops.wait(ctx); err != nil {
+	if err := h.loopTasks.wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("pulse: collector still running: %w", err))
 	}
-	if err := h.srcRun.wait(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("pulse: %d Collect calls ignore their context: %w", h.srcRun.count(), err))
+	if err := h.sourceTasks.wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("pulse: %d Collect calls ignore their context: %w", h.sourceTasks.count(), err))
 	}
 	return errors.Join(errs...)
 }

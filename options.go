@@ -235,62 +235,11 @@ func (o Options) withDefaults() (Options, error) {
 	case o.Interval < minInterval:
 		return bad("Interval %v is below the minimum %v", o.Interval, minInterval)
 	}
-	if o.QueueSize < 0 || o.MaxInFlight < 0 || o.AnswerRate < 0 || o.WriteTimeout < 0 || o.PingTimeout < 0 ||
-		o.ReadLimit < 0 || o.MaxSeries < 0 || o.MaxPatterns < 0 || o.MaxClientErrors < 0 || o.StaleAfter < 0 {
-		return bad("negative value in %+v", o)
-	}
-	if o.QueueSize == 0 {
-		o.QueueSize = defaultQueueSize
+	if name, ok := o.fillDefaults(); !ok {
+		return bad("%s is negative", name)
 	}
 	if o.QueueSize < minQueueSize {
 		return bad("QueueSize %d: at least %d (hello, snapshot and history are queued at once)", o.QueueSize, minQueueSize)
-	}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = defaultMaxInFlight
-	}
-	if o.MaxGroups == 0 {
-		o.MaxGroups = defaultMaxGroups
-	}
-	if o.AnswerRate == 0 {
-		o.AnswerRate = defaultAnswerRate
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = defaultWriteTimeout
-	}
-	if o.PingInterval == 0 {
-		o.PingInterval = defaultPingInterval
-	}
-	if o.PingTimeout == 0 {
-		o.PingTimeout = defaultPingTimeout
-	}
-	if o.ReadLimit == 0 {
-		o.ReadLimit = defaultReadLimit
-	}
-	if o.MaxClients == 0 {
-		o.MaxClients = defaultMaxClients
-	}
-	if o.MaxSeries == 0 {
-		o.MaxSeries = defaultMaxSeries
-	}
-	if o.MaxPatterns == 0 {
-		o.MaxPatterns = defaultMaxPatterns
-	}
-	if o.MaxClientErrors == 0 {
-		o.MaxClientErrors = defaultMaxClientErrors
-	}
-	if o.StaleAfter == 0 {
-		o.StaleAfter = defaultStaleAfter
-	}
-	if o.ReadRate < 0 {
-		return bad("ReadRate %d is negative", o.ReadRate)
-	}
-	if o.ReadRate == 0 {
-		o.ReadRate = defaultReadRate
-	}
-	for _, p := range o.AllowedHosts {
-		if _, err := path.Match(p, ""); p == "" || err != nil {
-			return bad("AllowedHosts: bad host pattern %q", p)
-		}
 	}
 	if o.MessageRate < 0 {
 		return bad("MessageRate %v is negative", o.MessageRate)
@@ -306,10 +255,71 @@ func (o Options) withDefaults() (Options, error) {
 	case o.History > maxHistory:
 		return bad("History %d: at most %d", o.History, maxHistory)
 	}
+	for _, p := range o.AllowedHosts {
+		if _, err := path.Match(p, ""); p == "" || err != nil {
+			return bad("AllowedHosts: bad host pattern %q", p)
+		}
+	}
 	for _, p := range o.OriginPatterns {
 		if p == "" {
 			return bad("empty origin pattern")
 		}
 	}
 	return o, nil
+}
+
+// fillDefaults sets every zero numeric limit of o to its default. It
+// reports the name of the first negative one, if any.
+func (o *Options) fillDefaults() (negative string, ok bool) {
+	// noLimit: negative means no limit (MaxGroups, MaxClients).
+	const noLimit = true
+	ints := []struct {
+		name    string
+		v       *int
+		def     int
+		noLimit bool
+	}{
+		{"QueueSize", &o.QueueSize, defaultQueueSize, false},
+		{"MaxInFlight", &o.MaxInFlight, defaultMaxInFlight, false},
+		{"MaxGroups", &o.MaxGroups, defaultMaxGroups, noLimit},
+		{"AnswerRate", &o.AnswerRate, defaultAnswerRate, false},
+		{"ReadRate", &o.ReadRate, defaultReadRate, false},
+		{"MaxClients", &o.MaxClients, defaultMaxClients, noLimit},
+		{"MaxSeries", &o.MaxSeries, defaultMaxSeries, false},
+		{"MaxPatterns", &o.MaxPatterns, defaultMaxPatterns, false},
+		{"MaxClientErrors", &o.MaxClientErrors, defaultMaxClientErrors, false},
+		{"StaleAfter", &o.StaleAfter, defaultStaleAfter, false},
+	}
+	for _, f := range ints {
+		if *f.v < 0 && !f.noLimit {
+			return f.name, false
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"WriteTimeout", &o.WriteTimeout, defaultWriteTimeout},
+		{"PingTimeout", &o.PingTimeout, defaultPingTimeout},
+		{"PingInterval", &o.PingInterval, defaultPingInterval}, // negative disables pings
+	}
+	for _, f := range durations {
+		if *f.v < 0 && f.name != "PingInterval" {
+			return f.name, false
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if o.ReadLimit < 0 {
+		return "ReadLimit", false
+	}
+	if o.ReadLimit == 0 {
+		o.ReadLimit = defaultReadLimit
+	}
+	return "", true
 }

@@ -86,9 +86,9 @@ func (ss *sourceSet) remove(name string) bool {
 	return false
 }
 
-// take returns the registered sources (appended to dst) and those
+// current returns the registered sources (appended to dst) and those
 // unregistered since the last call.
-func (ss *sourceSet) take(dst []*sourceEntry) (live, gone []*sourceEntry) {
+func (ss *sourceSet) current(dst []*sourceEntry) (live, gone []*sourceEntry) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	gone, ss.gone = ss.gone, nil
@@ -250,7 +250,7 @@ func (c *collector) launch(s *sourceEntry) {
 	w := c.workers.get()
 	if w == nil {
 		w = &srcWorker{job: make(chan *sourceEntry, 1)}
-		c.h.srcRun.add()
+		c.h.sourceTasks.add()
 		go c.runWorker(w)
 	}
 	w.job <- s // never blocks: see workerPool
@@ -260,7 +260,7 @@ func (c *collector) launch(s *sourceEntry) {
 // closes. srcRun counts it from launch until it returns.
 func (c *collector) runWorker(w *srcWorker) {
 	h := c.h
-	defer h.srcRun.done()
+	defer h.sourceTasks.done()
 	for {
 		var s *sourceEntry
 		select {

@@ -195,10 +195,36 @@ func TestOptionsValidation(t *testing.T) {
 		{QueueSize: 3},
 		{ReadLimit: -5},
 		{OriginPatterns: []string{""}},
+		{AllowedHosts: []string{"["}},
+		{History: maxHistory + 1},
+		{MessageRate: -1},
 	} {
 		_, err := NewHub(o)
 		require.ErrorIs(t, err, ErrInvalidOptions, "%+v", o)
 	}
+	// Each negative limit is refused and named, except those for which
+	// negative means "none".
+	for name, o := range map[string]Options{
+		"QueueSize": {QueueSize: -1}, "MaxInFlight": {MaxInFlight: -1}, "AnswerRate": {AnswerRate: -1},
+		"ReadRate": {ReadRate: -1}, "MaxSeries": {MaxSeries: -1}, "MaxPatterns": {MaxPatterns: -1},
+		"MaxClientErrors": {MaxClientErrors: -1}, "StaleAfter": {StaleAfter: -1},
+		"WriteTimeout": {WriteTimeout: -1}, "PingTimeout": {PingTimeout: -1},
+	} {
+		_, err := NewHub(o)
+		require.ErrorIs(t, err, ErrInvalidOptions, name)
+		require.ErrorContains(t, err, name+" is negative")
+	}
+	for _, o := range []Options{{MaxGroups: -1}, {MaxClients: -1}, {PingInterval: -1}} {
+		h, err := NewHub(o)
+		require.NoError(t, err, "%+v", o)
+		require.NoError(t, h.Close())
+	}
+	o, err := Options{}.withDefaults()
+	require.NoError(t, err)
+	require.Equal(t, defaultQueueSize, o.QueueSize)
+	require.Equal(t, defaultMaxGroups, o.MaxGroups)
+	require.Equal(t, defaultPingInterval, o.PingInterval)
+	require.Equal(t, int64(defaultReadLimit), o.ReadLimit)
 	h, err := NewHub(Options{})
 	require.NoError(t, err)
 	require.NoError(t, h.Close())
@@ -249,7 +275,7 @@ func TestUnregisterWinsOverALateCollection(t *testing.T) {
 				c.untilSeq(seq)
 				require.NotContains(t, c.v.values, "orphan")
 			}
-			eventually(t, func() bool { return th.srcRun.count() == 0 || th.idleWorkers() > 0 }, "the worker is idle")
+			eventually(t, func() bool { return th.sourceTasks.count() == 0 || th.idleWorkers() > 0 }, "the worker is idle")
 			seq := th.Tick(time.Second)
 			c.untilSeq(seq)
 			require.Equal(t, map[string]float64{"kept": 1}, c.v.values)

@@ -64,7 +64,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, sr streamRequest)
 		http.Error(w, "pulse: hub closed", http.StatusServiceUnavailable)
 		return
 	}
-	defer h.clientT.done()
+	defer h.clientTasks.done()
 	defer h.detach(c)
 	setSSEHeaders(w, r)
 	last := r.Header.Get("Last-Event-ID")

@@ -82,9 +82,9 @@ func (c *client) slow() {
 		return
 	}
 	// Another close is under way but stuck behind the same write.
-	h.clientT.add()
+	h.clientTasks.add()
 	go func() {
-		defer h.clientT.done()
+		defer h.clientTasks.done()
 		_ = c.conn.Close(StatusSlowClient, reasonSlow)
 	}()
 }

@@ -102,13 +102,13 @@ func (rq *runQueue) refresh() {
 // GOMAXPROCS run. c.mu is held.
 func (h *Hub) schedule(c *client) {
 	if h.runq.push(c) {
-		h.clientT.add()
+		h.clientTasks.add()
 		go h.writeWorker()
 	}
 }
 
 func (h *Hub) writeWorker() {
-	defer h.clientT.done()
+	defer h.clientTasks.done()
 	var v visit
 	n := 0
 	for c := h.runq.next(); c != nil; c = h.runq.next() {
@@ -296,7 +296,7 @@ func (c *client) finish() {
 func (c *client) startDrainLocked() {
 	c.wstate = wsDraining
 	c.drainSince.Store(c.h.since())
-	c.h.clientT.add()
+	c.h.clientTasks.add()
 	go c.drain()
 }
 
@@ -305,7 +305,7 @@ func (c *client) startDrainLocked() {
 // queue. Frames queued meanwhile (a pong) join the backlog.
 func (c *client) drain() {
 	h := c.h
-	defer h.clientT.done()
+	defer h.clientTasks.done()
 	for {
 		c.mu.Lock()
 		b := c.bw
@@ -358,9 +358,9 @@ func (c *client) startClose(code websocket.StatusCode, reason string) {
 	c.closing = true
 	c.mu.Unlock()
 	h := c.h
-	h.clientT.add()
+	h.clientTasks.add()
 	go func() {
-		defer h.clientT.done()
+		defer h.clientTasks.done()
 		_ = c.conn.Close(code, reason)
 	}()
 }
