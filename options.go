@@ -64,9 +64,12 @@ type Options struct {
 	// counts towards MaxClientErrors. Default 256 KiB/s.
 	AnswerRate int
 
-	// WriteTimeout is how long one write to a client's socket may block. A
-	// client past it is disconnected with StatusSlowClient and counted in
-	// Stats.SlowDisconnects. Default 10s.
+	// WriteTimeout is how long a client's socket may take no bytes at all
+	// while the Hub has some to send it: a slow link that keeps making
+	// progress is never cut (it gets merged deltas instead, see
+	// MaxInFlight), a stalled one is disconnected with StatusSlowClient
+	// (4008) and counted in Stats.SlowDisconnects. Server-Sent Events
+	// streams must move a chunk of their bytes per WriteTimeout. Default 10s.
 	WriteTimeout time.Duration
 
 	// PingInterval is how often the Hub pings each client; a client that does
