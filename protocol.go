@@ -6,8 +6,11 @@ import (
 	"github.com/coder/websocket"
 )
 
-// ProtocolVersion is the version of the wire protocol this package speaks,
-// announced in every hello message. See PROTOCOL.md.
+// ProtocolVersion is the wire protocol version a client gets when it does
+// not ask for one (no v query parameter), announced in its hello. The Hub
+// also speaks version 2 (?v=2: series by id, resume after a cut,
+// compression), which pulse.js, subscriber and the dashboard use. See
+// PROTOCOL.md.
 const ProtocolVersion = 1
 
 // Close codes sent by the Hub, besides the standard ones it uses:
