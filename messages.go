@@ -159,14 +159,24 @@ const (
 	streamResync                   // a full snapshot: the removals since the client's seq are no longer known
 )
 
+// next returns the tick's own delta if it is what brings a client at seq
+// from up to date: the common case, which takes no lock and builds
+// nothing, so callers may use it under their own lock.
+func (gt *groupTick) next(from uint64) (msg, bool) {
+	if from+1 == gt.f.seq && !gt.delta.empty() {
+		return gt.delta, true
+	}
+	return msg{}, false
+}
+
 // stream returns the message that brings a client at seq from up to gt's
 // frame. A merged delta is built once per group, tick and start, on the
 // goroutine of the first writer that needs it.
 func (gt *groupTick) stream(from uint64) (msg, streamKind) {
-	f := gt.f
-	if from+1 == f.seq && !gt.delta.empty() {
-		return gt.delta, streamDelta
+	if m, ok := gt.next(from); ok {
+		return m, streamDelta
 	}
+	f := gt.f
 	gt.mu.Lock()
 	defer gt.mu.Unlock()
 	if !f.gone.covers(from) {

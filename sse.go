@@ -144,11 +144,18 @@ func (c *client) nextSSE() (msg, bool) {
 			gt = c.g.cur.Load()
 		}
 		from, due := c.q.due(gt)
-		gen := c.q.gen
-		c.mu.Unlock()
 		if !due {
+			c.mu.Unlock()
 			return msg{}, false
 		}
+		if m, ok := gt.next(from); ok { // the tick's delta: no second lock
+			c.q.sent = gt.f.seq
+			c.countStream(streamDelta)
+			c.mu.Unlock()
+			return m, true
+		}
+		gen := c.q.gen
+		c.mu.Unlock()
 		m, kind := gt.stream(from)
 		c.mu.Lock()
 		if c.q.gen == gen && c.q.sent == from {

@@ -315,7 +315,7 @@ func (c *client) drain() {
 			c.mu.Unlock()
 			return
 		}
-		segs, off := b.segs, b.off // only the drainer takes from the front
+		segs, off := b.pendingLocked(), b.off // only the drainer takes from the front
 		c.mu.Unlock()
 
 		n, err := c.writeSome(segs, off)

@@ -116,8 +116,9 @@ type batchWriter struct {
 	c    *client // owner; set before the first write
 	conn net.Conn
 	nb   *nbWriter // non-blocking writes; nil where there are none (the drainer writes)
-	segs [][]byte  // frames to write, oldest first
-	off  int       // bytes of segs[0] already written
+	segs [][]byte  // frames queued; segs[head:] are still to write, oldest first
+	head int       // the first frame not yet wholly written
+	off  int       // bytes of segs[head] already written
 	n    int       // bytes pending
 	err  error     // the first write error: the connection is dead
 }
@@ -164,7 +165,7 @@ func (b *batchWriter) flushLocked() {
 	if b.n == 0 || b.nb == nil {
 		return
 	}
-	n, err := b.nb.write(b.segs, b.off)
+	n, err := b.nb.write(b.pendingLocked(), b.off)
 	b.advanceLocked(n)
 	if err != nil {
 		b.failLocked(err)
@@ -176,26 +177,35 @@ func (b *batchWriter) flushLocked() {
 func (b *batchWriter) advanceLocked(n int) {
 	b.n -= n
 	for n > 0 {
-		rest := len(b.segs[0]) - b.off
+		rest := len(b.segs[b.head]) - b.off
 		if n < rest {
 			b.off += n
 			return
 		}
 		n -= rest
-		b.segs[0] = nil
-		b.segs, b.off = b.segs[1:], 0
+		b.segs[b.head] = nil
+		b.head, b.off = b.head+1, 0
 	}
-	if b.n == 0 && cap(b.segs) > 4*maxBatch {
-		b.segs = nil // a burst grew it: give the room back
+	if b.n == 0 {
+		// Everything is out: reuse the room from the start, so that a
+		// steady stream appends without allocating.
+		b.segs, b.head = b.segs[:0], 0
+		if cap(b.segs) > 4*maxBatch {
+			b.segs = nil // a burst grew it: give the room back
+		}
 	}
 }
+
+// pendingLocked returns the frames still to write, the first less off
+// bytes. The owner's mu is held.
+func (b *batchWriter) pendingLocked() [][]byte { return b.segs[b.head:] }
 
 // failLocked records a write error and drops what is pending. The owner's
 // mu is held.
 func (b *batchWriter) failLocked(err error) {
 	b.err = err
 	clear(b.segs)
-	b.segs, b.off, b.n = b.segs[:0], 0, 0
+	b.segs, b.head, b.off, b.n = b.segs[:0], 0, 0, 0
 }
 
 // WebSocket opcodes of the frames the batchWriter looks at.
