@@ -500,13 +500,42 @@ func (s *Subscriber) handle(c *conn, m *wireMsg, synced, firstDone *bool) error 
 		s.mu.Unlock()
 		return err
 	}
-	st := &s.stats
 	if res.interval > 0 {
 		c.idle = s.opts.IdleTimeout
 		if c.idle == 0 {
 			c.idle = max(3*res.interval, minIdleTimeout)
 		}
 	}
+	opDone, opErr := s.countLocked(c, m, res)
+	s.mu.Unlock()
+
+	if err := s.react(c, m, res); err != nil {
+		return err
+	}
+	if res.firstSnapshot || res.resumed {
+		*synced = true
+		if !*firstDone {
+			*firstDone = true
+			s.first <- nil
+		} else {
+			s.logf(slog.LevelInfo, "pulse subscriber: reconnected", "seq", m.Seq)
+		}
+	}
+	if res.upd != nil {
+		s.publish(*res.upd)
+	}
+	if opDone != nil {
+		opDone <- opErr
+	}
+	return nil
+}
+
+// countLocked updates the counters and the connection state for one
+// applied message, and settles the pending Subscribe or Unsubscribe the
+// message answers: it returns that operation's done channel (nil if none)
+// and the error to send on it. s.mu is held.
+func (s *Subscriber) countLocked(c *conn, m *wireMsg, res result) (chan error, error) {
+	st := &s.stats
 	var opDone chan error
 	var opErr error
 	switch {
@@ -551,8 +580,12 @@ func (s *Subscriber) handle(c *conn, m *wireMsg, synced, firstDone *bool) error 
 	case m.Type == "history" && !res.ignored:
 		st.histories.Add(1)
 	}
-	s.mu.Unlock()
+	return opDone, opErr
+}
 
+// react does what a server error or a seq gap asks of the client, outside
+// s.mu: it logs and calls OnError, or requests a fresh snapshot.
+func (s *Subscriber) react(c *conn, m *wireMsg, res result) error {
 	switch {
 	case res.serverErr != nil:
 		s.logf(slog.LevelWarn, "pulse subscriber: server error", "code", res.serverErr.Code, "message", res.serverErr.Message)
@@ -564,21 +597,6 @@ func (s *Subscriber) handle(c *conn, m *wireMsg, synced, firstDone *bool) error 
 		if err := s.write(c, []byte(`{"type":"snapshot"}`)); err != nil {
 			return fmt.Errorf("subscriber: requesting a snapshot: %w", err)
 		}
-	}
-	if res.firstSnapshot || res.resumed {
-		*synced = true
-		if !*firstDone {
-			*firstDone = true
-			s.first <- nil
-		} else {
-			s.logf(slog.LevelInfo, "pulse subscriber: reconnected", "seq", m.Seq)
-		}
-	}
-	if res.upd != nil {
-		s.publish(*res.upd)
-	}
-	if opDone != nil {
-		opDone <- opErr
 	}
 	return nil
 }

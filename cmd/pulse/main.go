@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-pulse/pulse/internal/pattern"
 )
 
 // Exit statuses.
@@ -219,42 +221,12 @@ func parse(cmd string, args []string, stdout, stderr io.Writer) (*config, error)
 	if err != nil {
 		return nil, errors.New("") // the flag package has printed why
 	}
-	// Flags of the other command are refused rather than ignored.
-	var wrong []string
-	fs.Visit(func(f *flag.Flag) {
-		if cmd == "get" && (f.Name == "filter" || f.Name == "plain") || cmd == "watch" && f.Name == "o" {
-			wrong = append(wrong, "-"+f.Name)
-		}
-	})
-	if len(wrong) > 0 {
-		return nil, fmt.Errorf("%s: not a flag of %s", strings.Join(wrong, ", "), cmd)
+	if err := checkCommandFlags(fs, cmd, pos); err != nil {
+		return nil, err
 	}
-	switch len(pos) {
-	case 0:
-		return nil, errors.New("missing URL, e.g. ws://localhost:8080/ws/metrics")
-	case 1:
-	default:
-		return nil, fmt.Errorf("one URL expected, got %d arguments: %q", len(pos), pos)
-	}
-
 	c := &config{cmd: cmd, origin: *origin, timeout: *timeout, output: *output, filter: *filter, plain: *plain}
-	if c.timeout <= 0 {
-		return nil, fmt.Errorf("-timeout %v: must be positive", c.timeout)
-	}
-	switch c.output {
-	case "json", "raw", "text":
-	default:
-		return nil, fmt.Errorf("-o %q: want json, raw or text", c.output)
-	}
-	for _, m := range match {
-		for _, p := range strings.Split(m, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				c.match = append(c.match, p)
-			}
-		}
-	}
-	if len(match) > 0 && len(c.match) == 0 {
-		return nil, errors.New("-match: no pattern given")
+	if err := c.checkValues(match); err != nil {
+		return nil, err
 	}
 	if c.header, err = parseHeaders(headers); err != nil {
 		return nil, err
@@ -268,25 +240,85 @@ func parse(cmd string, args []string, stdout, stderr io.Writer) (*config, error)
 	if c.url, err = parseURL(pos[0], cmd); err != nil {
 		return nil, err
 	}
-	// The patterns: -match, else the URL's; checked here so that a typo is
-	// a usage error rather than a 400 from the server.
+	if err := c.setPatterns(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkCommandFlags refuses the flags of the other command (rather than
+// ignoring them) and wants exactly one positional argument, the URL.
+func checkCommandFlags(fs *flag.FlagSet, cmd string, pos []string) error {
+	var wrong []string
+	fs.Visit(func(f *flag.Flag) {
+		if cmd == "get" && (f.Name == "filter" || f.Name == "plain") || cmd == "watch" && f.Name == "o" {
+			wrong = append(wrong, "-"+f.Name)
+		}
+	})
+	if len(wrong) > 0 {
+		return fmt.Errorf("%s: not a flag of %s", strings.Join(wrong, ", "), cmd)
+	}
+	switch len(pos) {
+	case 0:
+		return errors.New("missing URL, e.g. ws://localhost:8080/ws/metrics")
+	case 1:
+		return nil
+	default:
+		return fmt.Errorf("one URL expected, got %d arguments: %q", len(pos), pos)
+	}
+}
+
+// checkValues checks -timeout and -o, and collects the -match flags (each
+// a comma-separated list) into c.match.
+func (c *config) checkValues(match []string) error {
+	if c.timeout <= 0 {
+		return fmt.Errorf("-timeout %v: must be positive", c.timeout)
+	}
+	switch c.output {
+	case "json", "raw", "text":
+	default:
+		return fmt.Errorf("-o %q: want json, raw or text", c.output)
+	}
+	for _, m := range match {
+		c.match = append(c.match, splitPatterns(m)...)
+	}
+	if len(match) > 0 && len(c.match) == 0 {
+		return errors.New("-match: no pattern given")
+	}
+	return nil
+}
+
+// setPatterns puts -match, if given, into c.url's query in place of the
+// URL's own patterns, and checks the patterns the server will get, so that
+// a typo is a usage error rather than a 400 from the server.
+func (c *config) setPatterns() error {
 	q := c.url.Query()
 	if len(c.match) > 0 {
 		q.Set("match", strings.Join(c.match, ","))
 	}
 	for _, v := range q["match"] {
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				if err := checkPattern(p); err != nil {
-					return nil, err
-				}
+		for _, p := range splitPatterns(v) {
+			if err := checkPattern(p); err != nil {
+				return err
 			}
 		}
 	}
 	if len(c.match) > 0 {
 		c.url.RawQuery = q.Encode()
 	}
-	return c, nil
+	return nil
+}
+
+// splitPatterns splits a comma-separated list of patterns, dropping the
+// empty ones.
+func splitPatterns(list string) []string {
+	var ps []string
+	for _, p := range strings.Split(list, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 // parseInterspersed parses flags placed before, between and after the
@@ -367,17 +399,11 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// checkPattern applies the server's rules for a match pattern: 1 to 200
-// bytes of [a-zA-Z0-9_:*?].
+// checkPattern applies the server's rules for a match pattern (the
+// grammar of internal/pattern).
 func checkPattern(p string) error {
-	if len(p) > 200 {
-		return fmt.Errorf("-match %.20q...: longer than 200 bytes", p)
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '*' || c == '?') {
-			return fmt.Errorf("-match %q: character %q not allowed: patterns are metric names with the wildcards * and ?, comma-separated", p, c)
-		}
+	if err := pattern.Validate(p); err != nil {
+		return fmt.Errorf("-match: %w; patterns are metric names with the wildcards * and ?, comma-separated", err)
 	}
 	return nil
 }
