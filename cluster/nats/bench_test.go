@@ -127,28 +127,12 @@ func benchCluster(b *testing.B, n int, withUsers bool) {
 
 	// The simulated peers: same series, their own values and visitors.
 	_, _, samples := local.Snapshot()
-	type simPeer struct {
-		nc    *nats.Conn
-		enc   encoder
-		h     header
-		users []userSketches
-		vals  []pulse.Sample
-	}
-	peers := make([]*simPeer, n-1)
-	for i := range peers {
-		t := benchTracker(b, i+1)
-		total, byValue := t.Sketches()
-		p := &simPeer{
-			nc:   connect(b, srv.ClientURL(), "sim"),
-			h:    header{cluster: "bench", node: fmt.Sprintf("n%02d", i+1), instance: uint64(i + 1), interval: time.Second},
-			vals: append([]pulse.Sample(nil), samples...),
+	peers := newSimPeers(b, srv.ClientURL(), n-1, samples, withUsers)
+	defer func() {
+		for _, p := range peers {
+			p.nc.Close()
 		}
-		if withUsers {
-			p.users = []userSketches{newUserSketches(t.Name(), t.Label(), total, byValue)}
-		}
-		defer p.nc.Close()
-		peers[i] = p
-	}
+	}()
 	ctx := context.Background()
 	var ms []pulse.Metric
 	b.ReportAllocs()
@@ -156,15 +140,7 @@ func benchCluster(b *testing.B, n int, withUsers bool) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		for _, p := range peers {
-			p.h.seq++
-			for j := range p.vals {
-				if p.vals[j].Kind == pulse.KindCounter {
-					p.vals[j].Value++
-				}
-			}
-			data, err := p.enc.encode(&p.h, p.vals, p.users)
-			require.NoError(b, err)
-			require.NoError(b, p.nc.Publish(Subject("bench"), data))
+			p.publishTick(b)
 		}
 		for _, p := range peers {
 			require.NoError(b, p.nc.Flush())
@@ -190,6 +166,49 @@ func benchCluster(b *testing.B, n int, withUsers bool) {
 	b.ReportMetric(perMsg*float64(n-1), "B-in/tick")
 	b.ReportMetric(float64(len(samples)), "series/replica")
 	b.ReportMetric(float64(len(ms)), "series-merged")
+}
+
+// simPeer is a simulated replica of benchCluster: it publishes the local
+// Hub's series with its own values and visitors.
+type simPeer struct {
+	nc    *nats.Conn
+	enc   encoder
+	h     header
+	users []userSketches
+	vals  []pulse.Sample
+}
+
+// newSimPeers connects n simulated peers, n01 to nn, to the NATS server at
+// url; the caller closes their connections.
+func newSimPeers(b *testing.B, url string, n int, samples []pulse.Sample, withUsers bool) []*simPeer {
+	peers := make([]*simPeer, n)
+	for i := range peers {
+		t := benchTracker(b, i+1)
+		total, byValue := t.Sketches()
+		p := &simPeer{
+			nc:   connect(b, url, "sim"),
+			h:    header{cluster: "bench", node: fmt.Sprintf("n%02d", i+1), instance: uint64(i + 1), interval: time.Second},
+			vals: append([]pulse.Sample(nil), samples...),
+		}
+		if withUsers {
+			p.users = []userSketches{newUserSketches(t.Name(), t.Label(), total, byValue)}
+		}
+		peers[i] = p
+	}
+	return peers
+}
+
+// publishTick publishes p's next message: its counters one higher.
+func (p *simPeer) publishTick(b *testing.B) {
+	p.h.seq++
+	for j := range p.vals {
+		if p.vals[j].Kind == pulse.KindCounter {
+			p.vals[j].Value++
+		}
+	}
+	data, err := p.enc.encode(&p.h, p.vals, p.users)
+	require.NoError(b, err)
+	require.NoError(b, p.nc.Publish(Subject("bench"), data))
 }
 
 // BenchmarkDecode measures the decoding of one message of a typical

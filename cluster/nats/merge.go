@@ -179,54 +179,67 @@ func (c *Cluster) merge() []pulse.Metric {
 		out = append(out, m)
 		st.view = append(st.view, viewEntry{m: m, stale: stale})
 	}
-	nodeLabel := c.opts.NodeLabel
-
 	for _, p := range st.live {
 		for i := range p.samples {
-			s := &p.samples[i]
-			mode, perNode := c.ruleFor(s.Name, s.Kind)
-			if perNode || mode == MergePerNode {
-				m := s.Metric
-				m.Labels = make(pulse.Labels, len(s.Labels)+1)
-				for k, v := range s.Labels {
-					m.Labels[k] = v
-				}
-				m.Labels[nodeLabel] = p.node
-				emit(m, s.Stale)
-			}
-			if mode == MergePerNode {
-				continue
-			}
-			a := st.aggs[s.Key]
-			if a == nil {
-				a = new(agg)
-				st.aggs[s.Key] = a
-			}
-			if a.gen != gen {
-				*a = agg{gen: gen, m: s.Metric, merge: mode, min: math.Inf(1), max: math.Inf(-1), stale: true}
-			} else if a.m.Kind != s.Kind {
-				continue // replicas disagree on the kind: the first one's wins
-			}
-			a.n++
-			a.stale = a.stale && s.Stale
-			v := s.Value
-			if s.Kind == pulse.KindCounter {
-				c.addCounter(p, s.Key, v, gen)
-				continue
-			}
-			a.sum += v
-			if p.covers(s) {
-				a.covered = true
-			} else {
-				a.sumOwn += v
-			}
-			a.min = min(a.min, v)
-			a.max = max(a.max, v)
+			c.mergeSample(p, &p.samples[i], gen, emit)
 		}
 		c.addSketches(p, gen)
 	}
+	c.emitMerged(gen, emit)
+	c.emitSketchOnly(gen, emit)
+	c.forgetCounters(gen)
+	return out
+}
 
-	// Merged series.
+// mergeSample emits s itself with p's node label if its rule keeps it per
+// node, and adds it to its merged series' aggregate unless the rule is
+// MergePerNode.
+func (c *Cluster) mergeSample(p *peer, s *pulse.Sample, gen uint64, emit func(pulse.Metric, bool)) {
+	st := &c.st
+	mode, perNode := c.ruleFor(s.Name, s.Kind)
+	if perNode || mode == MergePerNode {
+		m := s.Metric
+		m.Labels = make(pulse.Labels, len(s.Labels)+1)
+		for k, v := range s.Labels {
+			m.Labels[k] = v
+		}
+		m.Labels[c.opts.NodeLabel] = p.node
+		emit(m, s.Stale)
+	}
+	if mode == MergePerNode {
+		return
+	}
+	a := st.aggs[s.Key]
+	if a == nil {
+		a = new(agg)
+		st.aggs[s.Key] = a
+	}
+	if a.gen != gen {
+		*a = agg{gen: gen, m: s.Metric, merge: mode, min: math.Inf(1), max: math.Inf(-1), stale: true}
+	} else if a.m.Kind != s.Kind {
+		return // replicas disagree on the kind: the first one's wins
+	}
+	a.n++
+	a.stale = a.stale && s.Stale
+	v := s.Value
+	if s.Kind == pulse.KindCounter {
+		c.addCounter(p, s.Key, v, gen)
+		return
+	}
+	a.sum += v
+	if p.covers(s) {
+		a.covered = true
+	} else {
+		a.sumOwn += v
+	}
+	a.min = min(a.min, v)
+	a.max = max(a.max, v)
+}
+
+// emitMerged emits the merged series of this generation and forgets the
+// aggregates of series no live replica reports.
+func (c *Cluster) emitMerged(gen uint64, emit func(pulse.Metric, bool)) {
+	st := &c.st
 	st.keys = st.keys[:0]
 	for key, a := range st.aggs {
 		if a.gen != gen {
@@ -254,15 +267,19 @@ func (c *Cluster) merge() []pulse.Metric {
 		}
 		emit(m, a.stale)
 	}
-	// Active users known only from sketches (the tracker is not
-	// registered on every local Hub, or reports nothing yet).
+}
+
+// emitSketchOnly emits the active users known only from sketches (the
+// tracker is not registered on every local Hub, or reports nothing yet).
+func (c *Cluster) emitSketchOnly(gen uint64, emit func(pulse.Metric, bool)) {
+	st := &c.st
 	for key, u := range st.unions {
 		if u.gen != gen {
 			delete(st.unions, key)
 			continue
 		}
 		if a := st.aggs[key]; a != nil {
-			continue // merged above
+			continue // merged by emitMerged
 		}
 		if mode, _ := c.ruleFor(u.m.Name, pulse.KindGauge); mode != MergeSum {
 			continue
@@ -271,9 +288,12 @@ func (c *Cluster) merge() []pulse.Metric {
 		m.Value = float64(u.estimate())
 		emit(m, false)
 	}
+}
 
-	// Counters no live replica reports any more are forgotten: should one
-	// come back, it starts from its current value.
+// forgetCounters forgets the counters no live replica reports any more:
+// should one come back, it starts from its current value.
+func (c *Cluster) forgetCounters(gen uint64) {
+	st := &c.st
 	dropped := false
 	for key, t := range st.totals {
 		if t.gen != gen {
@@ -281,16 +301,16 @@ func (c *Cluster) merge() []pulse.Metric {
 			dropped = true
 		}
 	}
-	if dropped {
-		for _, p := range st.peers {
-			for key := range p.counters {
-				if st.totals[key] == nil {
-					delete(p.counters, key)
-				}
+	if !dropped {
+		return
+	}
+	for _, p := range st.peers {
+		for key := range p.counters {
+			if st.totals[key] == nil {
+				delete(p.counters, key)
 			}
 		}
 	}
-	return out
 }
 
 // addCounter adds the increase of p's counter key, now v, to the merged

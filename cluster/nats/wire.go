@@ -201,9 +201,20 @@ func (e *encoder) encode(h *header, samples []pulse.Sample, users []userSketches
 	b = binary.LittleEndian.AppendUint64(b, h.instance)
 	b = binary.AppendUvarint(b, h.seq)
 	b = binary.AppendUvarint(b, uint64(h.interval/time.Millisecond))
+	e.groupSamples(samples)
+	b = e.appendGroups(b, h.seq, samples)
+	b, err := appendUsers(b, users)
+	if err != nil {
+		return nil, err
+	}
+	e.buf = b
+	return b, nil
+}
 
-	// Group the series by name and description, so that a name, its unit
-	// and its help are sent once per message, not once per series.
+// groupSamples groups the series by name and description into e.groups,
+// so that a name, its unit and its help are sent once per message, not
+// once per series.
+func (e *encoder) groupSamples(samples []pulse.Sample) {
 	if e.index == nil {
 		e.index = make(map[groupKey]int)
 	}
@@ -228,6 +239,11 @@ func (e *encoder) encode(h *header, samples []pulse.Sample, users []userSketches
 		}
 		e.groups[gi].idx = append(e.groups[gi].idx, i)
 	}
+}
+
+// appendGroups appends e.groups: each group's name, kind and description
+// (in full every descEvery messages, else by hash), then its series.
+func (e *encoder) appendGroups(b []byte, seq uint64, samples []pulse.Sample) []byte {
 	b = binary.AppendUvarint(b, uint64(len(e.groups)))
 	for gi := range e.groups {
 		g := &e.groups[gi]
@@ -238,7 +254,7 @@ func (e *encoder) encode(h *header, samples []pulse.Sample, users []userSketches
 		switch {
 		case d.Unit == "" && d.Help == "":
 			b = append(b, descNone)
-		case h.seq%descEvery == 1:
+		case seq%descEvery == 1:
 			b = append(b, descFull)
 			b = appendString(b, d.Unit)
 			b = appendString(b, d.Help)
@@ -250,21 +266,30 @@ func (e *encoder) encode(h *header, samples []pulse.Sample, users []userSketches
 		}
 		b = binary.AppendUvarint(b, uint64(len(g.idx)))
 		for _, i := range g.idx {
-			s := &samples[i]
-			b = binary.AppendUvarint(b, uint64(len(s.Labels)))
-			for k, v := range s.Labels {
-				b = appendString(b, k)
-				b = appendString(b, v)
-			}
-			var flags byte
-			if s.Stale {
-				flags |= flagStale
-			}
-			b = append(b, flags)
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Value))
+			b = appendSeries(b, &samples[i])
 		}
 	}
+	return b
+}
 
+// appendSeries appends one series of a group: its labels, flags and value.
+func appendSeries(b []byte, s *pulse.Sample) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s.Labels)))
+	for k, v := range s.Labels {
+		b = appendString(b, k)
+		b = appendString(b, v)
+	}
+	var flags byte
+	if s.Stale {
+		flags |= flagStale
+	}
+	b = append(b, flags)
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Value))
+}
+
+// appendUsers appends the active-users sketches: per tracker, its total
+// and one sketch per label value.
+func appendUsers(b []byte, users []userSketches) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(users)))
 	for i := range users {
 		u := &users[i]
@@ -282,7 +307,6 @@ func (e *encoder) encode(h *header, samples []pulse.Sample, users []userSketches
 			}
 		}
 	}
-	e.buf = b
 	return b, nil
 }
 
@@ -439,7 +463,31 @@ func decode(data []byte, cluster string) (*message, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
+	if err := decodeGroups(d, m); err != nil {
+		return nil, err
+	}
+	nusers := d.count(5)
+	names := make(map[string]bool, nusers)
+	for range nusers {
+		u, err := decodeUsers(d, names)
+		if err != nil {
+			return nil, err
+		}
+		m.users = append(m.users, u)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the end", errMalformed, len(d.b))
+	}
+	return m, nil
+}
 
+// decodeGroups reads the groups of series into m: each group's name, kind
+// and description (learned in full, or referred to by hash), then its
+// series.
+func decodeGroups(d *decoder, m *message) error {
 	ngroups := d.count(5)
 	seen := make(map[string]struct{})
 	for range ngroups {
@@ -462,82 +510,86 @@ func decode(data []byte, cluster string) (*message, error) {
 		nseries := d.count(10)
 		for range nseries {
 			s := pulse.Sample{Metric: pulse.Metric{Name: name, Kind: kind, Unit: unit, Help: help}}
-			if nl := d.count(2); nl > 0 {
-				s.Labels = make(pulse.Labels, nl)
-				for range nl {
-					k := d.string(maxStringLen)
-					s.Labels[k] = d.string(maxStringLen)
-				}
-				if len(s.Labels) != nl && d.err == nil {
-					d.fail("series %s: duplicate label", name)
-				}
+			if err := decodeSeries(d, &s, seen); err != nil {
+				return err
 			}
-			s.Stale = d.byte()&flagStale != 0
-			s.Value = math.Float64frombits(d.u64())
-			if d.err != nil {
-				return nil, d.err
-			}
-			if err := s.Validate(); err != nil {
-				return nil, fmt.Errorf("%w: %w", errMalformed, err)
-			}
-			s.Key = s.Metric.Key()
-			if _, dup := seen[s.Key]; dup {
-				return nil, fmt.Errorf("%w: series %s twice", errMalformed, s.Key)
-			}
-			seen[s.Key] = struct{}{}
 			m.samples = append(m.samples, s)
 		}
 		if hash != 0 {
 			m.refs = append(m.refs, descRef{lo: lo, hi: len(m.samples), hash: hash})
 		}
 	}
+	return nil
+}
 
-	nusers := d.count(5)
-	names := make(map[string]bool, nusers)
-	for range nusers {
-		u := userSketches{name: d.string(maxStringLen), label: d.string(maxStringLen)}
-		u.total = decodeSketch(d, active.SketchPrecision)
-		nv := d.count(3)
-		if d.err != nil {
-			return nil, d.err
+// decodeSeries reads the labels, flags and value of s, whose description
+// is set, and checks it is a valid series not seen before in the message.
+func decodeSeries(d *decoder, s *pulse.Sample, seen map[string]struct{}) error {
+	if nl := d.count(2); nl > 0 {
+		s.Labels = make(pulse.Labels, nl)
+		for range nl {
+			k := d.string(maxStringLen)
+			s.Labels[k] = d.string(maxStringLen)
 		}
-		if err := (&pulse.Metric{Name: u.name}).Validate(); err != nil {
-			return nil, fmt.Errorf("%w: active users: %w", errMalformed, err)
+		if len(s.Labels) != nl && d.err == nil {
+			d.fail("series %s: duplicate label", s.Name)
 		}
-		if names[u.name] {
-			return nil, fmt.Errorf("%w: active users %s twice", errMalformed, u.name)
-		}
-		names[u.name] = true
-		if u.label != "" {
-			if err := (&pulse.Metric{Name: u.name, Labels: pulse.Labels{u.label: ""}}).Validate(); err != nil {
-				return nil, fmt.Errorf("%w: active users: %w", errMalformed, err)
-			}
-		} else if nv > 0 {
-			return nil, fmt.Errorf("%w: active users %s: values without a label", errMalformed, u.name)
-		}
-		if nv > 0 {
-			u.values = make(map[string]sketch, nv)
-			for range nv {
-				v := d.string(maxStringLen)
-				sk := decodeSketch(d, active.LabelSketchPrecision)
-				if d.err != nil {
-					return nil, d.err
-				}
-				if _, dup := u.values[v]; dup || v == "" {
-					return nil, fmt.Errorf("%w: active users %s: value %q empty or twice", errMalformed, u.name, v)
-				}
-				u.values[v] = sk
-			}
-		}
-		m.users = append(m.users, u)
 	}
+	s.Stale = d.byte()&flagStale != 0
+	s.Value = math.Float64frombits(d.u64())
 	if d.err != nil {
-		return nil, d.err
+		return d.err
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the end", errMalformed, len(d.b))
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errMalformed, err)
 	}
-	return m, nil
+	s.Key = s.Metric.Key()
+	if _, dup := seen[s.Key]; dup {
+		return fmt.Errorf("%w: series %s twice", errMalformed, s.Key)
+	}
+	seen[s.Key] = struct{}{}
+	return nil
+}
+
+// decodeUsers reads one active-users tracker's sketches: its total and one
+// sketch per label value. names holds the trackers read so far.
+func decodeUsers(d *decoder, names map[string]bool) (userSketches, error) {
+	u := userSketches{name: d.string(maxStringLen), label: d.string(maxStringLen)}
+	u.total = decodeSketch(d, active.SketchPrecision)
+	nv := d.count(3)
+	if d.err != nil {
+		return u, d.err
+	}
+	if err := (&pulse.Metric{Name: u.name}).Validate(); err != nil {
+		return u, fmt.Errorf("%w: active users: %w", errMalformed, err)
+	}
+	if names[u.name] {
+		return u, fmt.Errorf("%w: active users %s twice", errMalformed, u.name)
+	}
+	names[u.name] = true
+	if u.label != "" {
+		if err := (&pulse.Metric{Name: u.name, Labels: pulse.Labels{u.label: ""}}).Validate(); err != nil {
+			return u, fmt.Errorf("%w: active users: %w", errMalformed, err)
+		}
+	} else if nv > 0 {
+		return u, fmt.Errorf("%w: active users %s: values without a label", errMalformed, u.name)
+	}
+	if nv == 0 {
+		return u, nil
+	}
+	u.values = make(map[string]sketch, nv)
+	for range nv {
+		v := d.string(maxStringLen)
+		sk := decodeSketch(d, active.LabelSketchPrecision)
+		if d.err != nil {
+			return u, d.err
+		}
+		if _, dup := u.values[v]; dup || v == "" {
+			return u, fmt.Errorf("%w: active users %s: value %q empty or twice", errMalformed, u.name, v)
+		}
+		u.values[v] = sk
+	}
+	return u, nil
 }
 
 // decodeSketch reads a sketch of precision p and its estimate; an empty
