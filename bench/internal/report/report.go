@@ -236,6 +236,33 @@ func Markdown(d Doc) string {
 // as is; chart is the chart's path relative to the report.
 func mainSection(b *strings.Builder, r Run, analysis, chart string) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	introSection(w, r)
+	workloadSection(w, r)
+	broadcastTables(w, r)
+	ratiosSection(w, r)
+	targetsSection(w, r)
+	memorySection(w, r)
+	dashboardSection(w, r)
+	if chart != "" {
+		w("## Chart\n\n![Throughput at saturation and p99 latency against the number of clients](%s)\n\n", chart)
+	}
+
+	if r.ProfileTop != "" {
+		w("## Profile: pulse at saturation, N=%s\n\n", thousands(float64(r.ProfileN)))
+		w("CPU profile of the pulse server while it broadcast (warm-up and window; `-cpuprofile`, written to bench/results/%s, not committed), `go tool pprof -top`:\n\n", r.ProfileFile)
+		w("```\n%s```\n\n", trimProfile(r.ProfileTop))
+	}
+	if strings.TrimSpace(analysis) != "" {
+		w("## Analysis\n\n%s\n\n", strings.TrimSpace(analysis))
+	}
+}
+
+// writef writes formatted text to the report being rendered.
+type writef func(format string, args ...any)
+
+// introSection renders the title, the command that generated the report and
+// the machine it ran on.
+func introSection(w writef, r Run) {
 	m := r.Machine
 	mode := "full"
 	if r.Quick {
@@ -263,7 +290,10 @@ func mainSection(b *strings.Builder, r Run, analysis, chart string) {
 	} else {
 		w("%.0f-second window per cell, after the connections are up and a warm-up.\n\n", r.Duration)
 	}
+}
 
+// workloadSection describes the workload and the columns of the tables.
+func workloadSection(w writef, r Run) {
 	w("**Workload:** N WebSocket clients on 127.0.0.1 receive one broadcast message of about 1 KiB. ")
 	w("The peers send the same %s payload bytes, stamped with the send time; pulse sends its own protocol's delta, ", "1,024")
 	w("sized to about 1 KiB by 28 gauges that all change every tick plus `bench_sent_us`, the collection time. ")
@@ -284,7 +314,10 @@ func mainSection(b *strings.Builder, r Run, analysis, chart string) {
 	} else {
 		w("**other** the largest share of either core used by other processes during the window (%s marks a cell disturbed by more than 10%%).\n\n", disturbed)
 	}
+}
 
+// broadcastTables renders one table of the broadcast cells per rate.
+func broadcastTables(w writef, r Run) {
 	for _, hz := range r.rates() {
 		rows := r.select_(Broadcast, hz)
 		if len(rows) == 0 {
@@ -306,7 +339,10 @@ func mainSection(b *strings.Builder, r Run, analysis, chart string) {
 		}
 		w("\n")
 	}
+}
 
+// ratiosSection renders the ratios of pulse to each peer on the same row.
+func ratiosSection(w writef, r Run) {
 	w("## pulse against each peer and the floor\n\n")
 	w("Ratios pulse ÷ other on the same row. Throughput: above 1 is better for pulse; latency, memory and CPU: below 1 is better for pulse. ")
 	w("At 1 Hz, msg/s differs only by where the ticks fall in the window (±10%%), and CPU s/1M is read in 10 ms clock ticks, about ±7%% at N = 1,000.\n\n")
@@ -333,7 +369,10 @@ func mainSection(b *strings.Builder, r Run, analysis, chart string) {
 		}
 	}
 	w("\n")
+}
 
+// targetsSection renders the targets per row and lists the missed ones.
+func targetsSection(w writef, r Run) {
 	w("## Targets\n\n")
 	w("The targets, per row: throughput and p99 latency at least as good as the best peer (gorilla, melody, centrifuge); ")
 	w("RSS per connection (idle and under load) below every peer's; CPU per delivery within 1.5× of the raw-TCP floor. ")
@@ -365,7 +404,11 @@ func mainSection(b *strings.Builder, r Run, analysis, chart string) {
 	} else {
 		w("**Not met (%d):** %s. Why, from the profile and the figures: see *Analysis* below.\n\n", len(missed), strings.Join(missed, "; "))
 	}
+}
 
+// memorySection renders where the idle memory per connection goes, when
+// the run measured it.
+func memorySection(w writef, r Run) {
 	if rows := r.select_(Broadcast, r.rates()[0]); len(rows) > 0 && rows[0].GoroutinesPerConn > 0 {
 		w("## Where the memory per connection goes\n\n")
 		w("At idle (connected, nothing broadcast yet), from the server's Go runtime (`runtime.ReadMemStats`), per connection; from the %s cells. ", RateName(r.rates()[0]))
@@ -380,7 +423,10 @@ func mainSection(b *strings.Builder, r Run, analysis, chart string) {
 		}
 		w("\n")
 	}
+}
 
+// dashboardSection renders the dashboard workload, when the run has it.
+func dashboardSection(w writef, r Run) {
 	if rows := r.dashboardRows(); len(rows) > 0 {
 		w("## pulse in its natural mode: a dashboard\n\n")
 		w("200 series (request counters with rates, latency gauges, queue depths, cache ratios; labelled like a real service) plus `bench_sent_us`, at 1 Hz, history on (300 points). ")
@@ -411,19 +457,6 @@ func mainSection(b *strings.Builder, r Run, analysis, chart string) {
 			}
 		}
 		w("\n")
-	}
-
-	if chart != "" {
-		w("## Chart\n\n![Throughput at saturation and p99 latency against the number of clients](%s)\n\n", chart)
-	}
-
-	if r.ProfileTop != "" {
-		w("## Profile: pulse at saturation, N=%s\n\n", thousands(float64(r.ProfileN)))
-		w("CPU profile of the pulse server while it broadcast (warm-up and window; `-cpuprofile`, written to bench/results/%s, not committed), `go tool pprof -top`:\n\n", r.ProfileFile)
-		w("```\n%s```\n\n", trimProfile(r.ProfileTop))
-	}
-	if strings.TrimSpace(analysis) != "" {
-		w("## Analysis\n\n%s\n\n", strings.TrimSpace(analysis))
 	}
 }
 

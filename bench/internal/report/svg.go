@@ -14,45 +14,70 @@ var colors = map[string]string{
 	"pulse":      "#d62728",
 }
 
+// Geometry of the SVG chart: two panels side by side.
+const (
+	svgW, svgH         = 960, 420
+	svgTop, svgBot     = 50, 90
+	svgLeft1, svgLeft2 = 80, 560
+	svgPW              = 360
+	svgPH              = svgH - svgTop - svgBot
+)
+
 // SVG draws two panels against the number of clients: throughput at
 // saturation, and p99 latency (log scale) at saturation (solid) and at the
 // fixed rate (dashed).
 func SVG(r Run) string {
-	const (
-		W, H         = 960, 420
-		top, bottom  = 50, 90
-		left1, left2 = 80, 560
-		pw           = 360
-	)
-	ph := H - top - bottom
-	ns := r.ns(Broadcast)
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
-	w(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
-	w(`<text x="%d" y="22" font-size="15" font-weight="bold" text-anchor="middle">1 KiB broadcast to N WebSocket clients (%s, %s)</text>`+"\n", W/2, esc(r.Machine.CPUModel), r.Started.Format("2006-01-02"))
-	if len(ns) == 0 {
-		w("</svg>\n")
-		return b.String()
+	c := &chart{r: r, ns: r.ns(Broadcast)}
+	c.w(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", svgW, svgH, svgW, svgH)
+	c.w(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
+	c.w(`<text x="%d" y="22" font-size="15" font-weight="bold" text-anchor="middle">1 KiB broadcast to N WebSocket clients (%s, %s)</text>`+"\n", svgW/2, esc(r.Machine.CPUModel), r.Started.Format("2006-01-02"))
+	if len(c.ns) == 0 {
+		c.w("</svg>\n")
+		return c.b.String()
 	}
-	xAt := func(left int, i int) float64 {
-		if len(ns) == 1 {
-			return float64(left) + pw/2
-		}
-		return float64(left) + 30 + float64(i)*float64(pw-60)/float64(len(ns)-1)
-	}
-	xAxis := func(left int) {
-		w(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top+ph, left+pw, top+ph)
-		w(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top, left, top+ph)
-		for i, n := range ns {
-			x := xAt(left, i)
-			w(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", x, top+ph, x, top+ph+5)
-			w(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, top+ph+18, thousands(float64(n)))
-		}
-		w(`<text x="%d" y="%d" text-anchor="middle">clients (N)</text>`+"\n", left+pw/2, top+ph+36)
-	}
+	c.throughputPanel()
+	c.latencyPanel()
+	c.legend()
+	c.w("</svg>\n")
+	return c.b.String()
+}
 
-	// Panel 1: throughput at saturation, linear.
+// chart is the SVG being drawn for a run; ns are its numbers of clients,
+// the x axis of both panels.
+type chart struct {
+	r  Run
+	ns []int
+	b  strings.Builder
+}
+
+func (c *chart) w(format string, args ...any) { fmt.Fprintf(&c.b, format, args...) }
+
+// xAt is the x coordinate of the i-th number of clients in the panel at
+// left.
+func (c *chart) xAt(left int, i int) float64 {
+	if len(c.ns) == 1 {
+		return float64(left) + svgPW/2
+	}
+	return float64(left) + 30 + float64(i)*float64(svgPW-60)/float64(len(c.ns)-1)
+}
+
+// xAxis draws the axes of the panel at left and the x ticks.
+func (c *chart) xAxis(left int) {
+	const top, ph = svgTop, svgPH
+	c.w(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top+ph, left+svgPW, top+ph)
+	c.w(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top, left, top+ph)
+	for i, n := range c.ns {
+		x := c.xAt(left, i)
+		c.w(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", x, top+ph, x, top+ph+5)
+		c.w(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, top+ph+18, thousands(float64(n)))
+	}
+	c.w(`<text x="%d" y="%d" text-anchor="middle">clients (N)</text>`+"\n", left+svgPW/2, top+ph+36)
+}
+
+// throughputPanel draws panel 1: throughput at saturation, linear.
+func (c *chart) throughputPanel() {
+	const top, ph, left1, pw = svgTop, svgPH, svgLeft1, svgPW
+	r := c.r
 	var maxT float64
 	for _, x := range r.select_(Broadcast, 0) {
 		maxT = math.Max(maxT, x.PerSecond)
@@ -63,24 +88,29 @@ func SVG(r Run) string {
 	step := niceStep(maxT / 5)
 	yMax := math.Ceil(maxT*1.05/step) * step
 	yT := func(v float64) float64 { return float64(top+ph) - v/yMax*float64(ph) }
-	w(`<text x="%d" y="%d" font-weight="bold" text-anchor="middle">Throughput at saturation (messages/s, higher is better)</text>`+"\n", left1+pw/2, top-10)
+	c.w(`<text x="%d" y="%d" font-weight="bold" text-anchor="middle">Throughput at saturation (messages/s, higher is better)</text>`+"\n", left1+pw/2, top-10)
 	for v := 0.0; v <= yMax+step/2; v += step {
 		y := yT(v)
-		w(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e0e0e0"/>`+"\n", left1, y, left1+pw, y)
-		w(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left1-6, y+4, short(v))
+		c.w(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e0e0e0"/>`+"\n", left1, y, left1+pw, y)
+		c.w(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left1-6, y+4, short(v))
 	}
-	xAxis(left1)
-	for _, c := range order {
+	c.xAxis(left1)
+	for _, name := range order {
 		var pts []string
-		for i, n := range ns {
-			if x, ok := r.find(c, Broadcast, n, 0); ok && x.Err == "" {
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", xAt(left1, i), yT(x.PerSecond)))
+		for i, n := range c.ns {
+			if x, ok := r.find(name, Broadcast, n, 0); ok && x.Err == "" {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", c.xAt(left1, i), yT(x.PerSecond)))
 			}
 		}
-		series(&b, c, pts, false)
+		series(&c.b, name, pts, false)
 	}
+}
 
-	// Panel 2: p99 latency, log scale.
+// latencyPanel draws panel 2: p99 latency, log scale, at saturation and at
+// each fixed rate.
+func (c *chart) latencyPanel() {
+	const top, ph, left2, pw = svgTop, svgPH, svgLeft2, svgPW
+	r := c.r
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, x := range r.Results {
 		if x.Workload == Broadcast && x.Err == "" && x.P99ms > 0 {
@@ -97,39 +127,39 @@ func SVG(r Run) string {
 	yL := func(v float64) float64 {
 		return float64(top+ph) - (math.Log10(v)-d0)/(d1-d0)*float64(ph)
 	}
-	w(`<text x="%d" y="%d" font-weight="bold" text-anchor="middle">p99 latency (ms, log; ● saturation, ○ dashed 1 Hz)</text>`+"\n", left2+pw/2, top-10)
+	c.w(`<text x="%d" y="%d" font-weight="bold" text-anchor="middle">p99 latency (ms, log; ● saturation, ○ dashed 1 Hz)</text>`+"\n", left2+pw/2, top-10)
 	for d := d0; d <= d1; d++ {
 		y := yL(math.Pow(10, d))
-		w(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e0e0e0"/>`+"\n", left2, y, left2+pw, y)
-		w(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left2-6, y+4, short(math.Pow(10, d)))
+		c.w(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e0e0e0"/>`+"\n", left2, y, left2+pw, y)
+		c.w(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left2-6, y+4, short(math.Pow(10, d)))
 	}
-	xAxis(left2)
+	c.xAxis(left2)
 	for _, hz := range r.rates() {
-		for _, c := range order {
+		for _, name := range order {
 			var pts []string
-			for i, n := range ns {
-				if x, ok := r.find(c, Broadcast, n, hz); ok && x.Err == "" && x.P99ms > 0 {
-					pts = append(pts, fmt.Sprintf("%.1f,%.1f", xAt(left2, i), yL(x.P99ms)))
+			for i, n := range c.ns {
+				if x, ok := r.find(name, Broadcast, n, hz); ok && x.Err == "" && x.P99ms > 0 {
+					pts = append(pts, fmt.Sprintf("%.1f,%.1f", c.xAt(left2, i), yL(x.P99ms)))
 				}
 			}
-			series(&b, c, pts, hz != 0)
+			series(&c.b, name, pts, hz != 0)
 		}
 	}
+}
 
-	// Legend.
+// legend draws one line per contender under the panels.
+func (c *chart) legend() {
 	lx := 160
-	for _, c := range order {
-		y := H - 22
+	for _, name := range order {
+		y := svgH - 22
 		wd := 2
-		if c == "pulse" {
+		if name == "pulse" {
 			wd = 4
 		}
-		w(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="%d"/>`+"\n", lx, y-4, lx+28, y-4, colors[c], wd)
-		w(`<text x="%d" y="%d">%s</text>`+"\n", lx+34, y, c)
+		c.w(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="%d"/>`+"\n", lx, y-4, lx+28, y-4, colors[name], wd)
+		c.w(`<text x="%d" y="%d">%s</text>`+"\n", lx+34, y, name)
 		lx += 140
 	}
-	w("</svg>\n")
-	return b.String()
 }
 
 func series(b *strings.Builder, c string, pts []string, dashed bool) {
