@@ -82,8 +82,21 @@ func startReplica(i int, natsURL, addr string, cfg config, failed chan<- error) 
 		return nil, err
 	}
 
-	// The application owns the NATS connection and its reconnection
-	// policy: retry forever, so that the view heals whenever NATS is back.
+	if err := r.join(natsURL); err != nil {
+		return nil, err
+	}
+	if err := r.serve(addr, cfg, failed); err != nil {
+		return nil, err
+	}
+	r.startTraffic(float64(10 * (i + 1)))
+	return r, nil
+}
+
+// join connects to the NATS server at natsURL and joins the cluster. The
+// application owns the NATS connection and its reconnection policy: retry
+// forever, so that the view heals whenever NATS is back.
+func (r *replica) join(natsURL string) error {
+	var err error
 	r.nc, err = nats.Connect(natsURL,
 		nats.Name("pulse-demo-"+r.node),
 		nats.MaxReconnects(-1),
@@ -91,7 +104,7 @@ func startReplica(i int, natsURL, addr string, cfg config, failed chan<- error) 
 		nats.RetryOnFailedConnect(true),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("NATS: %w", err)
+		return fmt.Errorf("NATS: %w", err)
 	}
 	r.cl, err = clusternats.Join(r.nc, r.local, r.public, clusternats.Options{
 		Cluster:     clusterName,
@@ -99,10 +112,12 @@ func startReplica(i int, natsURL, addr string, cfg config, failed chan<- error) 
 		Rules:       rules,
 		ActiveUsers: []*active.Tracker{r.users},
 	})
-	if err != nil {
-		return nil, err
-	}
+	return err
+}
 
+// serve starts the replica's HTTP server on addr: the public Hub, pulse.js,
+// the page and /node. If it fails later, the error is sent on failed.
+func (r *replica) serve(addr string, cfg config, failed chan<- error) error {
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, r.public)
 	mux.Handle("GET /pulse.js", pulse.JS())
@@ -113,7 +128,7 @@ func startReplica(i int, natsURL, addr string, cfg config, failed chan<- error) 
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	host, _, _ := net.SplitHostPort(addr)
 	r.url = publicURL(host, ln.Addr())
@@ -138,15 +153,19 @@ func startReplica(i int, natsURL, addr string, cfg config, failed chan<- error) 
 			failed <- fmt.Errorf("replica %s: %w", r.node, err)
 		}
 	}()
+	return nil
+}
 
+// startTraffic starts the simulated traffic, rps requests a second; shutdown
+// stops it.
+func (r *replica) startTraffic(rps float64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopTraffic = cancel
 	r.trafficDone = make(chan struct{})
 	go func() {
 		defer close(r.trafficDone)
-		r.simulate(ctx, float64(10*(i+1)))
+		r.simulate(ctx, rps)
 	}()
-	return r, nil
 }
 
 // register creates the replica's metrics on its local Hub.

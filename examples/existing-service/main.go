@@ -108,29 +108,7 @@ func run(ctx context.Context, addr string, ready func(url string)) error {
 		return err
 	}
 
-	mux := http.NewServeMux()
-	// Public routes.
-	mux.HandleFunc("GET /healthz", healthz(pool))
-	mux.HandleFunc("GET /login", loginPage)
-	mux.HandleFunc("POST /login", login)
-	mux.HandleFunc("POST /logout", logout)
-	mux.Handle("GET /pulse.js", pulse.JS()) // a static file: no secret in it
-	mux.Handle("GET /{$}", http.RedirectHandler("/admin", http.StatusSeeOther))
-	// Routes for signed-in users.
-	mux.Handle("GET /api/orders", requireUser(http.HandlerFunc(orders.list)))
-	mux.Handle("POST /api/orders", requireUser(http.HandlerFunc(orders.create)))
-	mux.Handle("GET /api/orders/{id}", requireUser(http.HandlerFunc(orders.get)))
-	mux.Handle("GET /admin", requireLogin(http.HandlerFunc(adminPage)))
-	// The Hub: WebSocket stream, Server-Sent Events or JSON snapshot, for
-	// signed-in users only, each seeing what Authorize grants. A page on
-	// another site cannot ride on the session cookie: the Hub accepts
-	// WebSockets from this origin only (Options.OriginPatterns is empty).
-	mux.Handle(metricsPath, requireUser(hub))
-
-	// Every request is authenticated (which rejects nothing by itself:
-	// requireUser and requireLogin do, route by route) and counted by route.
-	handler := authenticate(stats.middleware(mux))
-
+	handler := routes(hub, orders, pool, stats)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -170,6 +148,33 @@ func run(ctx context.Context, addr string, ready func(url string)) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// routes is the service's handler: its own routes, pulse.js and the Hub,
+// behind the authentication and the per-route counting.
+func routes(hub *pulse.Hub, orders *orderStore, pool *dbPool, stats *httpStats) http.Handler {
+	mux := http.NewServeMux()
+	// Public routes.
+	mux.HandleFunc("GET /healthz", healthz(pool))
+	mux.HandleFunc("GET /login", loginPage)
+	mux.HandleFunc("POST /login", login)
+	mux.HandleFunc("POST /logout", logout)
+	mux.Handle("GET /pulse.js", pulse.JS()) // a static file: no secret in it
+	mux.Handle("GET /{$}", http.RedirectHandler("/admin", http.StatusSeeOther))
+	// Routes for signed-in users.
+	mux.Handle("GET /api/orders", requireUser(http.HandlerFunc(orders.list)))
+	mux.Handle("POST /api/orders", requireUser(http.HandlerFunc(orders.create)))
+	mux.Handle("GET /api/orders/{id}", requireUser(http.HandlerFunc(orders.get)))
+	mux.Handle("GET /admin", requireLogin(http.HandlerFunc(adminPage)))
+	// The Hub: WebSocket stream, Server-Sent Events or JSON snapshot, for
+	// signed-in users only, each seeing what Authorize grants. A page on
+	// another site cannot ride on the session cookie: the Hub accepts
+	// WebSockets from this origin only (Options.OriginPatterns is empty).
+	mux.Handle(metricsPath, requireUser(hub))
+
+	// Every request is authenticated (which rejects nothing by itself:
+	// requireUser and requireLogin do, route by route) and counted by route.
+	return authenticate(stats.middleware(mux))
 }
 
 // healthz answers 200 when the database pool can hand out a connection

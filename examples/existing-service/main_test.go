@@ -177,104 +177,12 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	s, done := startService(t, ctx)
 	defer s.tr.CloseIdleConnections()
-	jsonHdr := http.Header{"Content-Type": {"application/json"}}
 
 	t.Run("routes", func(t *testing.T) {
-		resp, body := s.get(t, "/healthz", "")
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.Equal(t, "ok\n", string(body))
-
-		resp, body = s.get(t, "/api/orders", "")
-		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s", body)
-		require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer")
-		resp, _ = s.get(t, "/api/orders", "not-a-token")
-		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-
-		resp, body = s.get(t, "/api/orders", viewerToken)
-		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
-		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-		var list struct{ Orders []order }
-		require.NoError(t, json.Unmarshal(body, &list))
-		require.Len(t, list.Orders, 3)
-
-		resp, body = s.do(t, http.MethodPost, "/api/orders", viewerToken, strings.NewReader(`{"item":"socks","quantity":2}`), jsonHdr)
-		require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
-		var created order
-		require.NoError(t, json.Unmarshal(body, &created))
-		require.Equal(t, order{ID: 4, Item: "socks", Quantity: 2, Status: statusPlaced, PlacedBy: "viewer", PlacedAt: created.PlacedAt}, created)
-		require.Equal(t, "/api/orders/4", resp.Header.Get("Location"))
-
-		resp, body = s.get(t, "/api/orders/4", adminToken)
-		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
-		var got order
-		require.NoError(t, json.Unmarshal(body, &got))
-		require.Equal(t, created, got)
-		resp, _ = s.get(t, "/api/orders/99", adminToken)
-		require.Equal(t, http.StatusNotFound, resp.StatusCode)
-		resp, _ = s.get(t, "/api/orders/x", adminToken)
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
-
-		for _, bad := range []string{`{"item":"","quantity":1}`, `{"item":"x","quantity":0}`, `{"item":"x","quantity":1,"price":0}`, `{`} {
-			resp, body = s.do(t, http.MethodPost, "/api/orders", viewerToken, strings.NewReader(bad), jsonHdr)
-			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s: %s", bad, body)
-		}
-		resp, _ = s.do(t, http.MethodPost, "/api/orders", viewerToken, strings.NewReader(`{"item":"x","quantity":1}`),
-			http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
-		require.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
-
-		// The browser's way in: /admin sends strangers to /login, which
-		// sets the session cookie.
-		resp, _ = s.get(t, "/admin", "")
-		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-		require.Equal(t, "/login", resp.Header.Get("Location"))
-		resp, body = s.get(t, "/login", "")
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.Contains(t, string(body), `<form method="post" action="/login">`)
-		form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-		resp, _ = s.do(t, http.MethodPost, "/login", "", strings.NewReader(url.Values{"user": {"viewer"}, "password": {"admin"}}.Encode()), form)
-		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-		require.Equal(t, "/login?failed", resp.Header.Get("Location"))
-		require.Empty(t, resp.Cookies())
-		resp, _ = s.do(t, http.MethodPost, "/login", "", strings.NewReader(url.Values{"user": {"viewer"}, "password": {"viewer"}}.Encode()), form)
-		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-		require.Equal(t, "/admin", resp.Header.Get("Location"))
-		cookies := resp.Cookies()
-		require.Len(t, cookies, 1)
-		require.Equal(t, sessionCookie, cookies[0].Name)
-		require.True(t, cookies[0].HttpOnly)
-		require.Equal(t, http.SameSiteLaxMode, cookies[0].SameSite)
-		cookie := http.Header{"Cookie": {cookies[0].String()}}
-		resp, body = s.do(t, http.MethodGet, "/admin", "", nil, cookie)
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.Contains(t, string(body), "<b>orders_*, http_*</b>")
-		require.Contains(t, string(body), `connect("/ws/metrics"`)
-		// The cookie opens the metrics stream too (what the page's
-		// WebSocket sends), with the viewer's restriction.
-		resp, body = s.do(t, http.MethodGet, metricsPath, "", nil, cookie)
-		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
-		require.NotContains(t, string(body), "db_")
-
-		resp, body = s.get(t, "/pulse.js", "")
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.Contains(t, string(body), "export function connect")
+		checkOrdersAPI(t, s)
+		checkBrowserLogin(t, s)
 	})
-
-	t.Run("anonymous stream", func(t *testing.T) {
-		for _, token := range []string{"", "not-a-token"} {
-			resp, _ := s.get(t, metricsPath, token)
-			require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-			resp, _ = s.do(t, http.MethodGet, metricsPath, token, nil, http.Header{"Accept": {"text/event-stream"}})
-			require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-
-			dialCtx, stop := context.WithTimeout(context.Background(), 30*time.Second)
-			conn, resp, err := s.dial(dialCtx, token, "")
-			stop()
-			require.Error(t, err)
-			require.Nil(t, conn)
-			require.NotNil(t, resp)
-			require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-		}
-	})
+	t.Run("anonymous stream", func(t *testing.T) { checkAnonymousStream(t, s) })
 
 	// Wait until every kind of series exists: http_requests_total appears
 	// once a request has completed and a tick has passed.
@@ -289,78 +197,8 @@ func TestRun(t *testing.T) {
 	defer stopStreams()
 
 	var viewer, admin *websocket.Conn
-	t.Run("viewer stream", func(t *testing.T) {
-		conn, _, err := s.dial(streamCtx, viewerToken, "")
-		require.NoError(t, err)
-		viewer = conn
-		check := func(m *message) {
-			for _, n := range m.names() {
-				require.True(t, viewerMaySee(n), "viewer received %q in a %s message", n, m.Type)
-			}
-		}
-		seen := map[string]bool{}
-		var placed float64
-		for _, m := range readConnect(streamCtx, t, conn) {
-			check(m)
-			for _, n := range m.names() {
-				seen[n] = true
-			}
-			if m.Type == "snapshot" {
-				placed = number(t, m.Values["orders_placed_total"])
-			}
-		}
-		for _, n := range []string{"orders_placed_total", "orders_by_status", "http_requests_total", "http_requests_in_flight"} {
-			require.True(t, seen[n], "viewer does not see %s", n)
-		}
-
-		// Subscribing cannot widen what Authorize granted.
-		require.NoError(t, conn.Write(streamCtx, websocket.MessageText, []byte(`{"type":"subscribe","patterns":["db_*","internal_*","*"]}`)))
-		// An order placed now shows in a later delta; every message up to
-		// it carries the viewer's series only.
-		resp, body := s.do(t, http.MethodPost, "/api/orders", adminToken, strings.NewReader(`{"item":"duck","quantity":1}`), jsonHdr)
-		require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
-		for {
-			m, err := read(streamCtx, t, conn)
-			require.NoError(t, err, "waiting for the new order")
-			check(m)
-			if v, ok := m.Values["orders_placed_total"]; ok && m.Type != "history" && number(t, v) >= placed+1 {
-				break
-			}
-		}
-
-		// The plain GET agrees, and ?match= cannot widen it either.
-		resp, body = s.get(t, metricsPath, viewerToken)
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		var snap message
-		require.NoError(t, json.Unmarshal(body, &snap))
-		require.NotEmpty(t, snap.Series)
-		check(&snap)
-		resp, body = s.get(t, metricsPath+"?match=db_*", viewerToken)
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		snap = message{}
-		require.NoError(t, json.Unmarshal(body, &snap))
-		require.Empty(t, snap.Series)
-		require.Empty(t, snap.Values)
-	})
-
-	t.Run("admin stream", func(t *testing.T) {
-		conn, _, err := s.dial(streamCtx, adminToken, "")
-		require.NoError(t, err)
-		admin = conn
-		seen := map[string]bool{}
-		for _, m := range readConnect(streamCtx, t, conn) {
-			for _, n := range m.names() {
-				seen[n] = true
-			}
-		}
-		for _, n := range []string{
-			"orders_placed_total", "orders_by_status", "http_requests_total", "http_requests_in_flight",
-			"db_pool_in_use_connections", "db_pool_open_connections", "db_pool_max_connections", "db_queries_total",
-			"internal_goroutines", "internal_build_info", "pulse_clients",
-		} {
-			require.True(t, seen[n], "admin does not see %s", n)
-		}
-	})
+	t.Run("viewer stream", func(t *testing.T) { checkViewerStream(streamCtx, t, s, &viewer) })
+	t.Run("admin stream", func(t *testing.T) { checkAdminStream(streamCtx, t, s, &admin) })
 	require.NotNil(t, viewer)
 	require.NotNil(t, admin)
 	defer viewer.CloseNow()
@@ -389,6 +227,190 @@ func TestRun(t *testing.T) {
 	_ = admin.CloseNow()
 	s.tr.CloseIdleConnections()
 	requireGoroutinesSettle(t, goroutinesBefore)
+}
+
+// checkOrdersAPI checks the public health check and the orders API: bearer
+// tokens only, JSON in and out, bad input refused.
+func checkOrdersAPI(t *testing.T, s *service) {
+	jsonHdr := http.Header{"Content-Type": {"application/json"}}
+	resp, body := s.get(t, "/healthz", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "ok\n", string(body))
+
+	resp, body = s.get(t, "/api/orders", "")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s", body)
+	require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer")
+	resp, _ = s.get(t, "/api/orders", "not-a-token")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	resp, body = s.get(t, "/api/orders", viewerToken)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var list struct{ Orders []order }
+	require.NoError(t, json.Unmarshal(body, &list))
+	require.Len(t, list.Orders, 3)
+
+	resp, body = s.do(t, http.MethodPost, "/api/orders", viewerToken, strings.NewReader(`{"item":"socks","quantity":2}`), jsonHdr)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
+	var created order
+	require.NoError(t, json.Unmarshal(body, &created))
+	require.Equal(t, order{ID: 4, Item: "socks", Quantity: 2, Status: statusPlaced, PlacedBy: "viewer", PlacedAt: created.PlacedAt}, created)
+	require.Equal(t, "/api/orders/4", resp.Header.Get("Location"))
+
+	resp, body = s.get(t, "/api/orders/4", adminToken)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	var got order
+	require.NoError(t, json.Unmarshal(body, &got))
+	require.Equal(t, created, got)
+	resp, _ = s.get(t, "/api/orders/99", adminToken)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, _ = s.get(t, "/api/orders/x", adminToken)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	for _, bad := range []string{`{"item":"","quantity":1}`, `{"item":"x","quantity":0}`, `{"item":"x","quantity":1,"price":0}`, `{`} {
+		resp, body = s.do(t, http.MethodPost, "/api/orders", viewerToken, strings.NewReader(bad), jsonHdr)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s: %s", bad, body)
+	}
+	resp, _ = s.do(t, http.MethodPost, "/api/orders", viewerToken, strings.NewReader(`{"item":"x","quantity":1}`),
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	require.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
+}
+
+// checkBrowserLogin checks the browser's way in: /admin sends strangers to
+// /login, which sets the session cookie, which opens /admin and the
+// metrics stream with the viewer's restriction.
+func checkBrowserLogin(t *testing.T, s *service) {
+	resp, _ := s.get(t, "/admin", "")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/login", resp.Header.Get("Location"))
+	resp, body := s.get(t, "/login", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), `<form method="post" action="/login">`)
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	resp, _ = s.do(t, http.MethodPost, "/login", "", strings.NewReader(url.Values{"user": {"viewer"}, "password": {"admin"}}.Encode()), form)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/login?failed", resp.Header.Get("Location"))
+	require.Empty(t, resp.Cookies())
+	resp, _ = s.do(t, http.MethodPost, "/login", "", strings.NewReader(url.Values{"user": {"viewer"}, "password": {"viewer"}}.Encode()), form)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/admin", resp.Header.Get("Location"))
+	cookies := resp.Cookies()
+	require.Len(t, cookies, 1)
+	require.Equal(t, sessionCookie, cookies[0].Name)
+	require.True(t, cookies[0].HttpOnly)
+	require.Equal(t, http.SameSiteLaxMode, cookies[0].SameSite)
+	cookie := http.Header{"Cookie": {cookies[0].String()}}
+	resp, body = s.do(t, http.MethodGet, "/admin", "", nil, cookie)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), "<b>orders_*, http_*</b>")
+	require.Contains(t, string(body), `connect("/ws/metrics"`)
+	// The cookie opens the metrics stream too (what the page's
+	// WebSocket sends), with the viewer's restriction.
+	resp, body = s.do(t, http.MethodGet, metricsPath, "", nil, cookie)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	require.NotContains(t, string(body), "db_")
+
+	resp, body = s.get(t, "/pulse.js", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), "export function connect")
+}
+
+// checkAnonymousStream checks that the metrics stream refuses requests
+// without a valid token, whatever the transport.
+func checkAnonymousStream(t *testing.T, s *service) {
+	for _, token := range []string{"", "not-a-token"} {
+		resp, _ := s.get(t, metricsPath, token)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		resp, _ = s.do(t, http.MethodGet, metricsPath, token, nil, http.Header{"Accept": {"text/event-stream"}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+		dialCtx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+		conn, resp, err := s.dial(dialCtx, token, "")
+		stop()
+		require.Error(t, err)
+		require.Nil(t, conn)
+		require.NotNil(t, resp)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+}
+
+// checkViewerStream opens the viewer's stream (into *viewer) and checks it
+// carries the viewer's series only, before and after a subscribe that asks
+// for more.
+func checkViewerStream(streamCtx context.Context, t *testing.T, s *service, viewer **websocket.Conn) {
+	jsonHdr := http.Header{"Content-Type": {"application/json"}}
+	conn, _, err := s.dial(streamCtx, viewerToken, "")
+	require.NoError(t, err)
+	*viewer = conn
+	check := func(m *message) {
+		for _, n := range m.names() {
+			require.True(t, viewerMaySee(n), "viewer received %q in a %s message", n, m.Type)
+		}
+	}
+	seen := map[string]bool{}
+	var placed float64
+	for _, m := range readConnect(streamCtx, t, conn) {
+		check(m)
+		for _, n := range m.names() {
+			seen[n] = true
+		}
+		if m.Type == "snapshot" {
+			placed = number(t, m.Values["orders_placed_total"])
+		}
+	}
+	for _, n := range []string{"orders_placed_total", "orders_by_status", "http_requests_total", "http_requests_in_flight"} {
+		require.True(t, seen[n], "viewer does not see %s", n)
+	}
+
+	// Subscribing cannot widen what Authorize granted.
+	require.NoError(t, conn.Write(streamCtx, websocket.MessageText, []byte(`{"type":"subscribe","patterns":["db_*","internal_*","*"]}`)))
+	// An order placed now shows in a later delta; every message up to
+	// it carries the viewer's series only.
+	resp, body := s.do(t, http.MethodPost, "/api/orders", adminToken, strings.NewReader(`{"item":"duck","quantity":1}`), jsonHdr)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
+	for {
+		m, err := read(streamCtx, t, conn)
+		require.NoError(t, err, "waiting for the new order")
+		check(m)
+		if v, ok := m.Values["orders_placed_total"]; ok && m.Type != "history" && number(t, v) >= placed+1 {
+			break
+		}
+	}
+
+	// The plain GET agrees, and ?match= cannot widen it either.
+	resp, body = s.get(t, metricsPath, viewerToken)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var snap message
+	require.NoError(t, json.Unmarshal(body, &snap))
+	require.NotEmpty(t, snap.Series)
+	check(&snap)
+	resp, body = s.get(t, metricsPath+"?match=db_*", viewerToken)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	snap = message{}
+	require.NoError(t, json.Unmarshal(body, &snap))
+	require.Empty(t, snap.Series)
+	require.Empty(t, snap.Values)
+}
+
+// checkAdminStream opens the admin's stream (into *admin) and checks it
+// carries every series.
+func checkAdminStream(streamCtx context.Context, t *testing.T, s *service, admin **websocket.Conn) {
+	conn, _, err := s.dial(streamCtx, adminToken, "")
+	require.NoError(t, err)
+	*admin = conn
+	seen := map[string]bool{}
+	for _, m := range readConnect(streamCtx, t, conn) {
+		for _, n := range m.names() {
+			seen[n] = true
+		}
+	}
+	for _, n := range []string{
+		"orders_placed_total", "orders_by_status", "http_requests_total", "http_requests_in_flight",
+		"db_pool_in_use_connections", "db_pool_open_connections", "db_pool_max_connections", "db_queries_total",
+		"internal_goroutines", "internal_build_info", "pulse_clients",
+	} {
+		require.True(t, seen[n], "admin does not see %s", n)
+	}
 }
 
 // waitFor polls cond until it holds, failing the test past a generous
