@@ -88,25 +88,10 @@ func run(ctx context.Context, addr string, interval time.Duration, ready func(ur
 		}
 	}()
 
-	s, err := newSite()
+	s, mux, err := setup(hub)
 	if err != nil {
 		return err
 	}
-	if err := s.register(hub); err != nil {
-		return err
-	}
-	// The Go runtime's metrics (goroutines, heap, GC, scheduler, CPU), read
-	// through runtime/metrics without stopping the world.
-	if err := hub.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}); err != nil {
-		return err
-	}
-
-	mux := http.NewServeMux()
-	mux.Handle(metricsPath, hub)
-	mux.Handle("GET /pulse.js", pulse.JS()) // the browser client the dashboard imports
-	mux.HandleFunc("GET /{$}", serveDashboard)
-	mux.Handle("/dashboard/", pulse.Dashboard(hub, pulse.DashboardTitle("pulse demo · every series"))) // all series, charted
-	s.mount(mux)
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -135,9 +120,9 @@ func run(ctx context.Context, addr string, interval time.Duration, ready func(ur
 		served = nil
 	}
 
-	// Shut down: the simulated visitors first, then the HTTP server (it
-	// stops accepting and waits for page requests), then the Hub (it closes
-	// the WebSocket connections, which http.Server does not track).
+	// Shut down: the simulated visitors first, then the Hub (it closes the
+	// WebSocket connections, which http.Server does not track), then the
+	// HTTP server (it stops accepting and waits for page requests).
 	stopTraffic()
 	<-trafficDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -158,6 +143,31 @@ func run(ctx context.Context, addr string, interval time.Duration, ready func(ur
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// setup registers the demo's sources on hub (the simulated site's metrics
+// and the Go runtime's) and returns the site and the demo's routes.
+func setup(hub *pulse.Hub) (*site, *http.ServeMux, error) {
+	s, err := newSite()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.register(hub); err != nil {
+		return nil, nil, err
+	}
+	// The Go runtime's metrics (goroutines, heap, GC, scheduler, CPU), read
+	// through runtime/metrics without stopping the world.
+	if err := hub.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}); err != nil {
+		return nil, nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(metricsPath, hub)
+	mux.Handle("GET /pulse.js", pulse.JS()) // the browser client the dashboard imports
+	mux.HandleFunc("GET /{$}", serveDashboard)
+	mux.Handle("/dashboard/", pulse.Dashboard(hub, pulse.DashboardTitle("pulse demo · every series"))) // all series, charted
+	s.mount(mux)
+	return s, mux, nil
 }
 
 // newServer returns the HTTP server for handler. net/http sets no timeout

@@ -180,6 +180,52 @@ func TestRun(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	base, done := startRun(t, ctx)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	checkPages(t, client, base)
+
+	// The live stream.
+	wsURL := "ws" + strings.TrimPrefix(base, "http") + "ws/metrics"
+	streamCtx, stopStream := context.WithTimeout(context.Background(), 60*time.Second)
+	defer stopStream()
+	conn, _, err := websocket.Dial(streamCtx, wsURL, nil)
+	require.NoError(t, err)
+	defer conn.CloseNow()
+	conn.SetReadLimit(4 << 20) // the whole catalogue, runtime metrics included, is past the default 32 KiB
+	stream := &demoStream{ctx: streamCtx, conn: conn}
+	st := readUntilLive(t, stream)
+	checkSeries(t, st)
+	checkScrape(t, client, base, st)
+
+	// Shut down with the client still connected: run returns nil and the
+	// client is told the server is going away.
+	cancel()
+	for {
+		_, err := stream.read(t)
+		if err != nil {
+			require.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(err), "%v", err)
+			break
+		}
+	}
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+
+	// Nothing run started is left behind.
+	_ = conn.CloseNow()
+	tr.CloseIdleConnections()
+	requireGoroutinesSettle(t, goroutinesBefore)
+}
+
+// startRun starts run on a free loopback port, with a 50 ms tick, until ctx
+// is cancelled. It returns the URL run reported ready and the channel run's
+// result arrives on.
+func startRun(t *testing.T, ctx context.Context) (string, <-chan error) {
 	urls := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -196,12 +242,11 @@ func TestRun(t *testing.T) {
 	require.True(t, strings.HasPrefix(base, "http://127.0.0.1:"), base)
 	require.True(t, strings.HasSuffix(base, "/"), base)
 	require.NotEqual(t, "http://127.0.0.1:0/", base, "ready must report the bound port")
+	return base, done
+}
 
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-
-	// The dashboard.
+// checkPages checks the dashboard page and a page of the simulated site.
+func checkPages(t *testing.T, client *http.Client, base string) {
 	resp, err := client.Get(base)
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)
@@ -219,65 +264,68 @@ func TestRun(t *testing.T) {
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.Header.Get("Set-Cookie"), visitorCookie+"=")
+}
 
-	// The live stream.
-	wsURL := "ws" + strings.TrimPrefix(base, "http") + "ws/metrics"
-	streamCtx, stopStream := context.WithTimeout(context.Background(), 60*time.Second)
-	defer stopStream()
-	conn, _, err := websocket.Dial(streamCtx, wsURL, nil)
-	require.NoError(t, err)
-	defer conn.CloseNow()
-	conn.SetReadLimit(4 << 20) // the whole catalogue, runtime metrics included, is past the default 32 KiB
+// demoStream reads the demo's WebSocket stream, skipping (and noting) the
+// history messages.
+type demoStream struct {
+	ctx        context.Context
+	conn       *websocket.Conn
+	sawHistory bool
+}
 
-	sawHistory := false
-	read := func() (*wireMessage, error) {
-		for {
-			typ, data, err := conn.Read(streamCtx)
-			if err != nil {
-				return nil, err
-			}
-			require.Equal(t, websocket.MessageText, typ)
-			var kind struct {
-				Type string `json:"type"`
-				Seq  uint64 `json:"seq"`
-			}
-			require.NoError(t, json.Unmarshal(data, &kind), "%s", data)
-			if kind.Type == "history" {
-				sawHistory = true // charts' backfill; this test checks the live values
-				continue
-			}
-			var m wireMessage
-			require.NoError(t, json.Unmarshal(data, &m), "%s", data)
-			return &m, nil
+// read returns the next message other than history.
+func (d *demoStream) read(t *testing.T) (*wireMessage, error) {
+	for {
+		typ, data, err := d.conn.Read(d.ctx)
+		if err != nil {
+			return nil, err
 		}
+		require.Equal(t, websocket.MessageText, typ)
+		var kind struct {
+			Type string `json:"type"`
+			Seq  uint64 `json:"seq"`
+		}
+		require.NoError(t, json.Unmarshal(data, &kind), "%s", data)
+		if kind.Type == "history" {
+			d.sawHistory = true // charts' backfill; this test checks the live values
+			continue
+		}
+		var m wireMessage
+		require.NoError(t, json.Unmarshal(data, &m), "%s", data)
+		return &m, nil
 	}
+}
 
+// readUntilLive checks the connect sequence (hello, then the connect
+// snapshot, then history) and reads on until the figures are live; the
+// stream's context is the (generous) deadline.
+func readUntilLive(t *testing.T, d *demoStream) *wireState {
 	var st wireState
-	first, err := read()
+	first, err := d.read(t)
 	require.NoError(t, err)
 	require.Equal(t, "hello", first.Type)
 	require.Equal(t, 1, first.Version)
 	require.EqualValues(t, 50, first.IntervalMS)
 	st.apply(t, first)
-	second, err := read()
+	second, err := d.read(t)
 	require.NoError(t, err)
 	require.Equal(t, "snapshot", second.Type)
 	require.Equal(t, "connect", second.Reason)
 	require.Equal(t, first.Seq, second.Seq)
 	st.apply(t, second)
-
-	// Wait, on the stream itself, until the figures are live. streamCtx is
-	// the (generous) deadline.
 	for !st.ready() {
-		m, err := read()
+		m, err := d.read(t)
 		require.NoError(t, err, "waiting for live figures; state %+v", st.values)
 		st.apply(t, m)
 	}
+	require.True(t, d.sawHistory, "a history message follows the connect snapshot")
+	return &st
+}
 
-	require.True(t, sawHistory, "a history message follows the connect snapshot")
-
-	// Every series the dashboard uses is there, with help and, where its
-	// source gives one, unit.
+// checkSeries checks that every series the dashboard uses is there, with
+// help and, where its source gives one, unit.
+func checkSeries(t *testing.T, st *wireState) {
 	for _, w := range wantSeries {
 		s, ok := st.series[w.key]
 		require.True(t, ok, "series %s missing", w.key)
@@ -291,12 +339,14 @@ func TestRun(t *testing.T) {
 	}
 	require.Greater(t, st.values["go_sched_goroutines_goroutines"], 0.0)
 	require.Greater(t, st.values["go_memory_classes_heap_objects_bytes"], 0.0)
+}
 
-	// Prometheus scrapes the same counters at /metrics: at least what the
-	// Hub last reported, since they only grow.
-	resp, err = client.Get(base + "metrics")
+// checkScrape checks that Prometheus scrapes the same counters at /metrics:
+// at least what the Hub last reported, since they only grow.
+func checkScrape(t *testing.T, client *http.Client, base string, st *wireState) {
+	resp, err := client.Get(base + "metrics")
 	require.NoError(t, err)
-	body, err = io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, resp.Body.Close())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -310,28 +360,6 @@ func TestRun(t *testing.T) {
 		require.GreaterOrEqual(t, scraped, st.values[key], key)
 	}
 	require.Contains(t, string(body), `http_request_duration_seconds_bucket{page="shop",le="0.01"}`)
-
-	// Shut down with the client still connected: run returns nil and the
-	// client is told the server is going away.
-	cancel()
-	for {
-		_, err := read()
-		if err != nil {
-			require.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(err), "%v", err)
-			break
-		}
-	}
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not return after cancel")
-	}
-
-	// Nothing run started is left behind.
-	_ = conn.CloseNow()
-	tr.CloseIdleConnections()
-	requireGoroutinesSettle(t, goroutinesBefore)
 }
 
 // requireGoroutinesSettle waits, with a deadline, until no more than n

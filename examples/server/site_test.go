@@ -26,18 +26,42 @@ func TestPageHandler(t *testing.T) {
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	s.mount(mux)
-	get := func(path string, cookie string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
-		if cookie != "" {
-			req.AddCookie(&http.Cookie{Name: visitorCookie, Value: cookie})
-		}
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		return rec
-	}
+	p := pageGetter{mux}
+	checkVisitors(t, s, p)
+	checkCollected(t, s)
 
+	// Prometheus sees the same numbers.
+	rec := p.get("/metrics", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	body, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), `http_requests_total{page="blog"} 2`)
+	require.Contains(t, string(body), `http_request_duration_seconds_count{page="shop"} 1`)
+	require.Empty(t, rec.Header().Values("Set-Cookie"), "/metrics is not a page: no visitor cookie")
+	total, _ := s.active.Counts()
+	require.Equal(t, 3, total, "/metrics is not a visit")
+}
+
+// pageGetter requests the demo site's pages through its mux.
+type pageGetter struct{ mux *http.ServeMux }
+
+// get requests path with the visitor cookie set to cookie, if not empty.
+func (p pageGetter) get(path string, cookie string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: visitorCookie, Value: cookie})
+	}
+	rec := httptest.NewRecorder()
+	p.mux.ServeHTTP(rec, req)
+	return rec
+}
+
+// checkVisitors makes three visitors (one who comes back, one with a
+// malformed cookie, one of the simulator's) and checks their cookies and
+// the request metrics.
+func checkVisitors(t *testing.T, s *site, p pageGetter) {
 	// A browser without a cookie gets one, and counts as a visitor.
-	rec := get("/blog", "")
+	rec := p.get("/blog", "")
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Contains(t, rec.Header().Get("Content-Type"), "text/html")
 	require.Contains(t, rec.Body.String(), "<h1>Blog</h1>")
@@ -50,7 +74,7 @@ func TestPageHandler(t *testing.T) {
 
 	// Coming back with it: no new cookie, still one visitor.
 	for _, path := range []string{"/blog", "/shop"} {
-		rec = get(path, id)
+		rec = p.get(path, id)
 		require.Equal(t, http.StatusOK, rec.Code)
 		require.Empty(t, rec.Header().Values("Set-Cookie"))
 	}
@@ -63,16 +87,21 @@ func TestPageHandler(t *testing.T) {
 	require.Equal(t, 0.0, s.inFlight.Value())
 
 	// A malformed cookie is replaced: a new visitor.
-	rec = get("/about", strings.Repeat("x", 65))
+	rec = p.get("/about", strings.Repeat("x", 65))
 	require.Len(t, rec.Result().Cookies(), 1)
 
 	// The simulator's visitors keep their ids.
 	sim := poolID()
 	require.Regexp(t, middlewareID, sim)
-	rec = get("/about", sim)
+	rec = p.get("/about", sim)
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Empty(t, rec.Header().Values("Set-Cookie"))
+}
 
+// checkCollected checks the metrics the Hub collects from the site after
+// checkVisitors: the active users and, through the Prometheus adapter, the
+// requests and their durations.
+func checkCollected(t *testing.T, s *site) {
 	// The metrics as the Hub collects them.
 	ms, err := s.active.Collect(context.Background())
 	require.NoError(t, err)
@@ -107,17 +136,6 @@ func TestPageHandler(t *testing.T) {
 			require.Equal(t, "Page requests served", m.Help)
 		}
 	}
-
-	// Prometheus sees the same numbers.
-	rec = get("/metrics", "")
-	require.Equal(t, http.StatusOK, rec.Code)
-	body, err := io.ReadAll(rec.Body)
-	require.NoError(t, err)
-	require.Contains(t, string(body), `http_requests_total{page="blog"} 2`)
-	require.Contains(t, string(body), `http_request_duration_seconds_count{page="shop"} 1`)
-	require.Empty(t, rec.Header().Values("Set-Cookie"), "/metrics is not a page: no visitor cookie")
-	total, _ = s.active.Counts()
-	require.Equal(t, 3, total, "/metrics is not a visit")
 }
 
 // values maps the keys of ms to their values, checking that each is valid.
