@@ -361,6 +361,39 @@ const client = connect(q.get("url"), {
 window.pulse = client;
 </script></body></html>`
 
+// sseGate stands in front of a Hub for TestBrowserSSEFallback: it counts
+// the WebSocket upgrades and the event-stream requests, answers the first
+// failStream event-stream requests 503 and, on a route that refuses them,
+// the upgrades 403.
+type sseGate struct {
+	hub        *pulse.Hub
+	upgrades   atomic.Int64 // WebSocket upgrade requests
+	streams    atomic.Int64 // Server-Sent Events requests
+	failStream atomic.Int64 // event-stream requests still to answer 503
+}
+
+// serve returns the gate's handler, refusing WebSocket upgrades if
+// refuseUpgrades.
+func (g *sseGate) serve(refuseUpgrades bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
+			g.upgrades.Add(1)
+			if refuseUpgrades { // like a proxy that does not pass WebSocket
+				http.Error(w, "no websockets here", http.StatusForbidden)
+				return
+			}
+		case strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
+			g.streams.Add(1)
+			if g.failStream.Add(-1) >= 0 { // EventSource gives up on this by itself
+				http.Error(w, "try again", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		g.hub.ServeHTTP(w, r)
+	}
+}
+
 // TestBrowserSSEFallback serves pulse.js and a Hub from the test and loads
 // pages that get their values over Server-Sent Events: asked for, with no
 // WebSocket in the page, and with WebSocket upgrades refused by the server.
@@ -373,33 +406,10 @@ func TestBrowserSSEFallback(t *testing.T) {
 		return float64(ticks.Add(1))
 	}), pulse.SourceOptions{}))
 
-	var (
-		upgrades   atomic.Int64 // WebSocket upgrade requests
-		streams    atomic.Int64 // Server-Sent Events requests
-		failStream atomic.Int64 // event-stream requests still to answer 503
-	)
-	serveHub := func(refuseUpgrades bool) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
-				upgrades.Add(1)
-				if refuseUpgrades { // like a proxy that does not pass WebSocket
-					http.Error(w, "no websockets here", http.StatusForbidden)
-					return
-				}
-			case strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
-				streams.Add(1)
-				if failStream.Add(-1) >= 0 { // EventSource gives up on this by itself
-					http.Error(w, "try again", http.StatusServiceUnavailable)
-					return
-				}
-			}
-			hub.ServeHTTP(w, r)
-		}
-	}
+	gate := &sseGate{hub: hub}
 	mux := http.NewServeMux()
-	mux.Handle("/ws/metrics", serveHub(false))
-	mux.Handle("/nows/metrics", serveHub(true))
+	mux.Handle("/ws/metrics", gate.serve(false))
+	mux.Handle("/nows/metrics", gate.serve(true))
 	mux.Handle("/pulse.js", pulse.JS())
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -424,9 +434,9 @@ func TestBrowserSSEFallback(t *testing.T) {
 		{name: "upgrades refused", query: "url=/nows/metrics", upgrades: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			upgrades.Store(0)
-			streams.Store(0)
-			failStream.Store(tc.failFirst)
+			gate.upgrades.Store(0)
+			gate.streams.Store(0)
+			gate.failStream.Store(tc.failFirst)
 			b.navigate(srv.URL + "/?" + tc.query)
 			b.waitFor("live over SSE", jsLive)
 			b.waitFor("a value", jsValue+` > 0`)
@@ -434,8 +444,8 @@ func TestBrowserSSEFallback(t *testing.T) {
 			b.waitFor("the value to change", fmt.Sprintf(`%s > %v`, jsValue, v))
 			require.GreaterOrEqual(t, eval[int](b, `window.pulse.history("test_ticks").times.length`), 2, "history")
 
-			require.Equal(t, tc.upgrades, upgrades.Load(), "WebSocket attempts")
-			require.Greater(t, streams.Load(), tc.failFirst, "event-stream requests")
+			require.Equal(t, tc.upgrades, gate.upgrades.Load(), "WebSocket attempts")
+			require.Greater(t, gate.streams.Load(), tc.failFirst, "event-stream requests")
 			if tc.name == "forced" {
 				b.screenshot("sse.png")
 			}

@@ -128,6 +128,26 @@ func TestDashboardInBrowser(t *testing.T) {
 	first := eval[int](b, `dashboard.client.seq`)
 	require.Equal(t, "websocket", eval[string](b, `document.getElementById("status").dataset.transport`))
 
+	checkFamilies(t, b)
+	cards := checkDrawnFromHistory(t, b, first)
+	checkUnits(t, b)
+	checkRedrawnPerTick(t, b, cards)
+	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-all.png"))
+	checkPageFilter(t, b)
+	checkServerFilter(t, b)
+	checkPause(t, b)
+	srv2 := checkReconnect(t, b, srv)
+
+	// Dark mode and a phone, for the eye (the files are logged).
+	darkAndPhone(t, b, screenshotDir(t))
+	srv2.stop()
+	b.noPageErrors()
+}
+
+// checkFamilies checks that every series is in a chart, a chart per
+// family, the application's first and the Hub's own last, and a
+// histogram's quantiles and average in one chart.
+func checkFamilies(t *testing.T, b *browser) {
 	// Every series in a chart: a chart per family, the application's first.
 	b.waitFor("every series charted", jsEverySeries+` && dashboard.client.state.series.size > 50`)
 	charts := eval[[]string](b, `[...document.querySelectorAll("#grid .card")].map((el) => el.dataset.chart)`)
@@ -142,7 +162,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.Equal(t, pages, eval[[]string](b, `dashboard.chart("http_requests_total").spec.lines.map((l) => l.key)`), "a line per page")
 	require.Equal(t, []string{"p50", "p90", "p99", "avg"}, eval[[]string](b, `dashboard.chart('http_request_duration_seconds{page="shop"}').spec.lines.map((l) => l.label)`),
 		"the quantiles and the average of a histogram in one chart")
+}
 
+// checkDrawnFromHistory checks that the charts in view are drawn and start
+// full, from history: more points than the ticks seen since the page
+// connected at seq first. It returns the cards in view.
+func checkDrawnFromHistory(t *testing.T, b *browser, first int) []inViewCard {
 	// The charts in view are drawn, and start full: more points than the
 	// ticks seen since the page connected.
 	b.waitFor("the charts in view drawn", jsAllDrawn)
@@ -157,7 +182,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Off-screen cards are not drawn.
 	require.Equal(t, 0, eval[int](b, `[...document.querySelectorAll("#grid .card")].filter((el) =>
 		el.getBoundingClientRect().top > innerHeight + 400 && el.dataset.seq).length`), "cards far below the fold drawn")
+	return cards
+}
 
+// checkUnits checks units and rates: requests per second, durations in ms,
+// a limit in EiB listed as a constant.
+func checkUnits(t *testing.T, b *browser) {
 	// Units and rates: requests per second, durations in ms, a limit in EiB.
 	requests := `dashboard.chart("http_requests_total")`
 	require.Equal(t, "rate", eval[string](b, requests+`.el.dataset.plot`))
@@ -166,9 +196,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitFor("a duration", `/^[\d.]+ (ns|µs|ms|s)$/.test(dashboard.chart('http_request_duration_seconds{page="shop"}').legendVals.get('http_request_duration_seconds{page="shop",quantile="0.5"}').textContent)`)
 	b.waitFor("go_gc_gomemlimit_bytes listed as constant", constRow("go_gc_gomemlimit_bytes")+`?.querySelector(".cval").textContent === "8 EiB"`)
 	require.Zero(t, eval[int](b, `document.querySelectorAll('#grid [data-chart="go_gc_gomemlimit_bytes"]').length`), "no flat chart of it")
+}
 
+// checkRedrawnPerTick checks that, tick by tick, the charts in view (before,
+// as drawn earlier) are redrawn and their values change.
+func checkRedrawnPerTick(t *testing.T, b *browser, before []inViewCard) {
 	// Tick by tick, the charts in view are redrawn and values change.
-	before := cards
 	for range 3 {
 		seq := eval[int](b, `dashboard.client.seq`)
 		b.waitFor("the next tick", fmt.Sprintf(`dashboard.client.seq > %d`, seq))
@@ -183,15 +216,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 	require.Positive(t, changed, "values changed over three ticks")
+}
 
-	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-all.png"))
-
+// checkPageFilter checks the filter on the page: substrings of the key,
+// globs and label matches, kept in the address bar.
+func checkPageFilter(t *testing.T, b *browser) {
 	// The filter, on the page: substrings of the key, and globs.
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.CSS("#filter"), "site_active")))
 	b.waitFor("only the active-users chart", jsDashShown+` === 1 && document.querySelector("#grid .card:not([hidden])").dataset.chart === "site_active_users"`)
 	require.Contains(t, eval[string](b, `document.getElementById("count").textContent`), " of ")
 	b.waitFor("the filter in the address bar", `new URLSearchParams(location.search).get("q") === "site_active"`)
 
+	requests := `dashboard.chart("http_requests_total")`
 	eval[chromedp.Void](b, `dashboard.setFilter("go_gc_*_bytes page=\"shop\"")`)
 	want := eval[int](b, `[...dashboard.client.state.series.values()].filter((s) => /^go_gc_.*_bytes$/i.test(s.name) || s.key.toLowerCase().includes('page="shop"')).length`)
 	total := eval[int](b, `dashboard.client.state.series.size`)
@@ -201,7 +237,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitFor("their charts drawn", jsAllDrawn)
 	b.waitFor("byte figures", `[...document.querySelectorAll("#grid .card:not([hidden]) .unit, #grid .card:not([hidden]) .lval")].some((el) => /(B|KiB|MiB|GiB)$/.test(el.textContent))`)
 	b.saveViewport(filepath.Join(screenshotDir(t), "dashboard-filtered.png"))
+}
 
+// checkServerFilter checks the filter on the server: it becomes the
+// subscription, and clearing it brings everything back.
+func checkServerFilter(t *testing.T, b *browser) {
 	// On the server: the filter becomes the subscription.
 	eval[chromedp.Void](b, `dashboard.setFilter("site_active")`)
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#server-filter"))))
@@ -212,7 +252,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	eval[chromedp.Void](b, `dashboard.setFilter("")`)
 	b.waitFor("everything again", `dashboard.client.patterns.join() === "*" && dashboard.client.state.series.size > 50 && `+jsEverySeries+` && `+jsDashShown+` === `+jsDashCards)
 	b.waitFor("all drawn", jsAllDrawn)
+}
 
+// checkPause checks that pause freezes the charts and resume brings them
+// up to date.
+func checkPause(t *testing.T, b *browser) {
 	// Pause freezes the charts; resume brings them up to date.
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#pause"))))
 	require.Equal(t, "true", eval[string](b, `document.body.dataset.paused`))
@@ -223,7 +267,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.Equal(t, "Resume", eval[string](b, `document.getElementById("pause").textContent`))
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#pause"))))
 	b.waitFor("the charts to catch up", fmt.Sprintf(`Number(document.querySelector("#grid .card").dataset.seq) > %d`, seq+2))
+}
 
+// checkReconnect stops srv and starts a new demo on its address: the
+// status says so, and the page resumes on a fresh snapshot. It returns the
+// new demo.
+func checkReconnect(t *testing.T, b *browser, srv *demo) *demo {
 	// The server goes away and comes back: the status says so, and the
 	// page resumes on a fresh snapshot.
 	connects := eval[int](b, `Number(document.getElementById("status").dataset.connects)`)
@@ -234,11 +283,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitFor("live on the new server", fmt.Sprintf(`%s === "live" && Number(document.getElementById("status").dataset.connects) > %d`, jsDashState, connects))
 	b.waitFor("every series charted again", jsEverySeries)
 	b.waitFor("drawn again", jsAllDrawn)
-
-	// Dark mode and a phone, for the eye (the files are logged).
-	darkAndPhone(t, b, screenshotDir(t))
-	srv2.stop()
-	b.noPageErrors()
+	return srv2
 }
 
 // darkAndPhone checks the page in dark mode and at a phone's width, and
@@ -322,20 +367,51 @@ func TestDashboardSmoothness(t *testing.T) {
 		points   = 300
 		measure  = 60 // ticks per phase
 	)
+	hub := newLoadHub(t, nSeries, counters, interval, points)
+	mux := http.NewServeMux()
+	mux.Handle("/dashboard/", pulse.Dashboard(hub, pulse.DashboardTitle("200 series")))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	b := newBrowser(t) // after the server: its cleanup runs first
+
+	b.run(chromedp.EmulateViewport(1280, 900))
+	b.navigate(srv.URL + "/dashboard/")
+	b.waitFor("live", jsDashState+` === "live"`)
+	b.waitFor("200 cards", fmt.Sprintf(`%s === %d`, jsDashCards, nSeries))
+	b.waitFor("full charts", fmt.Sprintf(`Math.min(...[...document.querySelectorAll("#grid .card")].slice(0, 8).map((el) => Number(el.dataset.points || 0))) >= %d`, points-10))
+
+	visible := measureFrames(t, b, "1280x900 viewport", measure, nSeries)
+	require.Less(t, visible.InView, nSeries/2, "only the cards in view (and a margin) are observed in view")
+	require.LessOrEqual(t, slices.Max(visible.Charts), visible.InView, "only the charts in view are drawn")
+
+	// Every card in view: a viewport as tall as the grid.
+	height := eval[int](b, `Math.ceil(document.documentElement.scrollHeight) + 100`)
+	t.Logf("all 200 in view: a viewport of 1280x%d; a card is %v px high", height, eval[float64](b, `document.querySelector("#grid .card").getBoundingClientRect().height`))
+	b.run(chromedp.EmulateViewport(1280, int64(height)))
+	b.waitFor("every card in view", fmt.Sprintf(`dashboard.inView === %d`, nSeries))
+	all := measureFrames(t, b, "all 200 in view", measure, nSeries)
+	require.Equal(t, nSeries, slices.Max(all.Charts), "every chart drawn in one frame")
+	b.noPageErrors()
+}
+
+// newLoadHub returns a Hub ticking every interval with points of history,
+// with one source of n series that all change every tick: the first
+// counters of them counters, the rest gauges. The test closes it.
+func newLoadHub(t *testing.T, n, counters int, interval time.Duration, points int) *pulse.Hub {
 	hub, err := pulse.NewHub(pulse.Options{Interval: interval, History: points})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, hub.Close()) })
 	units := []string{"bytes", "seconds", "requests", ""}
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
-	vals := make([]float64, nSeries)
+	vals := make([]float64, n)
 	for i := range vals {
 		vals[i] = 100 + rng.Float64()*1000
 	}
 	require.NoError(t, hub.Register(pulse.SourceFunc(func(context.Context) ([]pulse.Metric, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		ms := make([]pulse.Metric, nSeries)
+		ms := make([]pulse.Metric, n)
 		for i := range ms {
 			m := pulse.Metric{Name: fmt.Sprintf("load_series_%03d", i), Unit: units[i%len(units)], Labels: pulse.Labels{"shard": strconv.Itoa(i % 8)}}
 			if i < counters {
@@ -350,77 +426,58 @@ func TestDashboardSmoothness(t *testing.T) {
 		}
 		return ms, nil
 	}), pulse.SourceOptions{Name: "load"}))
+	return hub
+}
 
-	mux := http.NewServeMux()
-	mux.Handle("/dashboard/", pulse.Dashboard(hub, pulse.DashboardTitle("200 series")))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	b := newBrowser(t) // after the server: its cleanup runs first
+// frameFigures are the dashboard's drawing figures over a phase of
+// measureFrames (dashboard.perf).
+type frameFigures struct {
+	Frames   []float64 // ms drawing, per frame that drew
+	Charts   []int     // charts drawn in that frame
+	Rendered []float64 // ms from that frame's start until rendered
+	Updates  []float64 // ms handling a message
+	Long     int       // main-thread tasks over 50 ms
+	LongMs   float64
+	Ticks    int
+	InView   int
+	Duration float64
+}
 
-	b.run(chromedp.EmulateViewport(1280, 900))
-	b.navigate(srv.URL + "/dashboard/")
-	b.waitFor("live", jsDashState+` === "live"`)
-	b.waitFor("200 cards", fmt.Sprintf(`%s === %d`, jsDashCards, nSeries))
-	b.waitFor("full charts", fmt.Sprintf(`Math.min(...[...document.querySelectorAll("#grid .card")].slice(0, 8).map((el) => Number(el.dataset.points || 0))) >= %d`, points-10))
-
-	type figures struct {
-		Frames   []float64 // ms drawing, per frame that drew
-		Charts   []int     // charts drawn in that frame
-		Rendered []float64 // ms from that frame's start until rendered
-		Updates  []float64 // ms handling a message
-		Long     int       // main-thread tasks over 50 ms
-		LongMs   float64
-		Ticks    int
-		InView   int
-		Duration float64
-	}
-	run := func(phase string) figures {
-		t.Helper()
-		b.waitFor("the charts in view drawn", jsAllDrawn)
-		eval[chromedp.Void](b, `dashboard.perf.reset(); window.__t0 = performance.now(); window.__seq0 = dashboard.client.seq`)
-		seq := eval[int](b, `dashboard.client.seq`)
-		b.waitFor(fmt.Sprintf("%d ticks", measure), fmt.Sprintf(`dashboard.client.seq >= %d`, seq+measure))
-		f := eval[figures](b, `({ frames: dashboard.perf.frames, charts: dashboard.perf.charts, rendered: dashboard.perf.rendered,
-			updates: dashboard.perf.updates, long: dashboard.perf.longTasks, longMs: dashboard.perf.longTaskMs,
-			ticks: dashboard.client.seq - window.__seq0, inView: dashboard.inView, duration: performance.now() - window.__t0 })`)
-		require.NotEmpty(t, f.Frames, "%s: frames drawn", phase)
-		require.NotEmpty(t, f.Rendered, "%s: frames rendered", phase)
-		over := func(ms []float64) float64 {
-			n := 0
-			for _, v := range ms {
-				if v > 16 {
-					n++
-				}
+// measureFrames measures the dashboard's drawing over ticks ticks, logs the
+// figures of the phase and checks a very generous sanity bound on them.
+func measureFrames(t *testing.T, b *browser, phase string, ticks, nSeries int) frameFigures {
+	t.Helper()
+	b.waitFor("the charts in view drawn", jsAllDrawn)
+	eval[chromedp.Void](b, `dashboard.perf.reset(); window.__t0 = performance.now(); window.__seq0 = dashboard.client.seq`)
+	seq := eval[int](b, `dashboard.client.seq`)
+	b.waitFor(fmt.Sprintf("%d ticks", ticks), fmt.Sprintf(`dashboard.client.seq >= %d`, seq+ticks))
+	f := eval[frameFigures](b, `({ frames: dashboard.perf.frames, charts: dashboard.perf.charts, rendered: dashboard.perf.rendered,
+		updates: dashboard.perf.updates, long: dashboard.perf.longTasks, longMs: dashboard.perf.longTaskMs,
+		ticks: dashboard.client.seq - window.__seq0, inView: dashboard.inView, duration: performance.now() - window.__t0 })`)
+	require.NotEmpty(t, f.Frames, "%s: frames drawn", phase)
+	require.NotEmpty(t, f.Rendered, "%s: frames rendered", phase)
+	over := func(ms []float64) float64 {
+		n := 0
+		for _, v := range ms {
+			if v > 16 {
+				n++
 			}
-			return 100 * float64(n) / float64(len(ms))
 		}
-		secs := f.Duration / 1000
-		t.Logf("%s: %d series, %d ticks in %.1f s (%.1f/s), %d charts in view, %d frames drew (%.1f/s), charts per frame p50 %d max %d",
-			phase, nSeries, f.Ticks, secs, float64(f.Ticks)/secs, f.InView, len(f.Frames), float64(len(f.Frames))/secs,
-			quantile(f.Charts, 0.5), slices.Max(f.Charts))
-		t.Logf("%s: drawing (dashboard.js) ms per frame p50 %.1f p99 %.1f max %.1f, over 16 ms %.0f%%",
-			phase, quantile(f.Frames, 0.5), quantile(f.Frames, 0.99), slices.Max(f.Frames), over(f.Frames))
-		t.Logf("%s: whole frame (drawing, style, layout, paint, raster, commit) ms p50 %.1f p99 %.1f max %.1f, over 16 ms %.0f%%",
-			phase, quantile(f.Rendered, 0.5), quantile(f.Rendered, 0.99), slices.Max(f.Rendered), over(f.Rendered))
-		t.Logf("%s: message handling ms p50 %.2f p99 %.2f; main-thread tasks over 50 ms: %d (%.0f ms, %.0f%% of the time)",
-			phase, quantile(f.Updates, 0.5), quantile(f.Updates, 0.99), f.Long, f.LongMs, f.LongMs/f.Duration*100)
-		// A very generous sanity bound, not a speed requirement.
-		require.Less(t, quantile(f.Frames, 0.5), 250.0, "%s: median drawing time per frame", phase)
-		return f
+		return 100 * float64(n) / float64(len(ms))
 	}
-
-	visible := run("1280x900 viewport")
-	require.Less(t, visible.InView, nSeries/2, "only the cards in view (and a margin) are observed in view")
-	require.LessOrEqual(t, slices.Max(visible.Charts), visible.InView, "only the charts in view are drawn")
-
-	// Every card in view: a viewport as tall as the grid.
-	height := eval[int](b, `Math.ceil(document.documentElement.scrollHeight) + 100`)
-	t.Logf("all 200 in view: a viewport of 1280x%d; a card is %v px high", height, eval[float64](b, `document.querySelector("#grid .card").getBoundingClientRect().height`))
-	b.run(chromedp.EmulateViewport(1280, int64(height)))
-	b.waitFor("every card in view", fmt.Sprintf(`dashboard.inView === %d`, nSeries))
-	all := run("all 200 in view")
-	require.Equal(t, nSeries, slices.Max(all.Charts), "every chart drawn in one frame")
-	b.noPageErrors()
+	secs := f.Duration / 1000
+	t.Logf("%s: %d series, %d ticks in %.1f s (%.1f/s), %d charts in view, %d frames drew (%.1f/s), charts per frame p50 %d max %d",
+		phase, nSeries, f.Ticks, secs, float64(f.Ticks)/secs, f.InView, len(f.Frames), float64(len(f.Frames))/secs,
+		quantile(f.Charts, 0.5), slices.Max(f.Charts))
+	t.Logf("%s: drawing (dashboard.js) ms per frame p50 %.1f p99 %.1f max %.1f, over 16 ms %.0f%%",
+		phase, quantile(f.Frames, 0.5), quantile(f.Frames, 0.99), slices.Max(f.Frames), over(f.Frames))
+	t.Logf("%s: whole frame (drawing, style, layout, paint, raster, commit) ms p50 %.1f p99 %.1f max %.1f, over 16 ms %.0f%%",
+		phase, quantile(f.Rendered, 0.5), quantile(f.Rendered, 0.99), slices.Max(f.Rendered), over(f.Rendered))
+	t.Logf("%s: message handling ms p50 %.2f p99 %.2f; main-thread tasks over 50 ms: %d (%.0f ms, %.0f%% of the time)",
+		phase, quantile(f.Updates, 0.5), quantile(f.Updates, 0.99), f.Long, f.LongMs, f.LongMs/f.Duration*100)
+	// A very generous sanity bound, not a speed requirement.
+	require.Less(t, quantile(f.Frames, 0.5), 250.0, "%s: median drawing time per frame", phase)
+	return f
 }
 
 // quantile returns the q-quantile (nearest rank) of xs, which it does not
