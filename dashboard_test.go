@@ -49,7 +49,35 @@ func fetch(t *testing.T, method, url string, hdr map[string]string) (*http.Respo
 func TestDashboardServesPageAndAssets(t *testing.T) {
 	th := newTestHub(t, Options{})
 	base := dashboardServer(t, th, "/dashboard/") + "/dashboard/"
+	checkDashboardPage(t, base)
+	checkDashboardAssets(t, base)
 
+	// The page's script comes from the embedded files, and pulse.js is the
+	// one JS() serves.
+	_, js := fetch(t, http.MethodGet, base+"dashboard.js", nil)
+	embedded, err := dashboardFS.ReadFile("dashboard/dashboard.js")
+	require.NoError(t, err)
+	require.Equal(t, string(embedded), js)
+	require.Contains(t, js, `connect("stream"`, "the stream is relative to the page")
+	checkDashboardModules(t, base)
+
+	// Only GET and HEAD.
+	resp, _ := fetch(t, http.MethodPost, base, nil)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	require.Equal(t, "GET, HEAD", resp.Header.Get("Allow"))
+	resp, _ = fetch(t, http.MethodDelete, base+"dashboard.css", nil)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+
+	// Anything else is 404.
+	for _, p := range []string{"nope.js", "index.html", "dashboard.js/", "stream/x", "a/b/c", "DASHBOARD.JS", "..%2fhub.go"} {
+		resp, _ := fetch(t, http.MethodGet, base+p, nil)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, p)
+	}
+}
+
+// checkDashboardPage checks the page at base: its headers (the CSP among
+// them) and that it loads only relative, embedded files.
+func checkDashboardPage(t *testing.T, base string) {
 	resp, page := fetch(t, http.MethodGet, base, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
@@ -68,7 +96,11 @@ func TestDashboardServesPageAndAssets(t *testing.T) {
 	require.NotContains(t, page, "http://")
 	require.NotContains(t, page, "https://")
 	require.NotContains(t, page, "<style", "no inline style: the CSP forbids it")
+}
 
+// checkDashboardAssets checks the page's script, style and pulse.js: their
+// types, that they fetch nothing from elsewhere, and revalidation and HEAD.
+func checkDashboardAssets(t *testing.T, base string) {
 	for _, tc := range []struct{ name, ctype, must string }{
 		{"dashboard.js", "text/javascript; charset=utf-8", `import { connect } from "./pulse.js";`},
 		{"dashboard.css", "text/css; charset=utf-8", "prefers-color-scheme: dark"},
@@ -93,17 +125,12 @@ func TestDashboardServesPageAndAssets(t *testing.T) {
 		require.Equal(t, tc.ctype, resp.Header.Get("Content-Type"), tc.name)
 		require.Empty(t, body)
 	}
+}
 
-	// The page's script comes from the embedded files, and pulse.js is the
-	// one JS() serves.
-	_, js := fetch(t, http.MethodGet, base+"dashboard.js", nil)
-	embedded, err := dashboardFS.ReadFile("dashboard/dashboard.js")
-	require.NoError(t, err)
-	require.Equal(t, string(embedded), js)
-	require.Contains(t, js, `connect("stream"`, "the stream is relative to the page")
-
-	// The page's modules: every module any module imports is served, from
-	// the embedded files, and nothing is imported from elsewhere.
+// checkDashboardModules checks the page's modules: every module any module
+// imports is served, from the embedded files, and nothing is imported from
+// elsewhere.
+func checkDashboardModules(t *testing.T, base string) {
 	imports := regexp.MustCompile(`(?m)^import .* from "([^"]+)";$`)
 	seen := map[string]bool{}
 	queue := []string{"dashboard.js"}
@@ -134,19 +161,6 @@ func TestDashboardServesPageAndAssets(t *testing.T) {
 		if strings.HasSuffix(e.Name(), ".js") {
 			require.True(t, seen[e.Name()], "%s is embedded but imported by no module", e.Name())
 		}
-	}
-
-	// Only GET and HEAD.
-	resp, _ = fetch(t, http.MethodPost, base, nil)
-	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-	require.Equal(t, "GET, HEAD", resp.Header.Get("Allow"))
-	resp, _ = fetch(t, http.MethodDelete, base+"dashboard.css", nil)
-	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-
-	// Anything else is 404.
-	for _, p := range []string{"nope.js", "index.html", "dashboard.js/", "stream/x", "a/b/c", "DASHBOARD.JS", "..%2fhub.go"} {
-		resp, _ := fetch(t, http.MethodGet, base+p, nil)
-		require.Equal(t, http.StatusNotFound, resp.StatusCode, p)
 	}
 }
 
@@ -249,57 +263,70 @@ func TestDashboardPrefixes(t *testing.T) {
 	root := httptest.NewServer(h) // mounted at the root, no pattern
 	t.Cleanup(root.Close)
 
-	page := func(url string) {
-		t.Helper()
-		resp, body := fetch(t, http.MethodGet, url, nil)
-		require.Equal(t, http.StatusOK, resp.StatusCode, url)
-		require.Contains(t, body, `src="dashboard.js"`, url)
-	}
-	file := func(url, ctype string) {
-		t.Helper()
-		resp, _ := fetch(t, http.MethodGet, url, nil)
-		require.Equal(t, http.StatusOK, resp.StatusCode, url)
-		require.Equal(t, ctype, resp.Header.Get("Content-Type"), url)
-	}
-	redirect := func(url, location string, codes ...int) {
-		t.Helper()
-		resp, _ := fetch(t, http.MethodGet, url, nil)
-		if len(codes) == 0 {
-			codes = []int{http.StatusTemporaryRedirect}
-		}
-		require.Contains(t, codes, resp.StatusCode, url)
-		require.Equal(t, location, resp.Header.Get("Location"), url)
-	}
-	notFound := func(url string) {
-		t.Helper()
-		resp, _ := fetch(t, http.MethodGet, url, nil)
-		require.Equal(t, http.StatusNotFound, resp.StatusCode, url)
-	}
 	const js, json = "text/javascript; charset=utf-8", "application/json"
 
 	for _, prefix := range []string{srv.URL + "/dashboard/", srv.URL + "/teams/blue/metrics/", srv.URL + "/deep/down/", srv.URL + "/ops/", root.URL + "/"} {
-		page(prefix)
-		page(prefix + "?q=http_*") // a query is the page's
-		file(prefix+"dashboard.js", js)
-		file(prefix+"pulse.js", js)
-		file(prefix+"stream", json)
-		notFound(prefix + "nope.css")
+		requireDashboardPage(t, prefix)
+		requireDashboardPage(t, prefix+"?q=http_*") // a query is the page's
+		requireDashboardFile(t, prefix+"dashboard.js", js)
+		requireDashboardFile(t, prefix+"pulse.js", js)
+		requireDashboardFile(t, prefix+"stream", json)
+		requireNotFound(t, prefix+"nope.css")
 	}
 	// Below a ServeMux pattern, only the dashboard's own names.
-	notFound(srv.URL + "/dashboard/x/")
-	notFound(srv.URL + "/dashboard/x/dashboard.js")
-	notFound(srv.URL + "/dashboard/nothing")
+	requireNotFound(t, srv.URL+"/dashboard/x/")
+	requireNotFound(t, srv.URL+"/dashboard/x/dashboard.js")
+	requireNotFound(t, srv.URL+"/dashboard/nothing")
 
 	// Without the trailing slash: ServeMux redirects by itself; the
 	// handler redirects where it sees the mount point without one, with a
 	// relative Location that is right whatever was stripped.
 	// (http.ServeMux answers 301 up to Go 1.25, 307 from Go 1.26.)
-	redirect(srv.URL+"/dashboard", "/dashboard/", http.StatusMovedPermanently, http.StatusTemporaryRedirect)
-	redirect(srv.URL+"/exact", "exact/")
-	redirect(srv.URL+"/exact?q=go_*", "exact/?q=go_*")
+	requireRedirect(t, srv.URL+"/dashboard", "/dashboard/", http.StatusMovedPermanently, http.StatusTemporaryRedirect)
+	requireRedirect(t, srv.URL+"/exact", "exact/")
+	requireRedirect(t, srv.URL+"/exact?q=go_*", "exact/?q=go_*")
 
-	// Under a router that sets no pattern (here, none at all), the handler
-	// goes by the last path element.
+	checkRoutingWithoutPattern(t, h)
+}
+
+// requireDashboardPage checks that url serves the dashboard's page.
+func requireDashboardPage(t *testing.T, url string) {
+	t.Helper()
+	resp, body := fetch(t, http.MethodGet, url, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, url)
+	require.Contains(t, body, `src="dashboard.js"`, url)
+}
+
+// requireDashboardFile checks that url serves a file of type ctype.
+func requireDashboardFile(t *testing.T, url, ctype string) {
+	t.Helper()
+	resp, _ := fetch(t, http.MethodGet, url, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, url)
+	require.Equal(t, ctype, resp.Header.Get("Content-Type"), url)
+}
+
+// requireRedirect checks that url redirects to location, with one of codes
+// (307 if none).
+func requireRedirect(t *testing.T, url, location string, codes ...int) {
+	t.Helper()
+	resp, _ := fetch(t, http.MethodGet, url, nil)
+	if len(codes) == 0 {
+		codes = []int{http.StatusTemporaryRedirect}
+	}
+	require.Contains(t, codes, resp.StatusCode, url)
+	require.Equal(t, location, resp.Header.Get("Location"), url)
+}
+
+// requireNotFound checks that url is 404.
+func requireNotFound(t *testing.T, url string) {
+	t.Helper()
+	resp, _ := fetch(t, http.MethodGet, url, nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, url)
+}
+
+// checkRoutingWithoutPattern checks h under a router that sets no pattern
+// (here, none at all): the handler goes by the last path element.
+func checkRoutingWithoutPattern(t *testing.T, h http.Handler) {
 	for _, tc := range []struct {
 		path, pattern string
 		code          int
