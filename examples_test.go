@@ -219,50 +219,90 @@ func helpText(t *testing.T, exe string) string {
 // closed, interrupts it and requires a clean exit.
 func runBriefly(t *testing.T, exe string) {
 	t.Helper()
-	name := filepath.Base(exe)
-	port := freePort(t)
-	addr := net.JoinHostPort("127.0.0.1", port)
-
-	var stdout, stderr lockedBuffer
-	cmd := exec.Command(exe, "-addr", addr, "-idle-timeout", exampleIdleTimeout.String())
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	output := func() string {
-		return fmt.Sprintf("\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	}
-
+	p := startExample(t, exe)
+	defer p.kill()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 
-	// Wait until it serves. The base URL is the address given, or the one
-	// the example prints for that port, if it prints one.
-	printed := regexp.MustCompile(`https?://[^\s/"]+:` + regexp.QuoteMeta(port) + `\b`)
-	base := "http://" + addr
+	base := p.waitServing(t, client)
+	p.checkMetricsRoute(t, client, base)
+	tr.CloseIdleConnections()
+	requireIdleClosed(t, p.name, base)
+
+	// Interrupt it: it must shut down and exit 0.
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		p.stopped = true
+		if err != nil {
+			t.Fatalf("%s did not exit cleanly on interrupt: %v%s", p.name, err, p.output())
+		}
+	case <-time.After(exampleExitTimeout):
+		t.Fatalf("%s did not exit within %v of an interrupt%s", p.name, exampleExitTimeout, p.output())
+	}
+	t.Logf("%s: served %s, exited 0 on interrupt", p.name, base)
+}
+
+// exampleProc is an example program runBriefly started.
+type exampleProc struct {
+	name, addr, port string
+	cmd              *exec.Cmd
+	stdout, stderr   lockedBuffer
+	exited           chan error // cmd.Wait's result
+	stopped          bool       // exited has been received from
+}
+
+// startExample starts exe on a free loopback port, with the idle timeout
+// the tests check.
+func startExample(t *testing.T, exe string) *exampleProc {
+	t.Helper()
+	p := &exampleProc{name: filepath.Base(exe), port: freePort(t), exited: make(chan error, 1)}
+	p.addr = net.JoinHostPort("127.0.0.1", p.port)
+	p.cmd = exec.Command(exe, "-addr", p.addr, "-idle-timeout", exampleIdleTimeout.String())
+	p.cmd.Stdout = &p.stdout
+	p.cmd.Stderr = &p.stderr
+	p.cmd.WaitDelay = 10 * time.Second
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	return p
+}
+
+// kill kills the program unless it has exited.
+func (p *exampleProc) kill() {
+	if !p.stopped {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// output is the program's output so far, for a failure message.
+func (p *exampleProc) output() string {
+	return fmt.Sprintf("\nstdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+}
+
+// waitServing waits until the program answers GET / with 200 (following
+// redirects) and returns its base URL: the address given, or the one the
+// example prints for that port, if it prints one.
+func (p *exampleProc) waitServing(t *testing.T, client *http.Client) string {
+	t.Helper()
+	printed := regexp.MustCompile(`https?://[^\s/"]+:` + regexp.QuoteMeta(p.port) + `\b`)
+	base := "http://" + p.addr
 	deadline := time.Now().Add(exampleServeTimeout)
 	poll := time.NewTicker(25 * time.Millisecond)
 	defer poll.Stop()
 	for {
 		select {
-		case err := <-exited:
-			stopped = true
-			t.Fatalf("%s -addr %s exited before serving: %v%s", name, addr, err, output())
+		case err := <-p.exited:
+			p.stopped = true
+			t.Fatalf("%s -addr %s exited before serving: %v%s", p.name, p.addr, err, p.output())
 		default:
 		}
-		if u := printed.FindString(stdout.String()); u != "" {
+		if u := printed.FindString(p.stdout.String()); u != "" {
 			base = u
 		}
 		resp, err := client.Get(base + "/")
@@ -270,21 +310,25 @@ func runBriefly(t *testing.T, exe string) {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s: GET %s/ (following redirects): %s%s", name, base, resp.Status, output())
+				t.Fatalf("%s: GET %s/ (following redirects): %s%s", p.name, base, resp.Status, p.output())
 			}
-			break
+			return base
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s -addr %s: no HTTP answer within %v: %v%s", name, addr, exampleServeTimeout, err, output())
+			t.Fatalf("%s -addr %s: no HTTP answer within %v: %v%s", p.name, p.addr, exampleServeTimeout, err, p.output())
 		}
 		<-poll.C
 	}
+}
 
-	// The metrics route: the JSON snapshot, or a refusal if the example
-	// protects it.
+// checkMetricsRoute checks the metrics route: the JSON snapshot, or a
+// refusal if the example protects it.
+func (p *exampleProc) checkMetricsRoute(t *testing.T, client *http.Client, base string) {
+	t.Helper()
+	name := p.name
 	resp, err := client.Get(base + "/ws/metrics")
 	if err != nil {
-		t.Fatalf("%s: GET /ws/metrics: %v%s", name, err, output())
+		t.Fatalf("%s: GET /ws/metrics: %v%s", name, err, p.output())
 	}
 	body, err := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
@@ -306,23 +350,6 @@ func runBriefly(t *testing.T, exe string) {
 	default:
 		t.Fatalf("%s: GET /ws/metrics: %s: %.300s", name, resp.Status, body)
 	}
-	tr.CloseIdleConnections()
-	requireIdleClosed(t, name, base)
-
-	// Interrupt it: it must shut down and exit 0.
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Fatalf("%s did not exit cleanly on interrupt: %v%s", name, err, output())
-		}
-	case <-time.After(exampleExitTimeout):
-		t.Fatalf("%s did not exit within %v of an interrupt%s", name, exampleExitTimeout, output())
-	}
-	t.Logf("%s: served %s, exited 0 on interrupt", name, base)
 }
 
 // requireIdleClosed requires the example serving at base to close an idle

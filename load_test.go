@@ -110,6 +110,64 @@ func TestLoadAndChurn(t *testing.T) {
 	baseGoroutines := runtime.NumGoroutine()
 	baseHeap := liveHeap()
 
+	h, srcs := newLoadHub(t, nClients)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = smallSendBuffers(srv.Listener)
+	srv.Start()
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	smallRecv := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}).DialContext}}
+
+	clients := connectLoadClients(t, url, nClients, smallRecv)
+	t0 := time.Now()
+	phase := func(name string) { t.Logf("%8.1fs %s", time.Since(t0).Seconds(), name) }
+	phase("connected")
+	for _, lc := range clients {
+		if lc.kind == 2 {
+			continue // stalled: never reads
+		}
+		go lc.read()
+	}
+
+	churn := startChurn(url, nChurn)
+	peakHeap, loadedHeap := sustainLoad(t, churn.done)
+	phase("load done")
+	require.Zero(t, churn.errs.Load(), "churn connections failed")
+
+	awaitConvergence(t, srv.URL, srcs, clients)
+	st := h.Stats()
+	phase("converged")
+
+	goingAway := shutdownUnderLoad(t, h, clients)
+	phase("shut down")
+	srv.Close()
+	srv.CloseClientConnections()
+	http.DefaultClient.CloseIdleConnections()
+	smallRecv.CloseIdleConnections()
+
+	eventually(t, func() bool { return runtime.NumGoroutine() <= baseGoroutines+2 }, "goroutines back to the baseline (%d now, %d before)", runtime.NumGoroutine(), baseGoroutines)
+	clients = nil
+	endHeap := liveHeap()
+	require.Less(t, endHeap, baseHeap+16<<20, "heap back near its baseline")
+	phase("goroutines and heap back")
+
+	perClient := float64(loadedHeap-baseHeap) / float64(nClients)
+	t.Logf("load: clients=%d churn=%d duration=%v ticks=%d messages=%d bytes=%d merged_deltas=%d slow_disconnects=%d source_errors=%d (panics %d) going_away=%d",
+		nClients, churn.ok.Load(), *loadDuration, st.Ticks, st.MessagesSent, st.BytesSent, st.MergedDeltas, st.SlowDisconnects, st.SourceErrors, st.SourcePanics, goingAway)
+	t.Logf("heap: baseline live=%.1f MiB, live under load=%.1f MiB, peak in use=%.1f MiB, live at the end=%.1f MiB; live per client under load=%.1f KiB (server side and the in-process client side together)",
+		mib(baseHeap), mib(loadedHeap), mib(peakHeap), mib(endHeap), perClient/1024)
+	if nClients >= 1000 {
+		require.Positive(t, st.MergedDeltas, "slow clients were sent merged deltas")
+		require.Positive(t, st.SlowDisconnects, "stalled clients were disconnected")
+	}
+}
+
+// newLoadHub returns the load test's Hub, room for nClients and the churn,
+// with its three sources registered.
+func newLoadHub(t *testing.T, nClients int) (*Hub, []*loadSource) {
 	h, err := NewHub(Options{
 		Interval:     250 * time.Millisecond,
 		WriteTimeout: 5 * time.Second, // generous: in-process readers share 2 cores with the server
@@ -126,18 +184,13 @@ func TestLoadAndChurn(t *testing.T) {
 	for _, s := range srcs {
 		require.NoError(t, h.Register(s, SourceOptions{Name: s.name, StaleAfter: 100}))
 	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.Listener = smallSendBuffers(srv.Listener)
-	srv.Start()
-	defer srv.Close()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	return h, srcs
+}
 
-	smallRecv := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}).DialContext}}
-
-	// Connect the clients: 90% healthy, 5% slow readers, 5% stalled.
-	clients := make([]*loadClient, nClients)
+// connectLoadClients connects n clients to url, 64 at a time: 90% healthy,
+// 5% slow readers, 5% stalled (on smallRecv, with a small receive buffer).
+func connectLoadClients(t *testing.T, url string, n int, smallRecv *http.Client) []*loadClient {
+	clients := make([]*loadClient, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	for i := range clients {
@@ -174,43 +227,49 @@ func TestLoadAndChurn(t *testing.T) {
 	for i, lc := range clients {
 		require.NoError(t, lc.err, "client %d", i)
 	}
-	t0 := time.Now()
-	phase := func(name string) { t.Logf("%8.1fs %s", time.Since(t0).Seconds(), name) }
-	phase("connected")
-	for _, lc := range clients {
-		if lc.kind == 2 {
-			continue // stalled: never reads
-		}
-		go lc.read()
-	}
+	return clients
+}
 
-	// Churn: connect, read hello and snapshot, leave; many at a time.
-	var churned, churnErrs atomic.Int64
-	churnDone := make(chan struct{})
+// churnCount counts the churn of startChurn; done is closed when it is over.
+type churnCount struct {
+	ok   atomic.Int64 // connections that went through
+	errs atomic.Int64 // connections that failed
+	done chan struct{}
+}
+
+// startChurn makes n connections to url that read hello and snapshot and
+// leave, 32 at a time.
+func startChurn(url string, n int) *churnCount {
+	c := &churnCount{done: make(chan struct{})}
 	go func() {
-		defer close(churnDone)
+		defer close(c.done)
 		var cw sync.WaitGroup
 		next := atomic.Int64{}
 		for w := 0; w < 32; w++ {
 			cw.Add(1)
 			go func() {
 				defer cw.Done()
-				for next.Add(1) <= int64(nChurn) {
+				for next.Add(1) <= int64(n) {
 					if err := churnOnce(url); err != nil {
-						churnErrs.Add(1)
+						c.errs.Add(1)
 						continue
 					}
-					churned.Add(1)
+					c.ok.Add(1)
 				}
 			}()
 		}
 		cw.Wait()
 	}()
+	return c
+}
 
-	// Keep the load up; sample the heap.
-	var peakHeap, loadedHeap uint64
+// sustainLoad keeps the load up for -load-duration and until the churn is
+// done, sampling the heap: it returns the peak heap in use and the live
+// heap mid-run (every client connected).
+func sustainLoad(t *testing.T, churnDone chan struct{}) (peakHeap, loadedHeap uint64) {
 	start := time.Now()
 	sample := time.NewTicker(500 * time.Millisecond)
+	defer sample.Stop()
 	for time.Since(start) < *loadDuration || !closedChan(churnDone) {
 		<-sample.C
 		peakHeap = max(peakHeap, heapInUse())
@@ -219,18 +278,19 @@ func TestLoadAndChurn(t *testing.T) {
 		}
 		require.Less(t, time.Since(start), 10*time.Minute, "the load did not finish")
 	}
-	sample.Stop()
-	phase("load done")
-	require.Zero(t, churnErrs.Load(), "churn connections failed")
+	return peakHeap, loadedHeap
+}
 
-	// Settle: sources stop failing and changing; every healthy client must
-	// converge to the Hub's final state.
+// awaitConvergence stops the sources failing and changing, then requires
+// every healthy client to converge to the Hub's final state, read from the
+// snapshot at srvURL.
+func awaitConvergence(t *testing.T, srvURL string, srcs []*loadSource, clients []*loadClient) {
 	for _, s := range srcs {
 		s.finish()
 	}
 	var final wireMsg
 	eventually(t, func() bool {
-		resp, body := get(t, srv.URL, nil)
+		resp, body := get(t, srvURL, nil)
 		if resp.StatusCode != http.StatusOK {
 			return false
 		}
@@ -254,10 +314,11 @@ func TestLoadAndChurn(t *testing.T) {
 			return lc.v.synced && lc.v.seq >= final.Seq && mapsEqual(lc.v.values, want)
 		}, "healthy client %d converges to the final snapshot", i)
 	}
-	st := h.Stats()
-	phase("converged")
+}
 
-	// Shutdown under load: every healthy client sees going-away.
+// shutdownUnderLoad shuts h down with the clients connected and requires
+// every healthy client to see going-away; it returns how many did.
+func shutdownUnderLoad(t *testing.T, h *Hub, clients []*loadClient) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	require.NoError(t, h.Shutdown(ctx))
@@ -273,27 +334,7 @@ func TestLoadAndChurn(t *testing.T) {
 			goingAway++
 		}
 	}
-	phase("shut down")
-	srv.Close()
-	srv.CloseClientConnections()
-	http.DefaultClient.CloseIdleConnections()
-	smallRecv.CloseIdleConnections()
-
-	eventually(t, func() bool { return runtime.NumGoroutine() <= baseGoroutines+2 }, "goroutines back to the baseline (%d now, %d before)", runtime.NumGoroutine(), baseGoroutines)
-	clients = nil
-	endHeap := liveHeap()
-	require.Less(t, endHeap, baseHeap+16<<20, "heap back near its baseline")
-	phase("goroutines and heap back")
-
-	perClient := float64(loadedHeap-baseHeap) / float64(nClients)
-	t.Logf("load: clients=%d churn=%d duration=%v ticks=%d messages=%d bytes=%d merged_deltas=%d slow_disconnects=%d source_errors=%d (panics %d) going_away=%d",
-		nClients, churned.Load(), *loadDuration, st.Ticks, st.MessagesSent, st.BytesSent, st.MergedDeltas, st.SlowDisconnects, st.SourceErrors, st.SourcePanics, goingAway)
-	t.Logf("heap: baseline live=%.1f MiB, live under load=%.1f MiB, peak in use=%.1f MiB, live at the end=%.1f MiB; live per client under load=%.1f KiB (server side and the in-process client side together)",
-		mib(baseHeap), mib(loadedHeap), mib(peakHeap), mib(endHeap), perClient/1024)
-	if nClients >= 1000 {
-		require.Positive(t, st.MergedDeltas, "slow clients were sent merged deltas")
-		require.Positive(t, st.SlowDisconnects, "stalled clients were disconnected")
-	}
+	return goingAway
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
