@@ -118,101 +118,120 @@ func TestModuleFootprint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go mod tidy in fresh modules: not in -short mode")
 	}
-	goBin := goTool(t)
 	root, err := os.Getwd()
 	require.NoError(t, err)
-	replace := func(mods ...string) string {
-		var b strings.Builder
-		for _, m := range mods {
-			b.WriteString("replace github.com/go-pulse/pulse" + m + " => " + filepath.Join(root, m) + "\n")
-		}
-		return b.String()
-	}
-	// modules writes a fresh module, tidies it and returns go list -m all as
-	// path -> version, and its go.mod after tidy.
-	modules := func(t *testing.T, gomod, main string) (map[string]string, string) {
-		t.Helper()
-		dir := t.TempDir()
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(main), 0o644))
-		run := func(args ...string) string {
-			cmd := exec.Command(goBin, args...)
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
-			out, err := cmd.CombinedOutput()
-			require.NoError(t, err, "go %s:\n%s", strings.Join(args, " "), out)
-			return string(out)
-		}
-		run("mod", "tidy")
-		all := map[string]string{}
-		for _, line := range strings.Split(strings.TrimSpace(run("list", "-m", "-f", "{{.Path}} {{.Version}}", "all")), "\n") {
-			path, version, _ := strings.Cut(line, " ")
-			all[path] = version
-		}
-		after, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		require.NoError(t, err)
-		return all, string(after)
-	}
-	names := func(all map[string]string) []string {
-		var out []string
-		for p := range all {
-			out = append(out, p)
-		}
-		slices.Sort(out)
-		return out
-	}
+	f := freshModules{goBin: goTool(t), root: root}
+	t.Run("core", func(t *testing.T) { checkCoreFootprint(t, f) })
+	t.Run("prometheus", func(t *testing.T) { checkPrometheusFootprint(t, f) })
+}
 
-	t.Run("core", func(t *testing.T) {
-		// A user who already has their own versions of client_golang,
-		// OpenTelemetry and x/sys, and imports the core.
-		own := map[string]string{
-			"github.com/prometheus/client_golang": "v1.20.0",
-			"go.opentelemetry.io/otel":            "v1.28.0",
-			"golang.org/x/sys":                    "v0.20.0",
-		}
-		gomod := "module example.com/user\n\ngo " + goVersion + "\n\nrequire (\n"
-		for m, v := range own {
-			gomod += "\t" + m + " " + v + "\n"
-		}
-		gomod += ")\n\n" + replace("")
-		const theirs = `
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "go.opentelemetry.io/otel"
-	_ "golang.org/x/sys/unix"
+// freshModules writes fresh modules outside the workspace that reach this
+// repository, at root, through replace directives.
+type freshModules struct {
+	goBin, root string
+}
+
+// replace returns the replace directives for the modules of this
+// repository at the paths mods ("" for the core, "/sources/prometheus"...).
+func (f freshModules) replace(mods ...string) string {
+	var b strings.Builder
+	for _, m := range mods {
+		b.WriteString("replace github.com/go-pulse/pulse" + m + " => " + filepath.Join(f.root, m) + "\n")
+	}
+	return b.String()
+}
+
+// tidy writes a fresh module, tidies it and returns go list -m all as
+// path -> version, and its go.mod after tidy.
+func (f freshModules) tidy(t *testing.T, gomod, main string) (map[string]string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(main), 0o644))
+	run := func(args ...string) string {
+		cmd := exec.Command(f.goBin, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "go %s:\n%s", strings.Join(args, " "), out)
+		return string(out)
+	}
+	run("mod", "tidy")
+	all := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(run("list", "-m", "-f", "{{.Path}} {{.Version}}", "all")), "\n") {
+		path, version, _ := strings.Cut(line, " ")
+		all[path] = version
+	}
+	after, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	require.NoError(t, err)
+	return all, string(after)
+}
+
+// sortedKeys returns the module paths of all, sorted.
+func sortedKeys(all map[string]string) []string {
+	var out []string
+	for p := range all {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkCoreFootprint checks that importing the core keeps the user's own
+// versions of client_golang, OpenTelemetry and x/sys and their go
+// directive, and that the core alone brings at most 8 modules.
+func checkCoreFootprint(t *testing.T, f freshModules) {
+	// A user who already has their own versions of client_golang,
+	// OpenTelemetry and x/sys, and imports the core.
+	own := map[string]string{
+		"github.com/prometheus/client_golang": "v1.20.0",
+		"go.opentelemetry.io/otel":            "v1.28.0",
+		"golang.org/x/sys":                    "v0.20.0",
+	}
+	gomod := "module example.com/user\n\ngo " + goVersion + "\n\nrequire (\n"
+	for m, v := range own {
+		gomod += "\t" + m + " " + v + "\n"
+	}
+	gomod += ")\n\n" + f.replace("")
+	const theirs = `
+_ "github.com/prometheus/client_golang/prometheus"
+_ "go.opentelemetry.io/otel"
+_ "golang.org/x/sys/unix"
 `
-		without, _ := modules(t, gomod, "package main\n\nimport ("+theirs+")\n\nfunc main() {}\n")
-		with, after := modules(t, gomod, "package main\n\nimport ("+theirs+"\n\t_ \"github.com/go-pulse/pulse\"\n)\n\nfunc main() {}\n")
-		for m := range own {
-			require.NotEmpty(t, without[m])
-			require.Equal(t, without[m], with[m], "importing pulse changed the user's %s", m)
-		}
-		t.Logf("the user's own versions, kept: client_golang %s, otel %s, x/sys %s",
-			with["github.com/prometheus/client_golang"], with["go.opentelemetry.io/otel"], with["golang.org/x/sys"])
-		require.Contains(t, after, "\ngo "+goVersion+"\n", "importing pulse raised the user's go directive")
+	without, _ := f.tidy(t, gomod, "package main\n\nimport ("+theirs+")\n\nfunc main() {}\n")
+	with, after := f.tidy(t, gomod, "package main\n\nimport ("+theirs+"\n\t_ \"github.com/go-pulse/pulse\"\n)\n\nfunc main() {}\n")
+	for m := range own {
+		require.NotEmpty(t, without[m])
+		require.Equal(t, without[m], with[m], "importing pulse changed the user's %s", m)
+	}
+	t.Logf("the user's own versions, kept: client_golang %s, otel %s, x/sys %s",
+		with["github.com/prometheus/client_golang"], with["go.opentelemetry.io/otel"], with["golang.org/x/sys"])
+	require.Contains(t, after, "\ngo "+goVersion+"\n", "importing pulse raised the user's go directive")
 
-		// A user who imports only the core, and nothing else.
-		only, _ := modules(t, "module example.com/user\n\ngo "+goVersion+"\n\n"+replace(""), `package main
+	// A user who imports only the core, and nothing else.
+	only, _ := f.tidy(t, "module example.com/user\n\ngo "+goVersion+"\n\n"+f.replace(""), `package main
 
 import _ "github.com/go-pulse/pulse"
 
 func main() {}
 `)
-		t.Logf("go list -m all, importing only the core: %d modules: %v", len(only), names(only))
-		require.LessOrEqual(t, len(only), 8)
-	})
+	t.Logf("go list -m all, importing only the core: %d modules: %v", len(only), sortedKeys(only))
+	require.LessOrEqual(t, len(only), 8)
+}
 
-	t.Run("prometheus", func(t *testing.T) {
-		all, _ := modules(t, "module example.com/user\n\ngo "+goVersion+"\n\n"+replace("", "/sources/prometheus", "/sources/internal"), `package main
+// checkPrometheusFootprint checks that importing the Prometheus adapter
+// pulls in neither NATS, chromedp nor OpenTelemetry.
+func checkPrometheusFootprint(t *testing.T, f freshModules) {
+	all, _ := f.tidy(t, "module example.com/user\n\ngo "+goVersion+"\n\n"+f.replace("", "/sources/prometheus", "/sources/internal"), `package main
 
 import _ "github.com/go-pulse/pulse/sources/prometheus"
 
 func main() {}
 `)
-		t.Logf("go list -m all, importing sources/prometheus: %d modules: %v", len(all), names(all))
-		for p := range all {
-			for _, heavy := range []string{"github.com/nats-io/", "github.com/chromedp/", "go.opentelemetry.io/"} {
-				require.False(t, strings.HasPrefix(p, heavy), "importing sources/prometheus pulls in %s", p)
-			}
+	t.Logf("go list -m all, importing sources/prometheus: %d modules: %v", len(all), sortedKeys(all))
+	for p := range all {
+		for _, heavy := range []string{"github.com/nats-io/", "github.com/chromedp/", "go.opentelemetry.io/"} {
+			require.False(t, strings.HasPrefix(p, heavy), "importing sources/prometheus pulls in %s", p)
 		}
-	})
+	}
 }
