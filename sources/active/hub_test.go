@@ -39,32 +39,12 @@ func TestConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	var collectors sync.WaitGroup
-	var exact, approx, collections atomic.Int64
+	var tally collectTally
 	for range 2 {
 		collectors.Add(1)
 		go func() {
 			defer collectors.Done()
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				ms, err := tr.Collect(context.Background())
-				assert.NoError(t, err)
-				assert.LessOrEqual(t, len(ms), 1+4+1+workers, "total, MaxLabelValues values, other (and a few released while recorded)")
-				for i := range ms {
-					assert.NoError(t, ms[i].Validate())
-				}
-				sk, _ := tr.Sketches()
-				assert.NotNil(t, sk)
-				collections.Add(1)
-				if tr.Approximate() {
-					approx.Add(1)
-				} else {
-					exact.Add(1)
-				}
-			}
+			tally.collectUntil(t, tr, done, workers)
 		}()
 	}
 	for w := range workers {
@@ -73,7 +53,7 @@ func TestConcurrent(t *testing.T) {
 			defer wg.Done()
 			// At least perWorker calls, and on until the collectors have
 			// run a few times, so that collections overlap the calls.
-			for i := 0; i < perWorker || collections.Load() < 20 && i < 20*perWorker; i++ {
+			for i := 0; i < perWorker || tally.collections.Load() < 20 && i < 20*perWorker; i++ {
 				// The clock alternates 2-minute phases of few visitors
 				// (exact) and many (sketches).
 				n := 200
@@ -90,7 +70,7 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	close(done)
 	collectors.Wait()
-	t.Logf("collections: %d exact, %d estimated", exact.Load(), approx.Load())
+	t.Logf("collections: %d exact, %d estimated", tally.exact.Load(), tally.approx.Load())
 
 	// Once everything has expired, counting starts afresh, exactly.
 	clk.Add(2 * time.Minute)
@@ -103,6 +83,38 @@ func TestConcurrent(t *testing.T) {
 	assert.Equal(t, 10, total)
 	assert.Equal(t, map[string]int{"/": 10}, by)
 	assert.False(t, tr.Approximate())
+}
+
+// collectTally counts the collections of TestConcurrent: how many, and
+// how many were exact or estimated.
+type collectTally struct {
+	exact, approx, collections atomic.Int64
+}
+
+// collectUntil collects from tr, checking each collection, until done is
+// closed; workers goroutines are calling Seen and SeenOn meanwhile.
+func (c *collectTally) collectUntil(t *testing.T, tr *Tracker, done <-chan struct{}, workers int) {
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		ms, err := tr.Collect(context.Background())
+		assert.NoError(t, err)
+		assert.LessOrEqual(t, len(ms), 1+4+1+workers, "total, MaxLabelValues values, other (and a few released while recorded)")
+		for i := range ms {
+			assert.NoError(t, ms[i].Validate())
+		}
+		sk, _ := tr.Sketches()
+		assert.NotNil(t, sk)
+		c.collections.Add(1)
+		if tr.Approximate() {
+			c.approx.Add(1)
+		} else {
+			c.exact.Add(1)
+		}
+	}
 }
 
 // TestHub runs the Tracker in a real Hub: visits through the middleware
