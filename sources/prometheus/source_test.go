@@ -43,6 +43,22 @@ func observe(h prometheus.Observer) (sum float64) {
 }
 
 func TestCollectRealRegistry(t *testing.T) {
+	reg, latencySum := realRegistry()
+	src, err := promsource.New(promsource.WithGatherer(reg))
+	require.NoError(t, err)
+	ms, err := src.Collect(context.Background())
+	require.NoError(t, err)
+	got := byKey(t, ms)
+	requireSeries(t, got, wantedSeries(t, reg, latencySum))
+	require.Equal(t, "bytes", got["sent_bytes_total"].Unit)
+	require.Equal(t, "", got["requests_total"].Unit)
+}
+
+// realRegistry returns a registry with one collector of each kind: counters
+// (one with a unit), a gauge, vectors of both, an untyped func, histograms
+// (classic, empty, native only) and a summary. It also returns the sum of
+// the classic histogram's observations.
+func realRegistry() (*prometheus.Registry, float64) {
 	reg := prometheus.NewRegistry()
 
 	requests := prometheus.NewCounter(prometheus.CounterOpts{Name: "requests_total", Help: "Requests served"})
@@ -74,22 +90,24 @@ func TestCollectRealRegistry(t *testing.T) {
 		rpc.Observe(float64(i))
 	}
 	reg.MustRegister(requests, sent, temp, byPath, queues, legacy, latency, empty, native, rpc)
+	return reg, latencySum
+}
 
-	src, err := promsource.New(promsource.WithGatherer(reg))
-	require.NoError(t, err)
-	ms, err := src.Collect(context.Background())
-	require.NoError(t, err)
-	got := byKey(t, ms)
+// wantSeries is a series TestCollectRealRegistry expects.
+type wantSeries struct {
+	kind  pulse.Kind
+	value float64
+	help  string
+}
 
-	type want struct {
-		kind  pulse.Kind
-		value float64
-		help  string
-	}
+// wantedSeries returns the series expected from realRegistry's reg, by
+// key: the histograms' quantiles as histogram_quantile estimates them, the
+// summary's as it computed them.
+func wantedSeries(t *testing.T, reg *prometheus.Registry, latencySum float64) map[string]wantSeries {
 	q50 := interp(0.1, 0.2, 10, 20) // rank 0.5*120 = 60: 10 of the 20 observations in (0.1, 0.2]
 	q90 := interp(0.2, 1, 38, 40)   // rank 108: 38 of the 40 in (0.2, 1]
 	q99 := 1.0                      // rank 118.8: in the +Inf bucket: the highest finite bound
-	wants := map[string]want{
+	wants := map[string]wantSeries{
 		`requests_total`:                                 {pulse.KindCounter, 5, "Requests served"},
 		`sent_bytes_total`:                               {pulse.KindCounter, 1024, "Bytes sent"},
 		`temperature_celsius`:                            {pulse.KindGauge, 21.5, "Room temperature"},
@@ -122,11 +140,19 @@ func TestCollectRealRegistry(t *testing.T) {
 			require.Len(t, qs, 3)
 			for _, q := range qs {
 				key := `rpc_latency_seconds{quantile="` + map[float64]string{0.5: "0.5", 0.9: "0.9", 0.99: "0.99"}[q.GetQuantile()] + `"}`
-				wants[key] = want{pulse.KindGauge, q.GetValue(), "RPC latency"}
+				wants[key] = wantSeries{pulse.KindGauge, q.GetValue(), "RPC latency"}
 			}
 		}
 	}
+	// Sanity: the quantile estimates are in the bucket they must fall in.
+	require.InDelta(t, 0.15, q50, 1e-15)
+	require.InDelta(t, 0.96, q90, 1e-15)
+	return wants
+}
 
+// requireSeries requires got to hold exactly the series of wants, with
+// their kinds, help texts and values (NaN as NaN).
+func requireSeries(t *testing.T, got map[string]pulse.Metric, wants map[string]wantSeries) {
 	for key, w := range wants {
 		m, ok := got[key]
 		if !ok {
@@ -145,11 +171,6 @@ func TestCollectRealRegistry(t *testing.T) {
 		_, ok := wants[key]
 		require.True(t, ok, "unexpected series %s", key)
 	}
-	require.Equal(t, "bytes", got["sent_bytes_total"].Unit)
-	require.Equal(t, "", got["requests_total"].Unit)
-	// Sanity: the quantile estimates are in the bucket they must fall in.
-	require.InDelta(t, 0.15, q50, 1e-15)
-	require.InDelta(t, 0.96, q90, 1e-15)
 }
 
 func TestHistogramQuantileLabelCollision(t *testing.T) {
