@@ -48,6 +48,23 @@
 // snapshot as JSON. The protocol's first message, hello, announces the
 // version. See [Hub.ServeHTTP].
 //
+// # Options
+//
+// One idiom per kind of constructor. Long-lived components with many knobs
+// take an Options struct by value whose zero value means the defaults:
+// [NewHub] (Options), [Hub.Register] (SourceOptions), subscriber.Dial and
+// active.New; a struct shows every knob and its default in one place and
+// is easily filled from a configuration file. The adapters
+// (sources/runtime, sources/expvar, sources/prometheus, sources/otel) take
+// functional options, New(opts ...Option) (*Source, error): their options
+// carry inputs that must be checked (quantiles, name patterns, label
+// names, a Gatherer), each option checks its own and New returns the first
+// error, prefixed once with the package name ("promsource: WithQuantiles:
+// ..."); an adapter used with its defaults needs no struct at all. Options
+// that only set a value and cannot fail are functional options without an
+// error: the metric options [WithHelp], [WithUnit] and [WithLabels], and
+// [DashboardTitle] and [DashboardMatch].
+//
 // # Concurrency
 //
 // Every exported method of Hub, Counter and Gauge is safe for concurrent use,

@@ -32,7 +32,9 @@ const benchVisitors = 1000
 func benchLocal(b testing.TB, replica int) (*pulse.Hub, *active.Tracker) {
 	local, err := pulse.NewHub(pulse.Options{Interval: 20 * time.Millisecond, History: -1})
 	require.NoError(b, err)
-	require.NoError(b, local.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}))
+	rt, err := runtimesource.New()
+	require.NoError(b, err)
+	require.NoError(b, local.Register(rt, pulse.SourceOptions{Name: "runtime"}))
 	tr := benchTracker(b, replica)
 	require.NoError(b, local.Register(tr, pulse.SourceOptions{Name: "active_users"}))
 	for _, p := range benchPages {

@@ -40,7 +40,9 @@ func TestServeScrape(t *testing.T) {
 		}
 		return mfs, err
 	})
-	ms, err := promsource.MustNew(promsource.WithGatherer(gatherer)).Collect(context.Background())
+	src, err := promsource.New(promsource.WithGatherer(gatherer))
+	require.NoError(t, err)
+	ms, err := src.Collect(context.Background())
 	require.NoError(t, err)
 	for _, m := range ms {
 		want[m.Key()] = m.Kind

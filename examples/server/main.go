@@ -157,7 +157,11 @@ func setup(hub *pulse.Hub) (*site, *http.ServeMux, error) {
 	}
 	// The Go runtime's metrics (goroutines, heap, GC, scheduler, CPU), read
 	// through runtime/metrics without stopping the world.
-	if err := hub.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}); err != nil {
+	rt, err := runtimesource.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := hub.Register(rt, pulse.SourceOptions{Name: "runtime"}); err != nil {
 		return nil, nil, err
 	}
 

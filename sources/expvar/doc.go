@@ -2,11 +2,13 @@
 // library's [expvar] package to a [pulse.Hub], so the variables a service
 // already exposes on /debug/vars also stream live.
 //
-// Register it with one line:
+// Create it and register it:
 //
 //	import expvarsource "github.com/go-pulse/pulse/sources/expvar"
 //
-//	if err := hub.Register(expvarsource.New(), pulse.SourceOptions{Name: "expvar"}); err != nil { ... }
+//	src, err := expvarsource.New()
+//	if err != nil { ... }
+//	if err := hub.Register(src, pulse.SourceOptions{Name: "expvar"}); err != nil { ... }
 //
 // # What it reports
 //

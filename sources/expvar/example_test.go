@@ -28,7 +28,11 @@ func Example() {
 	}
 	defer hub.Close()
 
-	if err := hub.Register(expvarsource.New(), pulse.SourceOptions{Name: "expvar"}); err != nil {
+	src, err := expvarsource.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := hub.Register(src, pulse.SourceOptions{Name: "expvar"}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -46,11 +50,14 @@ func ExampleSource_Collect() {
 	hits.Set("/api", new(expvar.Float))
 	hits.AddFloat("/api", 1.5)
 
-	src := expvarsource.New(
+	src, err := expvarsource.New(
 		expvarsource.WithInclude("example_*"),
 		expvarsource.WithCounters("example_requests"),
 		expvarsource.WithLabel("path"),
 	)
+	if err != nil {
+		log.Fatal(err)
+	}
 	ms, err := src.Collect(context.Background())
 	if err != nil {
 		log.Fatal(err)

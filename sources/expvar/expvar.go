@@ -38,9 +38,10 @@ const (
 // exactly.
 var skipped = map[string]bool{"memstats": true, "cmdline": true}
 
-// Option configures a Source built by New. Options are plain values: one
+// Option configures a Source built by New; New returns the error of the
+// first option that refuses its arguments. Options are plain values: one
 // may be passed to several New calls, from any goroutine.
-type Option func(*config)
+type Option func(*config) error
 
 type config struct {
 	prefix   string
@@ -54,28 +55,41 @@ type config struct {
 // WithPrefix sets the string every series name starts with. Default
 // "expvar_". The empty prefix is allowed: names are then the sanitized
 // variable names, with a "_" in front of one that would start with a
-// digit. WithPrefix panics if prefix is not empty and not a valid start of
-// a name (it must match [a-zA-Z_:][a-zA-Z0-9_:]*, at most 100 bytes).
+// digit. A prefix that is not empty and not a valid start of a name (it
+// must match [a-zA-Z_:][a-zA-Z0-9_:]*, at most 100 bytes) is an error.
 func WithPrefix(prefix string) Option {
-	if len(prefix) > 100 || prefix != "" && !validName(prefix) {
-		panic(fmt.Sprintf("expvarsource: WithPrefix(%q): not a valid metric name prefix", prefix))
+	return func(c *config) error {
+		if len(prefix) > 100 || prefix != "" && !validName(prefix) {
+			return fmt.Errorf("expvarsource: WithPrefix(%q): not a valid metric name prefix", prefix)
+		}
+		c.prefix = prefix
+		return nil
 	}
-	return func(c *config) { c.prefix = prefix }
 }
 
 // WithLabel sets the name of the label holding a map entry's key. Default
-// "key". It panics if name is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*,
-// not starting with "__", at most 100 bytes).
+// "key". A name that is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, not
+// starting with "__", at most 100 bytes) is an error.
 func WithLabel(name string) Option {
-	mustLabel("WithLabel", name)
-	return func(c *config) { c.label = name }
+	return func(c *config) error {
+		if err := checkLabel("WithLabel", name); err != nil {
+			return err
+		}
+		c.label = name
+		return nil
+	}
 }
 
 // WithSubLabel sets the name of the label holding the key of an entry of a
-// map nested in a map. Default "subkey". It panics like WithLabel.
+// map nested in a map. Default "subkey". It checks name like WithLabel.
 func WithSubLabel(name string) Option {
-	mustLabel("WithSubLabel", name)
-	return func(c *config) { c.subLabel = name }
+	return func(c *config) error {
+		if err := checkLabel("WithSubLabel", name); err != nil {
+			return err
+		}
+		c.subLabel = name
+		return nil
+	}
 }
 
 // WithInclude reports only the variables whose name matches one of
@@ -86,7 +100,10 @@ func WithSubLabel(name string) Option {
 // Several WithInclude options add up.
 func WithInclude(patterns ...string) Option {
 	patterns = slices.Clone(patterns)
-	return func(c *config) { c.include = append(c.include, patterns...) }
+	return func(c *config) error {
+		c.include = append(c.include, patterns...)
+		return nil
+	}
 }
 
 // WithExclude skips the variables whose name matches one of patterns (as in
@@ -94,7 +111,10 @@ func WithInclude(patterns ...string) Option {
 // WithExclude options add up.
 func WithExclude(patterns ...string) Option {
 	patterns = slices.Clone(patterns)
-	return func(c *config) { c.exclude = append(c.exclude, patterns...) }
+	return func(c *config) error {
+		c.exclude = append(c.exclude, patterns...)
+		return nil
+	}
 }
 
 // WithCounters declares cumulative the variables whose name matches one of
@@ -103,7 +123,10 @@ func WithExclude(patterns ...string) Option {
 // every series is a gauge. Several WithCounters options add up.
 func WithCounters(patterns ...string) Option {
 	patterns = slices.Clone(patterns)
-	return func(c *config) { c.counters = append(c.counters, patterns...) }
+	return func(c *config) error {
+		c.counters = append(c.counters, patterns...)
+		return nil
+	}
 }
 
 // Source is a [pulse.MetricSource] reporting published expvar variables.
@@ -115,20 +138,23 @@ type Source struct {
 
 // New returns a Source configured by opts; with none, it reports every
 // published number (but memstats) as a gauge named "expvar_" + its sanitized
-// variable name, map entries labelled "key" and "subkey". It panics if
-// WithLabel and WithSubLabel name the same label. New may be called from any
-// goroutine.
-func New(opts ...Option) *Source {
+// variable name, map entries labelled "key" and "subkey". It fails on a bad
+// option, and when the label and the sub-label are the same; nil options
+// are ignored. New may be called from any goroutine.
+func New(opts ...Option) (*Source, error) {
 	c := config{prefix: DefaultPrefix, label: DefaultLabel, subLabel: DefaultSubLabel}
 	for _, o := range opts {
-		if o != nil {
-			o(&c)
+		if o == nil {
+			continue
+		}
+		if err := o(&c); err != nil {
+			return nil, err
 		}
 	}
 	if c.label == c.subLabel {
-		panic(fmt.Sprintf("expvarsource: the label and the sub-label are both %q", c.label))
+		return nil, fmt.Errorf("expvarsource: the label and the sub-label are both %q", c.label)
 	}
-	return &Source{cfg: c}
+	return &Source{cfg: c}, nil
 }
 
 // Name returns the name of the series made from the variable named
@@ -320,15 +346,18 @@ func validName(s string) bool {
 	return s != ""
 }
 
-func mustLabel(fn, name string) {
+// checkLabel reports an error, naming the option fn, if name is not a
+// valid label name.
+func checkLabel(fn, name string) error {
 	ok := name != "" && len(name) <= maxLabelName && !strings.HasPrefix(name, "__")
 	for i := 0; ok && i < len(name); i++ {
 		c := name[i]
 		ok = nameByte(c, i > 0) && c != ':'
 	}
 	if !ok {
-		panic(fmt.Sprintf("expvarsource: %s(%q): not a valid label name", fn, name))
+		return fmt.Errorf("expvarsource: %s(%q): not a valid label name", fn, name)
 	}
+	return nil
 }
 
 // matchAny reports whether name matches one of patterns.

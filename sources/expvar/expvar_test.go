@@ -67,7 +67,7 @@ func TestNumbersAndMaps(t *testing.T) {
 	codes.Set("deeper", new(expvar.Map).Init())
 	hits.Set("codes", codes)
 
-	got := collect(t, expvarsource.New(expvarsource.WithInclude(p+"*")))
+	got := collect(t, newSource(t, expvarsource.WithInclude(p+"*")))
 	n := func(s string) string {
 		return "expvar_pulsetest_" + strings.TrimSuffix(strings.TrimPrefix(p, "pulsetest."), ".") + "_" + s
 	}
@@ -99,7 +99,7 @@ func TestValuesFollowTheVariables(t *testing.T) {
 	p := ns()
 	i := expvar.NewInt(p + "n")
 	m := expvar.NewMap(p + "m")
-	src := expvarsource.New(expvarsource.WithInclude(p + "*"))
+	src := newSource(t, expvarsource.WithInclude(p+"*"))
 	name := src.Name(p + "n")
 
 	i.Set(1)
@@ -119,9 +119,9 @@ func TestMemstatsAndCmdlineSkippedUnlessAsked(t *testing.T) {
 	require.NotNil(t, expvar.Get("cmdline"))
 
 	for _, src := range []*expvarsource.Source{
-		expvarsource.New(),
-		expvarsource.New(expvarsource.WithInclude("*")),
-		expvarsource.New(expvarsource.WithInclude("mem*", "cmd*")),
+		newSource(t),
+		newSource(t, expvarsource.WithInclude("*")),
+		newSource(t, expvarsource.WithInclude("mem*", "cmd*")),
 	} {
 		for k := range collect(t, src) {
 			assert.False(t, strings.HasPrefix(k, "expvar_memstats"), k)
@@ -129,7 +129,7 @@ func TestMemstatsAndCmdlineSkippedUnlessAsked(t *testing.T) {
 		}
 	}
 
-	got := collect(t, expvarsource.New(expvarsource.WithInclude("memstats", "cmdline")))
+	got := collect(t, newSource(t, expvarsource.WithInclude("memstats", "cmdline")))
 	heap, ok := got[key("expvar_memstats", "key", "HeapAlloc")]
 	require.True(t, ok, "memstats is included when asked for by name")
 	assert.Greater(t, heap.Value, 0.0)
@@ -140,7 +140,7 @@ func TestMemstatsAndCmdlineSkippedUnlessAsked(t *testing.T) {
 	}
 
 	// Asked for, and still excluded.
-	got = collect(t, expvarsource.New(expvarsource.WithInclude("memstats"), expvarsource.WithExclude("mem*")))
+	got = collect(t, newSource(t, expvarsource.WithInclude("memstats"), expvarsource.WithExclude("mem*")))
 	assert.Empty(t, got)
 }
 
@@ -152,7 +152,7 @@ func TestIncludeExcludeAndCounters(t *testing.T) {
 	errs := expvar.NewMap(p + "errors")
 	errs.Add("timeout", 4)
 
-	src := expvarsource.New(
+	src := newSource(t,
 		expvarsource.WithInclude(p+"*"),
 		expvarsource.WithExclude(p+"debug.*"),
 		expvarsource.WithCounters(p+"requests_total", p+"err?rs"),
@@ -166,7 +166,7 @@ func TestIncludeExcludeAndCounters(t *testing.T) {
 
 	// By default, everything published (but memstats and cmdline) is
 	// reported, this test's variables among them.
-	all := collect(t, expvarsource.New())
+	all := collect(t, newSource(t))
 	assert.Contains(t, all, src.Name(p+"debug.x"))
 	assert.Contains(t, all, src.Name(p+"inflight"))
 }
@@ -184,7 +184,7 @@ func TestNamesAndLabels(t *testing.T) {
 	m.Add("bad\xffutf8", 2)
 	m.Add(`quote"and\nnewline`+"\n", 3)
 
-	src := expvarsource.New(expvarsource.WithInclude(p+"*"), expvarsource.WithPrefix("app_"), expvarsource.WithLabel("route"))
+	src := newSource(t, expvarsource.WithInclude(p+"*"), expvarsource.WithPrefix("app_"), expvarsource.WithLabel("route"))
 	got := collect(t, src)
 	base := "app_pulsetest_" + strings.TrimSuffix(strings.TrimPrefix(p, "pulsetest."), ".") + "_"
 	assert.Equal(t, base+"a_b", src.Name(p+"a-b"))
@@ -203,30 +203,39 @@ func TestNamesAndLabels(t *testing.T) {
 	assert.ElementsMatch(t, []string{strings.Repeat("é", 512), "bad\uFFFDutf8", `quote"and\nnewline` + "\n"}, labels)
 
 	// Empty prefix: a name that would start with a digit gets a "_".
-	bare := expvarsource.New(expvarsource.WithPrefix(""))
+	bare := newSource(t, expvarsource.WithPrefix(""))
 	assert.Equal(t, "_9lives", bare.Name("9lives"))
 	assert.Equal(t, "lives", bare.Name("lives"))
 	assert.Equal(t, "_", bare.Name(""))
 	assert.Len(t, bare.Name(strings.Repeat("x", 500)), 200)
 }
 
-func TestOptionsPanicOnInvalidNames(t *testing.T) {
-	assert.Panics(t, func() { expvarsource.WithPrefix("9x") })
-	assert.Panics(t, func() { expvarsource.WithPrefix("a-b") })
-	assert.Panics(t, func() { expvarsource.WithLabel("") })
-	assert.Panics(t, func() { expvarsource.WithLabel("__x") })
-	assert.Panics(t, func() { expvarsource.WithLabel("a:b") })
-	assert.Panics(t, func() { expvarsource.WithSubLabel("1x") })
-	assert.Panics(t, func() { expvarsource.New(expvarsource.WithLabel("k"), expvarsource.WithSubLabel("k")) })
-	assert.NotPanics(t, func() {
-		expvarsource.New(expvarsource.WithPrefix(""), expvarsource.WithPrefix("my:app_"), expvarsource.WithLabel("k"), expvarsource.WithSubLabel("k2"))
-	})
+func TestOptionsRefuseInvalidNames(t *testing.T) {
+	for _, tc := range []struct {
+		opts []expvarsource.Option
+		want string
+	}{
+		{[]expvarsource.Option{expvarsource.WithPrefix("9x")}, `expvarsource: WithPrefix("9x"): not a valid metric name prefix`},
+		{[]expvarsource.Option{expvarsource.WithPrefix("a-b")}, `expvarsource: WithPrefix("a-b"): not a valid metric name prefix`},
+		{[]expvarsource.Option{expvarsource.WithLabel("")}, `expvarsource: WithLabel(""): not a valid label name`},
+		{[]expvarsource.Option{expvarsource.WithLabel("__x")}, `expvarsource: WithLabel("__x"): not a valid label name`},
+		{[]expvarsource.Option{expvarsource.WithLabel("a:b")}, `expvarsource: WithLabel("a:b"): not a valid label name`},
+		{[]expvarsource.Option{expvarsource.WithSubLabel("1x")}, `expvarsource: WithSubLabel("1x"): not a valid label name`},
+		{[]expvarsource.Option{expvarsource.WithLabel("k"), expvarsource.WithSubLabel("k")}, `expvarsource: the label and the sub-label are both "k"`},
+	} {
+		src, err := expvarsource.New(tc.opts...)
+		require.EqualError(t, err, tc.want)
+		require.Nil(t, src)
+	}
+	src, err := expvarsource.New(nil, expvarsource.WithPrefix(""), expvarsource.WithPrefix("my:app_"), expvarsource.WithLabel("k"), expvarsource.WithSubLabel("k2"))
+	require.NoError(t, err)
+	require.Equal(t, "my:app_x", src.Name("x"))
 }
 
 func TestCollectHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	ms, err := expvarsource.New().Collect(ctx)
+	ms, err := newSource(t).Collect(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, ms)
 }
@@ -235,7 +244,7 @@ func TestCollectConcurrentlyWithUpdates(t *testing.T) {
 	p := ns()
 	i := expvar.NewInt(p + "n")
 	m := expvar.NewMap(p + "m")
-	src := expvarsource.New(expvarsource.WithInclude(p + "*"))
+	src := newSource(t, expvarsource.WithInclude(p+"*"))
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
@@ -273,7 +282,7 @@ func TestHub(t *testing.T) {
 	hub, err := pulse.NewHub(pulse.Options{Interval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, hub.Close()) })
-	src := expvarsource.New(expvarsource.WithInclude(p+"*"), expvarsource.WithCounters(p+"served"))
+	src := newSource(t, expvarsource.WithInclude(p+"*"), expvarsource.WithCounters(p+"served"))
 	// A timeout far above the tick: under -race on a loaded machine a
 	// collection can outlast 20ms, which would be counted as an error.
 	require.NoError(t, hub.Register(src, pulse.SourceOptions{Name: "expvar", Timeout: 10 * time.Second}))
@@ -329,4 +338,12 @@ func get(t *testing.T, url string) *snapshot {
 	t.Helper()
 	s := hubtest.GetSnapshot(t, http.DefaultClient, url)
 	return &s
+}
+
+// newSource returns expvarsource.New(opts...), failing the test on an error.
+func newSource(t *testing.T, opts ...expvarsource.Option) *expvarsource.Source {
+	t.Helper()
+	src, err := expvarsource.New(opts...)
+	require.NoError(t, err)
+	return src
 }

@@ -2,6 +2,7 @@ package otelsource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -58,7 +59,9 @@ type config struct {
 	onError    func(error)
 }
 
-// Option configures a Source; pass options to New.
+// Option configures a Source built by New; New returns the error of the
+// first option that refuses its arguments. Options are plain values: one
+// may be passed to several New calls, from any goroutine.
 type Option func(*config) error
 
 // WithReaderOptions passes options to the sdkmetric.ManualReader the Source
@@ -122,13 +125,17 @@ func WithFilter(keep func(name string) bool) Option {
 // WithResourceAttributes adds resource attributes (service.name,
 // host.name...) as labels on every series, keys sanitized like attribute
 // keys (service_name). With keys, only those attributes are added; with
-// none, all of them. Default: no resource attribute is added.
+// none, all of them. An empty key is an error. Default: no resource
+// attribute is added.
 func WithResourceAttributes(keys ...string) Option {
 	return func(c *config) error {
 		c.resource = true
 		if len(keys) > 0 {
 			c.resKeys = make(map[attribute.Key]bool, len(keys))
 			for _, k := range keys {
+				if k == "" {
+					return errors.New("otelsource: WithResourceAttributes: empty key")
+				}
 				c.resKeys[attribute.Key(k)] = true
 			}
 		}
@@ -160,10 +167,14 @@ func WithErrorHandler(f func(error)) Option {
 }
 
 // New returns a Source wrapping a new sdkmetric.ManualReader. It fails only
-// on a bad option.
+// on a bad option; nil options are ignored. New may be called from any
+// goroutine.
 func New(opts ...Option) (*Source, error) {
 	cfg := config{quantiles: quantile.Default}
 	for _, o := range opts {
+		if o == nil {
+			continue
+		}
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}

@@ -173,7 +173,7 @@ func TestHistogramOptions(t *testing.T) {
 	require.Len(t, got, 2, "no quantiles: _count and _sum only")
 
 	_, err = otelsource.New(otelsource.WithQuantiles(2))
-	require.Error(t, err)
+	require.EqualError(t, err, "otelsource: WithQuantiles: quantile 2 out of range [0, 1]")
 }
 
 func TestDeltaTemporality(t *testing.T) {
@@ -301,7 +301,12 @@ func TestNameFilters(t *testing.T) {
 	_, err := otelsource.New(otelsource.WithNames("["))
 	require.Error(t, err)
 	_, err = otelsource.New(otelsource.WithFilter(nil))
-	require.Error(t, err)
+	require.EqualError(t, err, "otelsource: WithFilter: nil func")
+	_, err = otelsource.New(otelsource.WithResourceAttributes("host.name", ""))
+	require.EqualError(t, err, "otelsource: WithResourceAttributes: empty key")
+	src, err = otelsource.New(nil)
+	require.NoError(t, err, "a nil option is ignored")
+	require.NotNil(t, src)
 }
 
 // summaries is an external Producer, as a bridge from another library.

@@ -68,7 +68,7 @@ func BenchmarkCollect(b *testing.B) {
 		{"histograms=200(series=1000)", histograms(), 1000, nil},
 		{"filtered=10of1010", filtered(), 10, []promsource.Option{promsource.WithNames("wanted_*")}},
 	} {
-		src := promsource.MustNew(append([]promsource.Option{promsource.WithGatherer(bc.reg)}, bc.opts...)...)
+		src := newSource(b, append([]promsource.Option{promsource.WithGatherer(bc.reg)}, bc.opts...)...)
 		ctx := context.Background()
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

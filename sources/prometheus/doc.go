@@ -3,11 +3,13 @@
 // [github.com/go-pulse/pulse.MetricSource], so metrics a service already
 // exposes to Prometheus are broadcast live by a pulse Hub as well.
 //
-// One import and one Register line:
+// One import, New and Register:
 //
 //	import promsource "github.com/go-pulse/pulse/sources/prometheus"
 //
-//	if err := hub.Register(promsource.MustNew(), pulse.SourceOptions{Name: "prometheus"}); err != nil { ... }
+//	src, err := promsource.New()
+//	if err != nil { ... }
+//	if err := hub.Register(src, pulse.SourceOptions{Name: "prometheus"}); err != nil { ... }
 //
 // With no options the source reads the default registry,
 // prometheus.DefaultGatherer (which holds the Go runtime and process

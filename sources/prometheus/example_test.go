@@ -14,7 +14,7 @@ import (
 )
 
 // Everything registered with the default Prometheus registry, broadcast live
-// by a pulse Hub: one Register line.
+// by a pulse Hub.
 func Example() {
 	hub, err := pulse.NewHub(pulse.Options{})
 	if err != nil {
@@ -22,7 +22,11 @@ func Example() {
 	}
 	defer hub.Close()
 
-	if err := hub.Register(promsource.MustNew(), pulse.SourceOptions{Name: "prometheus"}); err != nil {
+	src, err := promsource.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := hub.Register(src, pulse.SourceOptions{Name: "prometheus"}); err != nil {
 		log.Fatal(err)
 	}
 

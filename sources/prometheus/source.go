@@ -28,30 +28,37 @@ const (
 const quantileLabel = "quantile"
 
 // Source is a [pulse.MetricSource] reading a Prometheus Gatherer. Create it
-// with New or MustNew and register it with [pulse.Hub.Register].
+// with New and register it with [pulse.Hub.Register].
 //
 // A Source holds no state between collections; Collect is safe for
 // concurrent use (as far as the Gatherer's Gather is, which is true of
 // prometheus.Registry).
 type Source struct {
+	config
+	qlabels []string // quantile.Format(quantiles[i])
+}
+
+// config is what the options set.
+type config struct {
 	g         prometheus.Gatherer
 	quantiles []float64      // sorted, unique, in [0, 1]
-	qlabels   []string       // quantile.Format(quantiles[i])
 	sel       names.Selector // WithNames, WithFilter
 	onError   func(error)
 }
 
-// Option configures a Source; pass options to New.
-type Option func(*Source) error
+// Option configures a Source built by New; New returns the error of the
+// first option that refuses its arguments. Options are plain values: one
+// may be passed to several New calls, from any goroutine.
+type Option func(*config) error
 
 // WithGatherer sets the Gatherer to read, e.g. a *prometheus.Registry of
 // your own. Default: prometheus.DefaultGatherer as it is when New is called.
 func WithGatherer(g prometheus.Gatherer) Option {
-	return func(s *Source) error {
+	return func(c *config) error {
 		if g == nil {
-			return errors.New("promsource: nil Gatherer")
+			return errors.New("promsource: WithGatherer: nil Gatherer")
 		}
-		s.g = g
+		c.g = g
 		return nil
 	}
 }
@@ -62,12 +69,12 @@ func WithGatherer(g prometheus.Gatherer) Option {
 // Summaries always report the quantiles they track, whatever this option
 // says.
 func WithQuantiles(qs ...float64) Option {
-	return func(s *Source) error {
+	return func(c *config) error {
 		q, err := quantile.Check(qs)
 		if err != nil {
 			return fmt.Errorf("promsource: WithQuantiles: %w", err)
 		}
-		s.quantiles = q
+		c.quantiles = q
 		return nil
 	}
 }
@@ -79,8 +86,8 @@ func WithQuantiles(qs ...float64) Option {
 // (a histogram's or summary's base name, without _count or _sum). Default:
 // every family. Combined with [WithFilter], a family must pass both.
 func WithNames(patterns ...string) Option {
-	return func(s *Source) error {
-		if err := s.sel.Add(patterns...); err != nil {
+	return func(c *config) error {
+		if err := c.sel.Add(patterns...); err != nil {
 			return fmt.Errorf("promsource: WithNames: %w", err)
 		}
 		return nil
@@ -93,8 +100,8 @@ func WithNames(patterns ...string) Option {
 // be safe for concurrent use if Collect is called concurrently. Default:
 // every family.
 func WithFilter(keep func(name string) bool) Option {
-	return func(s *Source) error {
-		if err := s.sel.Keep(keep); err != nil {
+	return func(c *config) error {
+		if err := c.sel.Keep(keep); err != nil {
 			return fmt.Errorf("promsource: WithFilter: %w", err)
 		}
 		return nil
@@ -110,18 +117,22 @@ func WithFilter(keep func(name string) bool) Option {
 // most twice per collection, and must be safe for concurrent use if Collect
 // is called concurrently. Default: such problems are ignored.
 func WithErrorHandler(f func(error)) Option {
-	return func(s *Source) error {
-		s.onError = f
+	return func(c *config) error {
+		c.onError = f
 		return nil
 	}
 }
 
 // New returns a Source reading prometheus.DefaultGatherer, or the Gatherer
-// set with [WithGatherer]. It fails only on a bad option.
+// set with [WithGatherer]. It fails only on a bad option; nil options are
+// ignored. New may be called from any goroutine.
 func New(opts ...Option) (*Source, error) {
-	s := &Source{g: prometheus.DefaultGatherer, quantiles: quantile.Default}
+	s := &Source{config: config{g: prometheus.DefaultGatherer, quantiles: quantile.Default}}
 	for _, o := range opts {
-		if err := o(s); err != nil {
+		if o == nil {
+			continue
+		}
+		if err := o(&s.config); err != nil {
 			return nil, err
 		}
 	}
@@ -130,16 +141,6 @@ func New(opts ...Option) (*Source, error) {
 		s.qlabels[i] = quantile.Format(q)
 	}
 	return s, nil
-}
-
-// MustNew is like New but panics on a bad option. With no options it cannot
-// fail.
-func MustNew(opts ...Option) *Source {
-	s, err := New(opts...)
-	if err != nil {
-		panic(err)
-	}
-	return s
 }
 
 // Collect gathers the registry and converts the metric families the filters

@@ -182,7 +182,7 @@ func TestHistogramQuantileLabelCollision(t *testing.T) {
 	jobs.WithLabelValues("p95", "x").Observe(1.5)
 	reg.MustRegister(jobs)
 
-	src := promsource.MustNew(promsource.WithGatherer(reg), promsource.WithQuantiles(0.5))
+	src := newSource(t, promsource.WithGatherer(reg), promsource.WithQuantiles(0.5))
 	ms, err := src.Collect(context.Background())
 	require.NoError(t, err)
 	got := byKey(t, ms)
@@ -269,9 +269,14 @@ func TestNameFilters(t *testing.T) {
 	_, err := promsource.New(promsource.WithNames("http_[")) // malformed
 	require.Error(t, err)
 	_, err = promsource.New(promsource.WithFilter(nil))
-	require.Error(t, err)
+	require.EqualError(t, err, "promsource: WithFilter: nil func")
 	_, err = promsource.New(promsource.WithGatherer(nil))
-	require.Error(t, err)
+	require.EqualError(t, err, "promsource: WithGatherer: nil Gatherer")
+	_, err = promsource.New(promsource.WithQuantiles(-1))
+	require.EqualError(t, err, "promsource: WithQuantiles: quantile -1 out of range [0, 1]")
+	src, err := promsource.New(nil, promsource.WithGatherer(prometheus.NewRegistry()))
+	require.NoError(t, err, "a nil option is ignored")
+	require.NotNil(t, src)
 }
 
 // failing is a collector that always fails, next to healthy ones.
@@ -290,7 +295,7 @@ func TestPartialGatherError(t *testing.T) {
 
 	var mu sync.Mutex
 	var reported []error
-	src := promsource.MustNew(promsource.WithGatherer(reg), promsource.WithErrorHandler(func(err error) {
+	src := newSource(t, promsource.WithGatherer(reg), promsource.WithErrorHandler(func(err error) {
 		mu.Lock()
 		reported = append(reported, err)
 		mu.Unlock()
@@ -304,7 +309,7 @@ func TestPartialGatherError(t *testing.T) {
 
 func TestGatherErrorWithNothingGathered(t *testing.T) {
 	boom := errors.New("boom")
-	src := promsource.MustNew(promsource.WithGatherer(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+	src := newSource(t, promsource.WithGatherer(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		return nil, boom
 	})))
 	ms, err := src.Collect(context.Background())
@@ -314,12 +319,12 @@ func TestGatherErrorWithNothingGathered(t *testing.T) {
 	// Only a failing collector in a real registry: nothing gathered.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(failing{prometheus.NewDesc("db_rows", "Rows", nil, nil)})
-	_, err = promsource.MustNew(promsource.WithGatherer(reg)).Collect(context.Background())
+	_, err = newSource(t, promsource.WithGatherer(reg)).Collect(context.Background())
 	require.ErrorContains(t, err, "database unreachable")
 }
 
 func TestEmptyRegistry(t *testing.T) {
-	ms, err := promsource.MustNew(promsource.WithGatherer(prometheus.NewRegistry())).Collect(context.Background())
+	ms, err := newSource(t, promsource.WithGatherer(prometheus.NewRegistry())).Collect(context.Background())
 	require.NoError(t, err)
 	require.Empty(t, ms)
 }
@@ -334,7 +339,7 @@ func TestInvalidNamesSkipped(t *testing.T) {
 	reg.MustRegister(dotted, dottedLabel, fine)
 
 	var reported []error
-	src := promsource.MustNew(promsource.WithGatherer(reg), promsource.WithErrorHandler(func(err error) {
+	src := newSource(t, promsource.WithGatherer(reg), promsource.WithErrorHandler(func(err error) {
 		reported = append(reported, err)
 	}))
 	ms, err := src.Collect(context.Background())
@@ -373,7 +378,7 @@ func TestHandBuiltFamilies(t *testing.T) {
 			}},
 		}}, nil
 	})
-	ms, err := promsource.MustNew(promsource.WithGatherer(g), promsource.WithQuantiles(0.5, 0.75)).Collect(context.Background())
+	ms, err := newSource(t, promsource.WithGatherer(g), promsource.WithQuantiles(0.5, 0.75)).Collect(context.Background())
 	require.NoError(t, err)
 	got := byKey(t, ms)
 	require.Len(t, got, 7)
@@ -394,7 +399,7 @@ func TestHandBuiltFamilies(t *testing.T) {
 
 func TestCollectCancelled(t *testing.T) {
 	called := false
-	src := promsource.MustNew(promsource.WithGatherer(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+	src := newSource(t, promsource.WithGatherer(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		called = true
 		return nil, nil
 	})))
@@ -420,7 +425,7 @@ func TestConcurrentCollect(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "h_seconds"}, []string{"k"})
 	reg.MustRegister(h)
-	src := promsource.MustNew(promsource.WithGatherer(reg))
+	src := newSource(t, promsource.WithGatherer(reg))
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Add(1)
@@ -448,7 +453,7 @@ func TestEndToEnd(t *testing.T) {
 	hub, err := pulse.NewHub(pulse.Options{Interval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, hub.Close()) })
-	require.NoError(t, hub.Register(promsource.MustNew(promsource.WithGatherer(reg)), pulse.SourceOptions{Name: "prometheus"}))
+	require.NoError(t, hub.Register(newSource(t, promsource.WithGatherer(reg)), pulse.SourceOptions{Name: "prometheus"}))
 	url, client := serve(t, hub)
 
 	const key = `app_requests_total{path="/"}`
@@ -464,4 +469,12 @@ func TestEndToEnd(t *testing.T) {
 	waitFor(t, client, url, "a changed value and a positive rate", func() { requests.WithLabelValues("/").Inc() }, func(s snapshot) bool {
 		return num(s.Values[key]) > 3 && num(s.Rates[key]) > 0
 	})
+}
+
+// newSource returns promsource.New(opts...), failing the test on an error.
+func newSource(tb testing.TB, opts ...promsource.Option) *promsource.Source {
+	tb.Helper()
+	src, err := promsource.New(opts...)
+	require.NoError(tb, err)
+	return src
 }

@@ -20,7 +20,7 @@ func BenchmarkCollect(b *testing.B) {
 		{"windowed", []runtimesource.Option{runtimesource.WithWindowedQuantiles()}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			src := runtimesource.New(bc.opts...)
+			src := newSource(b, bc.opts...)
 			ctx := context.Background()
 			ms, err := src.Collect(ctx) // the windowed buffers are made here
 			if err != nil {

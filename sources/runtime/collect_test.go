@@ -70,7 +70,7 @@ func TestNameOfEveryRuntimeMetric(t *testing.T) {
 }
 
 func TestCollectDefault(t *testing.T) {
-	got := collect(t, runtimesource.New())
+	got := collect(t, newSource(t))
 
 	live, ok := got["go_gc_heap_live_bytes"]
 	require.True(t, ok)
@@ -123,7 +123,7 @@ func TestCollectDefault(t *testing.T) {
 }
 
 func TestCollectAll(t *testing.T) {
-	got := collect(t, runtimesource.New(runtimesource.WithAll()))
+	got := collect(t, newSource(t, runtimesource.WithAll()))
 	want := 0
 	for _, d := range metrics.All() {
 		switch d.Kind {
@@ -141,11 +141,11 @@ func TestCollectAll(t *testing.T) {
 }
 
 func TestCollectSelection(t *testing.T) {
-	got := collect(t, runtimesource.New(runtimesource.WithPrefixes("/gc/heap/live:bytes")))
+	got := collect(t, newSource(t, runtimesource.WithPrefixes("/gc/heap/live:bytes")))
 	assert.Len(t, got, 1)
 	assert.Contains(t, got, "go_gc_heap_live_bytes")
 
-	got = collect(t, runtimesource.New(
+	got = collect(t, newSource(t,
 		runtimesource.WithPrefixes("/gc/heap/live:bytes"),
 		runtimesource.WithFilter(func(d metrics.Description) bool { return d.Name == "/sched/latencies:seconds" }),
 		runtimesource.WithoutHistogramCounts(),
@@ -153,18 +153,45 @@ func TestCollectSelection(t *testing.T) {
 	assert.Len(t, got, 1+len(quantileLabels))
 	assert.NotContains(t, got, "go_sched_latencies_seconds_count")
 
-	got = collect(t, runtimesource.New(runtimesource.WithPrefixes("/no/such/metric")))
+	got = collect(t, newSource(t, runtimesource.WithPrefixes("/no/such/metric")))
 	assert.Empty(t, got)
 
-	got = collect(t, runtimesource.New(runtimesource.WithPrefixes(append(runtimesource.DefaultPrefixes(), "/memory/classes/total:")...)))
+	got = collect(t, newSource(t, runtimesource.WithPrefixes(append(runtimesource.DefaultPrefixes(), "/memory/classes/total:")...)))
 	assert.Contains(t, got, "go_memory_classes_total_bytes")
 	assert.Contains(t, got, "go_gc_heap_live_bytes")
+}
+
+// A bad option is New's error, said once with the package's prefix.
+func TestNewRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opt  runtimesource.Option
+		want string
+	}{
+		{runtimesource.WithPrefixes("/gc/", "gc/"), `runtimesource: WithPrefixes: "gc/" does not start with "/"`},
+		{runtimesource.WithPrefixes(""), `runtimesource: WithPrefixes: "" does not start with "/"`},
+		{runtimesource.WithFilter(nil), "runtimesource: WithFilter: nil func"},
+	} {
+		src, err := runtimesource.New(runtimesource.WithAll(), tc.opt)
+		require.EqualError(t, err, tc.want)
+		require.Nil(t, src)
+	}
+	src, err := runtimesource.New(nil, runtimesource.WithAll())
+	require.NoError(t, err, "a nil option is ignored")
+	require.NotNil(t, src)
+}
+
+// newSource returns runtimesource.New(opts...), failing the test on an error.
+func newSource(tb testing.TB, opts ...runtimesource.Option) *runtimesource.Source {
+	tb.Helper()
+	src, err := runtimesource.New(opts...)
+	require.NoError(tb, err)
+	return src
 }
 
 // With windowed quantiles, a window without observations is NaN and one
 // with a GC has its pauses; the count stays cumulative.
 func TestCollectWindowedQuantiles(t *testing.T) {
-	src := runtimesource.New(runtimesource.WithPrefixes("/sched/pauses/total/gc:seconds"), runtimesource.WithWindowedQuantiles())
+	src := newSource(t, runtimesource.WithPrefixes("/sched/pauses/total/gc:seconds"), runtimesource.WithWindowedQuantiles())
 	const name = "go_sched_pauses_total_gc_seconds"
 	first := collect(t, src)
 	runtime.GC()
@@ -188,7 +215,7 @@ func TestCollectWindowedQuantiles(t *testing.T) {
 func TestCollectHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	ms, err := runtimesource.New().Collect(ctx)
+	ms, err := newSource(t).Collect(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, ms)
 }
@@ -213,7 +240,7 @@ func TestCollectDoesNotStopTheWorld(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	require.Greater(t, pauses(), before, "ReadMemStats stops the world and is counted")
 
-	src := runtimesource.New(runtimesource.WithAll())
+	src := newSource(t, runtimesource.WithAll())
 	// Something else in the process (a GOMAXPROCS update, say) may stop
 	// the world during a window; a Source that stopped it on every
 	// collection would do so in every window.
@@ -231,7 +258,7 @@ func TestCollectDoesNotStopTheWorld(t *testing.T) {
 }
 
 func TestCollectConcurrently(t *testing.T) {
-	src := runtimesource.New()
+	src := newSource(t)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)

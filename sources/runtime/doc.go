@@ -2,11 +2,13 @@
 // heap, garbage collector, scheduler, CPU) to a [pulse.Hub], read through
 // [runtime/metrics] without stopping the world.
 //
-// Register it with one line:
+// Create it and register it:
 //
 //	import runtimesource "github.com/go-pulse/pulse/sources/runtime"
 //
-//	if err := hub.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}); err != nil { ... }
+//	src, err := runtimesource.New()
+//	if err != nil { ... }
+//	if err := hub.Register(src, pulse.SourceOptions{Name: "runtime"}); err != nil { ... }
 //
 // # What it reports
 //

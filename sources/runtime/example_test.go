@@ -20,7 +20,11 @@ func Example() {
 	}
 	defer hub.Close()
 
-	if err := hub.Register(runtimesource.New(), pulse.SourceOptions{Name: "runtime"}); err != nil {
+	src, err := runtimesource.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := hub.Register(src, pulse.SourceOptions{Name: "runtime"}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -56,11 +60,14 @@ func ExampleNew() {
 	defer hub.Close()
 
 	memory := regexp.MustCompile(`^/memory/classes/.*:bytes$`)
-	src := runtimesource.New(
+	src, err := runtimesource.New(
 		runtimesource.WithPrefixes("/sched/", "/gc/pauses:seconds"),
 		runtimesource.WithFilter(func(d metrics.Description) bool { return memory.MatchString(d.Name) }),
 		runtimesource.WithWindowedQuantiles(),
 	)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := hub.Register(src, pulse.SourceOptions{Name: "runtime", Interval: 5 * time.Second}); err != nil {
 		log.Fatal(err)
 	}

@@ -106,7 +106,7 @@ const (
 )
 
 func TestHubGoroutineGaugeFollowsTheRuntime(t *testing.T) {
-	_, url := testHub(t, runtimesource.New())
+	_, url := testHub(t, newSource(t))
 	poll(t, url, goroutinesKey, has(goroutinesKey))
 	// A second, warm snapshot: the HTTP connection's goroutines exist by now.
 	s := poll(t, url, goroutinesKey, has(goroutinesKey))
@@ -139,7 +139,7 @@ func TestHubGoroutineGaugeFollowsTheRuntime(t *testing.T) {
 }
 
 func TestHubGCCounterAndRate(t *testing.T) {
-	_, url := testHub(t, runtimesource.New())
+	_, url := testHub(t, newSource(t))
 	s := poll(t, url, gcCyclesKey, has(gcCyclesKey))
 	before, _ := s.value(gcCyclesKey)
 
@@ -172,7 +172,7 @@ func TestHubGCCounterAndRate(t *testing.T) {
 }
 
 func TestHubQuantileSeries(t *testing.T) {
-	hub, url := testHub(t, runtimesource.New())
+	hub, url := testHub(t, newSource(t))
 	runtime.GC() // at least one GC pause in the pause histograms
 
 	hists := []string{
@@ -236,7 +236,7 @@ func TestHubQuantileSeries(t *testing.T) {
 // Every series of the default selection reaches the Hub with a valid name,
 // the kind its Description implies, and nothing else does.
 func TestHubCatalogueMatchesRuntimeMetrics(t *testing.T) {
-	hub, url := testHub(t, runtimesource.New())
+	hub, url := testHub(t, newSource(t))
 	want := map[string]string{} // key -> kind
 	for _, d := range metrics.All() {
 		if !selectedByDefault(d.Name) {

@@ -2,6 +2,8 @@ package runtimesource
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"runtime/metrics"
 	"strings"
@@ -55,9 +57,10 @@ var quantileLabels = func() (ls [len(quantiles)]pulse.Labels) {
 	return ls
 }()
 
-// Option configures a Source built by New. Options are plain values: one
+// Option configures a Source built by New; New returns the error of the
+// first option that refuses its arguments. Options are plain values: one
 // may be passed to several New calls, from any goroutine.
-type Option func(*config)
+type Option func(*config) error
 
 type config struct {
 	prefixes []string
@@ -73,22 +76,34 @@ type config struct {
 // select /sched/goroutines-created and /sched/goroutines/...). Given any
 // selection option, the default selection ([DefaultPrefixes]) no longer
 // applies; selection options add up: a metric is reported when any of them
-// selects it. Default: [DefaultPrefixes].
+// selects it. A prefix that does not start with "/" (and so could select
+// nothing) is an error. Default: [DefaultPrefixes].
 func WithPrefixes(prefixes ...string) Option {
 	prefixes = append([]string(nil), prefixes...)
-	return func(c *config) { c.prefixes = append(c.prefixes, prefixes...) }
+	return func(c *config) error {
+		for _, p := range prefixes {
+			if !strings.HasPrefix(p, "/") {
+				return fmt.Errorf("runtimesource: WithPrefixes: %q does not start with \"/\"", p)
+			}
+		}
+		c.prefixes = append(c.prefixes, prefixes...)
+		return nil
+	}
 }
 
 // WithFilter selects the metrics for which keep returns true, for
 // selections a prefix cannot express (a regular expression on d.Name, a
 // kind, ...). keep is called by New, once per metric of [metrics.All], and
 // never afterwards. Like [WithPrefixes], it replaces the default selection
-// and adds to the other selection options. Default: no filter.
+// and adds to the other selection options. A nil keep is an error.
+// Default: no filter.
 func WithFilter(keep func(d metrics.Description) bool) Option {
-	return func(c *config) {
-		if keep != nil {
-			c.filters = append(c.filters, keep)
+	return func(c *config) error {
+		if keep == nil {
+			return errors.New("runtimesource: WithFilter: nil func")
 		}
+		c.filters = append(c.filters, keep)
+		return nil
 	}
 }
 
@@ -96,7 +111,12 @@ func WithFilter(keep func(d metrics.Description) bool) Option {
 // /godebug/non-default-behavior/..., /cgo/..., /memory/classes/... and the
 // CPU classes left out by default. Default: off, the selection is
 // [DefaultPrefixes].
-func WithAll() Option { return func(c *config) { c.all = true } }
+func WithAll() Option {
+	return func(c *config) error {
+		c.all = true
+		return nil
+	}
+}
 
 // WithWindowedQuantiles makes the quantile series of a histogram cover only
 // the observations made since the previous collection (the first collection
@@ -106,12 +126,22 @@ func WithAll() Option { return func(c *config) { c.all = true } }
 // rather than "since start"; note that every collection then moves the
 // window, so register the Source with one Hub only. Default: off, quantiles
 // cover the process lifetime.
-func WithWindowedQuantiles() Option { return func(c *config) { c.windowed = true } }
+func WithWindowedQuantiles() Option {
+	return func(c *config) error {
+		c.windowed = true
+		return nil
+	}
+}
 
 // WithoutHistogramCounts drops the "_count" series reported for each
 // histogram (by default: a counter of its observations, whose rate is, e.g.,
 // GC pauses per second). Default: the counts are reported.
-func WithoutHistogramCounts() Option { return func(c *config) { c.noCounts = true } }
+func WithoutHistogramCounts() Option {
+	return func(c *config) error {
+		c.noCounts = true
+		return nil
+	}
+}
 
 // Source is a [pulse.MetricSource] reporting Go runtime metrics. Create it
 // with New. Collect is safe for concurrent use: the Hub calls it from one
@@ -145,12 +175,17 @@ type plan struct {
 // [metrics.All]; those of a kind this package does not know are left out, as
 // is a metric whose pulse name (see [Name]) is longer than 200 bytes or
 // already taken by a metric earlier in [metrics.All]'s order (neither
-// happens with the Go releases this package was written for).
-func New(opts ...Option) *Source {
+// happens with the Go releases this package was written for). It fails
+// only on a bad option; nil options are ignored. New may be called from any
+// goroutine.
+func New(opts ...Option) (*Source, error) {
 	var c config
 	for _, o := range opts {
-		if o != nil {
-			o(&c)
+		if o == nil {
+			continue
+		}
+		if err := o(&c); err != nil {
+			return nil, err
 		}
 	}
 	if !c.all && len(c.prefixes) == 0 && len(c.filters) == 0 {
@@ -198,7 +233,7 @@ func New(opts ...Option) *Source {
 		s.samples = append(s.samples, metrics.Sample{Name: d.Name})
 		s.plans = append(s.plans, p)
 	}
-	return s
+	return s, nil
 }
 
 func (c *config) selects(d metrics.Description) bool {
