@@ -61,9 +61,10 @@
 // names, a Gatherer), each option checks its own and New returns the first
 // error, prefixed once with the package name ("promsource: WithQuantiles:
 // ..."); an adapter used with its defaults needs no struct at all. Options
-// that only set a value and cannot fail are functional options without an
-// error: the metric options [WithHelp], [WithUnit] and [WithLabels], and
-// [DashboardTitle] and [DashboardMatch].
+// that only set a value are functional options without an error: the
+// metric options [WithHelp], [WithUnit] and [WithLabels] (the metric is
+// checked as a whole when collected), and [DashboardTitle] and
+// [DashboardMatch] (a malformed pattern, a programming error, panics).
 //
 // # Concurrency
 //

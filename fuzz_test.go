@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/go-pulse/pulse/internal/pattern"
 )
 
 // FuzzClientMessage: whatever a client sends, interpret never panics and
@@ -53,8 +55,9 @@ func FuzzClientMessage(f *testing.F) {
 	})
 }
 
-// FuzzMatchPattern checks matchPattern against path.Match, which has the
-// same semantics on our alphabet (no '/', no '[' or '\').
+// FuzzMatchPattern checks the grammar's matcher (internal/pattern) and the
+// subscription filter built on it against path.Match, which has the same
+// semantics on our alphabet (no '/', no '[' or '\').
 func FuzzMatchPattern(f *testing.F) {
 	for _, s := range [][2]string{
 		{"go_*", "go_goroutines"}, {"*", ""}, {"a?c", "abc"}, {"*a*b*c", "xaxbxc"},
@@ -63,25 +66,25 @@ func FuzzMatchPattern(f *testing.F) {
 	} {
 		f.Add(s[0], s[1])
 	}
-	f.Fuzz(func(t *testing.T, pattern, name string) {
-		if validPattern(pattern) != nil || validName(name) != nil && name != "" {
+	f.Fuzz(func(t *testing.T, pat, name string) {
+		if validPattern(pat) != nil || validName(name) != nil && name != "" {
 			return
 		}
-		want, err := path.Match(pattern, name)
+		want, err := path.Match(pat, name)
 		if err != nil {
-			t.Fatalf("path.Match(%q): %v", pattern, err)
+			t.Fatalf("path.Match(%q): %v", pat, err)
 		}
-		if got := MatchPattern(pattern, name); got != want {
-			t.Fatalf("MatchPattern(%q, %q) = %v, path.Match says %v", pattern, name, got, want)
+		if got := pattern.Match(pat, name); got != want {
+			t.Fatalf("pattern.Match(%q, %q) = %v, path.Match says %v", pat, name, got, want)
 		}
-		flt := newFilter([]string{pattern}, nil)
+		flt := newFilter([]string{pat}, nil)
 		if flt.match(name) != want {
-			t.Fatalf("filter disagrees for %q, %q", pattern, name)
+			t.Fatalf("filter disagrees for %q, %q", pat, name)
 		}
 		if name != "" { // a filter's name set, from a name table
 			sees := flt.evaluate(&names{byID: []string{"other_name", name}})
 			if sees.has(1) != want {
-				t.Fatalf("name set disagrees for %q, %q", pattern, name)
+				t.Fatalf("name set disagrees for %q, %q", pat, name)
 			}
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"github.com/axiomhq/hyperloglog"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/pattern"
 	"github.com/go-pulse/pulse/sources/active"
 )
 
@@ -112,7 +113,7 @@ func (c *Cluster) ruleFor(name string, k pulse.Kind) (Merge, bool) {
 	r, ok := st.rules[name]
 	if !ok {
 		for _, rule := range c.opts.Rules {
-			if pulse.MatchPattern(rule.Pattern, name) {
+			if pattern.Match(rule.Pattern, name) {
 				r = resolved{merge: rule.Merge, perNode: rule.PerNode}
 				break
 			}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/pattern"
 	"github.com/go-pulse/pulse/sources/active"
 )
 
@@ -202,7 +203,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	rules := make([]Rule, len(o.Rules))
 	for i, r := range o.Rules {
-		if err := pulse.ValidatePattern(r.Pattern); err != nil {
+		if err := pattern.Validate(r.Pattern); err != nil {
 			return bad("Rules[%d]: %v", i, err)
 		}
 		if r.Merge > MergePerNode {

@@ -210,23 +210,3 @@ func FuzzDecode(f *testing.F) {
 		require.Len(t, m2.users, len(m.users))
 	})
 }
-
-func TestMatchPattern(t *testing.T) {
-	for _, tc := range []struct {
-		p, name string
-		ok      bool
-	}{
-		{"http_*", "http_requests_total", true},
-		{"http_*", "grpc_requests_total", false},
-		{"*_total", "http_requests_total", true},
-		{"queue_?_length", "queue_a_length", true},
-		{"queue_?_length", "queue_ab_length", false},
-		{"*", "anything", true},
-		{"a*b*c", "aXXbYYc", true},
-		{"a*b*c", "aXXbYY", false},
-		{"exact", "exact", true},
-		{"exact", "exactly", false},
-	} {
-		require.Equal(t, tc.ok, pulse.MatchPattern(tc.p, tc.name), "%s %s", tc.p, tc.name)
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/pattern"
 )
 
 // How a request presents a token: the Authorization header, or, for a
@@ -87,8 +88,8 @@ func newAccess(token, file string, public []string) (*access, error) {
 		a.grants[h] = g
 	}
 	for _, p := range public {
-		if err := pulse.ValidatePattern(p); err != nil {
-			return nil, fmt.Errorf("-public-read: %w", err)
+		if err := pattern.Validate(p); err != nil {
+			return nil, fmt.Errorf("-public-read: invalid pattern: %w", err)
 		}
 	}
 	return a, nil
@@ -127,8 +128,8 @@ func checkGrant(g *grant) error {
 		return fmt.Errorf("token %q: neither write nor read patterns: it would allow nothing", g.Name)
 	}
 	for _, p := range append(append([]string(nil), g.Write...), g.Read...) {
-		if err := pulse.ValidatePattern(p); err != nil {
-			return fmt.Errorf("token %q: %w", g.Name, err)
+		if err := pattern.Validate(p); err != nil {
+			return fmt.Errorf("token %q: invalid pattern: %w", g.Name, err)
 		}
 	}
 	return nil
@@ -212,12 +213,7 @@ func (a *access) writer(r *http.Request) (*grant, error) {
 
 // mayWrite reports whether g may push a metric named name.
 func (g *grant) mayWrite(name string) bool {
-	for _, p := range g.Write {
-		if pulse.MatchPattern(p, name) {
-			return true
-		}
-	}
-	return false
+	return pattern.Any(g.Write, name)
 }
 
 // asStatus returns the status and message of an error of this file.

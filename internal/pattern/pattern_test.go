@@ -21,6 +21,12 @@ func TestMatch(t *testing.T) {
 		{"?", "", false},
 		{"http_*_total", "http_requests_total", true},
 		{strings.Repeat("*a", 30) + "*b", strings.Repeat("a", 150), false},
+		{"*_total", "http_requests_total", true},
+		{"queue_?_length", "queue_ab_length", false},
+		{"a*b*c", "aXXbYYc", true},
+		{"a*b*c", "aXXbYY", false},
+		{"exact", "exact", true},
+		{"exact", "exactly", false},
 	} {
 		if got := Match(tc.p, tc.name); got != tc.want {
 			t.Errorf("Match(%q, %q) = %v, want %v", tc.p, tc.name, got, tc.want)
@@ -37,6 +43,22 @@ func TestValidate(t *testing.T) {
 	for _, p := range []string{"*", "go_*", "a?b:c", strings.Repeat("a", MaxLen)} {
 		if err := Validate(p); err != nil {
 			t.Errorf("Validate(%q): %v", p, err)
+		}
+	}
+}
+
+func TestValidateIn(t *testing.T) {
+	for _, p := range []string{"http.server.*", "a-b/c?", "go_*"} {
+		if err := ValidateIn(p, "./-"); err != nil {
+			t.Errorf("ValidateIn(%q, \"./-\"): %v", p, err)
+		}
+		if p != "go_*" && Validate(p) == nil {
+			t.Errorf("Validate(%q) accepted a character of the wider alphabet", p)
+		}
+	}
+	for _, p := range []string{"", "a b", "a[b]", `a\*`, strings.Repeat("a", MaxLen+1)} {
+		if ValidateIn(p, "./-") == nil {
+			t.Errorf("ValidateIn(%q, \"./-\") accepted it", p)
 		}
 	}
 }

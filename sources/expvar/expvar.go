@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-pulse/pulse"
+	"github.com/go-pulse/pulse/internal/pattern"
 )
 
 // Defaults of the options; constants, safe to read from any goroutine.
@@ -94,7 +95,9 @@ func WithSubLabel(name string) Option {
 
 // WithInclude reports only the variables whose name matches one of
 // patterns. A pattern is a variable name in which "*" matches any run of
-// characters and "?" any one byte. Default: every variable but "memstats"
+// characters and "?" any one byte (pulse's one pattern grammar; every
+// other character, '.' or '/' too, matches itself, as variable names may
+// hold any). Default: every variable but "memstats"
 // and "cmdline", which are included only when a pattern is exactly their
 // name: WithInclude("*", "memstats") reports everything, memstats too.
 // Several WithInclude options add up.
@@ -193,7 +196,7 @@ func (s *Source) Collect(ctx context.Context) ([]pulse.Metric, error) {
 		}
 		c.name = s.Name(kv.Key)
 		c.kind = pulse.KindGauge
-		if matchAny(s.cfg.counters, kv.Key) {
+		if pattern.Any(s.cfg.counters, kv.Key) {
 			c.kind = pulse.KindCounter
 		}
 		c.help = help(kv.Key)
@@ -206,13 +209,13 @@ func (s *Source) Collect(ctx context.Context) ([]pulse.Metric, error) {
 }
 
 func (s *Source) selects(name string) bool {
-	if matchAny(s.cfg.exclude, name) {
+	if pattern.Any(s.cfg.exclude, name) {
 		return false
 	}
 	if skipped[name] {
 		return slices.Contains(s.cfg.include, name)
 	}
-	return len(s.cfg.include) == 0 || matchAny(s.cfg.include, name)
+	return len(s.cfg.include) == 0 || pattern.Any(s.cfg.include, name)
 }
 
 // collection is the state of one Collect call.
@@ -358,14 +361,4 @@ func checkLabel(fn, name string) error {
 		return fmt.Errorf("expvarsource: %s(%q): not a valid label name", fn, name)
 	}
 	return nil
-}
-
-// matchAny reports whether name matches one of patterns.
-func matchAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if pulse.MatchPattern(p, name) {
-			return true
-		}
-	}
-	return false
 }

@@ -59,6 +59,10 @@ type config struct {
 	onError    func(error)
 }
 
+// instrumentPunct are the characters of OpenTelemetry instrument names
+// besides the metric-name ones ([a-zA-Z0-9_]).
+const instrumentPunct = "./-"
+
 // Option configures a Source built by New; New returns the error of the
 // first option that refuses its arguments. Options are plain values: one
 // may be passed to several New calls, from any goroutine.
@@ -92,16 +96,18 @@ func WithQuantiles(qs ...float64) Option {
 }
 
 // WithNames keeps only the instruments whose name matches at least one of
-// the patterns, * matching any run of characters and ? one character (the
-// syntax of [path.Match]). Patterns match the instrument name as written in
-// the code, before any conversion: "http.server.*". Default: every
-// instrument. Combined with [WithFilter], an instrument must pass both.
+// the patterns, * matching any run of characters and ? one character
+// (pulse's one pattern grammar, over the alphabet of instrument names:
+// 1 to 200 bytes of [a-zA-Z0-9_:./-*?]; anything else is an error).
+// Patterns match the instrument name as written in the code, before any
+// conversion: "http.server.*". Default: every instrument. Combined with
+// [WithFilter], an instrument must pass both.
 //
 // To avoid even aggregating an instrument, drop it with an SDK view
 // (sdkmetric.NewView with sdkmetric.AggregationDrop) instead.
 func WithNames(patterns ...string) Option {
 	return func(c *config) error {
-		if err := c.sel.Add(patterns...); err != nil {
+		if err := c.sel.AddIn(instrumentPunct, patterns...); err != nil {
 			return fmt.Errorf("otelsource: WithNames: %w", err)
 		}
 		return nil

@@ -299,7 +299,9 @@ func TestNameFilters(t *testing.T) {
 	require.ElementsMatch(t, []string{"http.requests", "db.queries", "db.secret"}, seen, "the filter sees original names that passed the patterns")
 
 	_, err := otelsource.New(otelsource.WithNames("["))
-	require.Error(t, err)
+	require.EqualError(t, err, `otelsource: WithNames: "[": character '[' not allowed (metric-name characters, "./-", '*' and '?')`)
+	_, err = otelsource.New(otelsource.WithNames("http.server/*-x?"))
+	require.NoError(t, err, "the characters of instrument names")
 	_, err = otelsource.New(otelsource.WithFilter(nil))
 	require.EqualError(t, err, "otelsource: WithFilter: nil func")
 	_, err = otelsource.New(otelsource.WithResourceAttributes("host.name", ""))

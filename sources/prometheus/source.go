@@ -81,10 +81,12 @@ func WithQuantiles(qs ...float64) Option {
 
 // WithNames keeps only the metric families whose name matches at least one
 // of the patterns. A pattern is a family name in which * matches any run of
-// characters and ? one character ("http_*", "go_gc_*", "process_cpu_seconds_total");
-// the syntax is that of [path.Match]. The name matched is the family's
-// (a histogram's or summary's base name, without _count or _sum). Default:
-// every family. Combined with [WithFilter], a family must pass both.
+// characters and ? one character ("http_*", "go_gc_*", "process_cpu_seconds_total"),
+// pulse's one pattern grammar, the same as in subscriptions: 1 to 200
+// bytes of [a-zA-Z0-9_:*?]; anything else is an error. The name matched is
+// the family's (a histogram's or summary's base name, without _count or
+// _sum). Default: every family. Combined with [WithFilter], a family must
+// pass both.
 func WithNames(patterns ...string) Option {
 	return func(c *config) error {
 		if err := c.sel.Add(patterns...); err != nil {

@@ -266,8 +266,10 @@ func TestNameFilters(t *testing.T) {
 		promsource.WithNames("http_*"),
 		promsource.WithFilter(func(name string) bool { return strings.Contains(name, "errors") })))
 
-	_, err := promsource.New(promsource.WithNames("http_[")) // malformed
-	require.Error(t, err)
+	_, err := promsource.New(promsource.WithNames("http_[")) // malformed: no character classes
+	require.EqualError(t, err, `promsource: WithNames: "http_[": character '[' not allowed (metric-name characters, '*' and '?')`)
+	_, err = promsource.New(promsource.WithNames("http_*", ""))
+	require.EqualError(t, err, "promsource: WithNames: empty pattern")
 	_, err = promsource.New(promsource.WithFilter(nil))
 	require.EqualError(t, err, "promsource: WithFilter: nil func")
 	_, err = promsource.New(promsource.WithGatherer(nil))

@@ -1,12 +1,14 @@
 // Package names selects metric names for the adapters' WithNames and
-// WithFilter options: by patterns in the syntax of [path.Match], and by a
-// function of the host's.
+// WithFilter options: by patterns in pulse's one pattern grammar
+// (github.com/go-pulse/pulse/internal/pattern: '*' any run of characters,
+// '?' one character, nothing else special), and by a function of the
+// host's.
 package names
 
 import (
 	"errors"
-	"fmt"
-	"path"
+
+	"github.com/go-pulse/pulse/internal/pattern"
 )
 
 // Selector keeps the names that match at least one of its patterns (every
@@ -18,12 +20,18 @@ type Selector struct {
 	keep     func(name string) bool
 }
 
-// Add adds patterns, checking each; it returns an error naming the first
-// bad one (wrapping path.ErrBadPattern) and adds none then.
-func (s *Selector) Add(patterns ...string) error {
+// Add adds patterns over metric names, checking each with
+// [pattern.Validate]; it returns the error of the first bad one and adds
+// none then.
+func (s *Selector) Add(patterns ...string) error { return s.AddIn("", patterns...) }
+
+// AddIn is Add for names whose alphabet adds the bytes of extra to the
+// metric-name characters, e.g. "./-" for OpenTelemetry instrument names
+// (see [pattern.ValidateIn]).
+func (s *Selector) AddIn(extra string, patterns ...string) error {
 	for _, p := range patterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("pattern %q: %w", p, err)
+		if err := pattern.ValidateIn(p, extra); err != nil {
+			return err
 		}
 	}
 	s.patterns = append(s.patterns, patterns...)
@@ -41,17 +49,8 @@ func (s *Selector) Keep(keep func(name string) bool) error {
 
 // Wanted reports whether name is selected.
 func (s *Selector) Wanted(name string) bool {
-	if len(s.patterns) > 0 {
-		ok := false
-		for _, p := range s.patterns {
-			if m, _ := path.Match(p, name); m {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
+	if len(s.patterns) > 0 && !pattern.Any(s.patterns, name) {
+		return false
 	}
 	return s.keep == nil || s.keep(name)
 }
