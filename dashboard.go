@@ -32,30 +32,31 @@ const dashboardStream = "stream"
 const dashboardCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; object-src 'none'"
 
-// dashboardFile is one file the dashboard serves, with its strong ETag.
-type dashboardFile struct {
+// staticFile is one embedded file the dashboard or JS serves, with its
+// strong ETag.
+type staticFile struct {
 	name  string
 	ctype string
 	body  []byte
 	etag  string
 }
 
-func newDashboardFile(name, ctype string, body []byte) *dashboardFile {
+func newStaticFile(name, ctype string, body []byte) *staticFile {
 	sum := sha256.Sum256(body)
-	return &dashboardFile{name: name, ctype: ctype, body: body, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	return &staticFile{name: name, ctype: ctype, body: body, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 }
 
 // dashboardFiles are the static files, by their name under the dashboard's
 // root: every .js and .css file of the embedded directory (the page's
-// modules and style sheet), and pulse.js, the package's client, as served by
-// JS.
-var dashboardFiles = func() map[string]*dashboardFile {
+// modules and style sheet), and pulse.js, the package's client, the same
+// file JS serves.
+var dashboardFiles = func() map[string]*staticFile {
 	entries, err := dashboardFS.ReadDir("dashboard")
 	if err != nil {
 		panic(err) // embedded at build time: cannot happen
 	}
-	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-	files := map[string]*dashboardFile{"pulse.js": newDashboardFile("pulse.js", types[".js"], clientJS)}
+	types := map[string]string{".js": jsType, ".css": "text/css; charset=utf-8"}
+	files := map[string]*staticFile{"pulse.js": clientFile}
 	for _, e := range entries {
 		name := e.Name()
 		ctype := types[path.Ext(name)]
@@ -66,7 +67,7 @@ var dashboardFiles = func() map[string]*dashboardFile {
 		if err != nil {
 			panic(err) // embedded at build time: cannot happen
 		}
-		files[name] = newDashboardFile(name, ctype, b)
+		files[name] = newStaticFile(name, ctype, b)
 	}
 	return files
 }()
@@ -96,71 +97,28 @@ func DashboardMatch(patterns ...string) DashboardOption {
 }
 
 // Dashboard returns an http.Handler that serves a live dashboard of the
-// Hub's series: one page with a chart per series, built from the embedded
-// page, script and style sheet (no CDN, nothing fetched from elsewhere) and
-// the package's browser client, pulse.js. Mount it on a path prefix of any
-// router; one line is enough:
+// Hub's series: a page charting every series the connection may see,
+// starting full from the Hub's history, with its script, style sheet and
+// pulse.js embedded (no CDN, nothing fetched from elsewhere; what the page
+// shows and its keys are in the README). Mount it on a path prefix of any
+// router, behind http.StripPrefix too; the page is at the prefix and the
+// Hub's stream at "stream" below it:
 //
 //	mux.Handle("/dashboard/", pulse.Dashboard(hub))
 //
-// Below that prefix it serves:
-//
-//	""               a redirect (307, as http.ServeMux's) to the prefix with its trailing slash
-//	"/"              the page (text/html)
-//	"/dashboard.js"  its script (an ES module importing the other .js files
-//	                 served next to it), "/dashboard.css" its style sheet,
-//	                 "/pulse.js" the client
-//	"/stream"        the Hub itself: Hub.ServeHTTP answers the WebSocket upgrade,
-//	                 Server-Sent Events and the plain-GET JSON snapshot there
-//
-// and 404 for anything else. The page refers to everything by relative URLs,
-// so it works under any prefix, behind http.StripPrefix too. With
-// http.ServeMux the prefix is taken from the request's pattern
-// (Request.Pattern, wildcards allowed); under other routers, or when the path
-// does not start with the pattern's (http.StripPrefix), the handler goes by
-// the last element of the path: a path ending in "/" is the page, a known file
-// name or "stream" is that file or the stream, another name with a dot is
-// 404 and one without is taken for the prefix without its slash and
-// redirected.
-//
-// The page charts every series the connection may see, starting full from
-// the Hub's history: one chart per metric family with a line per label set
-// and a legend that toggles lines (past eight lines the largest eight, and
-// "show all"); a histogram's quantiles in one chart with the average of its
-// _sum and _count; counters as per-second rates (or running totals), values
-// in their units (bytes in KiB/MiB, a rate of seconds as s/s of busy time,
-// "1 request"). Series that held one value over the whole history shown go
-// to a compact list instead of flat charts. Hovering a chart shows the exact
-// time and every line's value; dragging across it zooms every chart,
-// double-click resets. Charts can be pinned and reordered; the pins, their
-// order, the range, the zoom and the filter are kept in the page's address,
-// so a view can be shared. Each chart exports its visible range as CSV and
-// itself as PNG. Time ranges: live, 5 min, 1 h and 24 h, each offered when
-// the Hub's History × Interval covers it (the others are shown disabled with
-// the reason). It has a filter box (name or key substrings and globs, on the
-// page, or on the server as subscription patterns), pause and resume, the
-// connection's status, help text on demand, and keyboard use throughout
-// ("?" lists the keys). It follows the system's dark mode and fits a phone.
-// It draws only the charts in view, once per animation frame.
-//
 // Access control: the stream is the Hub's own handler, so the Hub's origin
 // check, Options.Authorize and MaxClients apply to it exactly as on the Hub's
-// route. The page and its files hold no data and are public: whoever can
-// reach the route can load them. To restrict the page too, wrap the handler
-// in the host's own authentication:
+// route. The page and its files hold no data and are public; to restrict
+// them too, wrap the handler in the host's own authentication:
 //
 //	mux.Handle("/dashboard/", requireLogin(pulse.Dashboard(hub)))
 //
-// The files are served for GET and HEAD (others get 405) with a strong ETag
-// and "Cache-Control: no-cache", and the page with a Content-Security-Policy
-// that allows only its own origin.
-//
 // Defaults: title "pulse" (DashboardTitle), subscription "*"
 // (DashboardMatch). Dashboard renders the page once; the handler holds no
-// other state and is safe for concurrent use. Dashboard may be called any
-// number of times, for one Hub or many. It panics if h is nil or a pattern
-// given with DashboardMatch is invalid (or there are more than the Hub's
-// MaxPatterns): like a bad pattern given to http.Handle, those are
+// other state and is safe for concurrent use, and Dashboard may be called
+// any number of times, for one Hub or many. It panics if h is nil or a
+// pattern given with DashboardMatch is invalid (or there are more than the
+// Hub's MaxPatterns): like a bad pattern given to http.Handle, those are
 // programming errors.
 func Dashboard(h *Hub, opts ...DashboardOption) http.Handler {
 	if h == nil {
@@ -190,12 +148,27 @@ func Dashboard(h *Hub, opts ...DashboardOption) http.Handler {
 	if err != nil {
 		panic(err) // the template is embedded and its data are strings
 	}
-	return &dashboard{hub: h, page: newDashboardFile("index.html", "text/html; charset=utf-8", page.Bytes())}
+	return &dashboard{hub: h, page: newStaticFile("index.html", "text/html; charset=utf-8", page.Bytes())}
 }
 
+// dashboard is the handler Dashboard returns. Below its mount point it
+// serves:
+//
+//	""               a redirect (307, as http.ServeMux's) to the mount point with its trailing slash
+//	"/"              the page (text/html, with a Content-Security-Policy that allows only its own origin)
+//	"/dashboard.js"  its script (an ES module importing the other .js files
+//	                 served next to it), "/dashboard.css" its style sheet,
+//	                 "/pulse.js" the client (the file JS serves)
+//	"/stream"        the Hub itself: Hub.ServeHTTP answers the WebSocket upgrade,
+//	                 Server-Sent Events and the plain-GET JSON snapshot there
+//
+// and 404 for anything else. The files are served for GET and HEAD (others
+// get 405) with a strong ETag and "Cache-Control: no-cache". The page refers
+// to everything by relative URLs, so it works under any prefix; how the
+// mount point is found is dashboardRest's.
 type dashboard struct {
 	hub  *Hub
-	page *dashboardFile
+	page *staticFile
 }
 
 func (d *dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +195,13 @@ func (d *dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // dashboardRest returns the request's path below the dashboard's mount
 // point: "" for the mount point without its trailing slash, "/" for the
 // page, "/name" for a file or the stream. ok is false for a path that is
-// none of these.
+// none of these. With http.ServeMux the mount point is the request's
+// pattern (Request.Pattern, wildcards allowed). Under other routers, or
+// when the path does not start with the pattern's (http.StripPrefix), it
+// goes by the last element of the path: a path ending in "/" is the page, a
+// known file name or "stream" is that file or the stream, another name with
+// a dot is none, and one without is taken for the mount point without its
+// slash (and redirected).
 func dashboardRest(r *http.Request) (rest string, ok bool) {
 	if rest, ok := belowPattern(r.Pattern, r.URL.Path); ok {
 		// Nothing deeper than "/name" is the dashboard's.
@@ -292,7 +271,7 @@ func redirectWithSlash(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusTemporaryRedirect) // as http.ServeMux does
 }
 
-func (f *dashboardFile) serve(w http.ResponseWriter, r *http.Request, page bool) {
+func (f *staticFile) serve(w http.ResponseWriter, r *http.Request, page bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "pulse: method not allowed", http.StatusMethodNotAllowed)

@@ -1,12 +1,8 @@
 package pulse
 
 import (
-	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"net/http"
-	"time"
 )
 
 // clientJS is the browser client, js/pulse.js.
@@ -14,11 +10,11 @@ import (
 //go:embed js/pulse.js
 var clientJS []byte
 
-// clientJSTag is the strong ETag of clientJS: a hash of its content.
-var clientJSTag = func() string {
-	sum := sha256.Sum256(clientJS)
-	return `"` + hex.EncodeToString(sum[:16]) + `"`
-}()
+// jsType is the Content-Type of the JavaScript files served.
+const jsType = "text/javascript; charset=utf-8"
+
+// clientFile is pulse.js as JS and the dashboard serve it.
+var clientFile = newStaticFile("pulse.js", jsType, clientJS)
 
 // JS returns an http.Handler that serves pulse.js, the browser client of
 // the wire protocol, embedded in this package: one dependency-free ES module
@@ -48,20 +44,5 @@ var clientJSTag = func() string {
 // The handler holds no state: it is safe for concurrent use, and JS may be
 // called any number of times.
 func JS() http.Handler {
-	return http.HandlerFunc(serveJS)
-}
-
-func serveJS(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "pulse: method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/javascript; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", clientJSTag)
-	h.Set("X-Content-Type-Options", "nosniff")
-	// ServeContent answers If-None-Match (304), Range and HEAD.
-	http.ServeContent(w, r, "pulse.js", time.Time{}, bytes.NewReader(clientJS))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { clientFile.serve(w, r, false) })
 }

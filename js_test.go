@@ -44,6 +44,8 @@ func TestJSHandler(t *testing.T) {
 	etag := resp.Header.Get("ETag")
 	require.Regexp(t, `^"[0-9a-f]{32}"$`, etag)
 	require.Equal(t, string(file), body, "serves js/pulse.js as embedded")
+	require.Same(t, clientFile, dashboardFiles["pulse.js"], "the dashboard serves the same file")
+	require.Equal(t, clientFile.etag, etag)
 
 	// An ES module with its documentation up front and the entry point.
 	require.True(t, strings.HasPrefix(body, "/**\n"), "starts with a doc comment")
