@@ -30,9 +30,9 @@ const (
 // slice is aligned with Times; NaN marks a point the series does not have
 // (before it existed, a counter's first bucket or reset).
 type Range struct {
-	Key    string
-	Kind   Kind
-	Tier   string
+	Key    string        // the series' key, as asked
+	Kind   Kind          // gauge or counter
+	Tier   string        // TierTick, Tier1h or Tier24h
 	Step   time.Duration // the Hub's Interval for TierTick, the bucket width otherwise
 	Times  []int64       // Unix ms: the tick's time, or the bucket's start
 	Values []float64     // the value at the tick, or the bucket's last value
@@ -291,4 +291,32 @@ func (h *Hub) encodeRange(sr streamRequest, tier string) ([]byte, error) {
 			return b, nil
 		}
 	}
+}
+
+// knownTier reports whether name is a tier every Hub with history keeps.
+func knownTier(name string) bool {
+	if name == TierTick {
+		return true
+	}
+	for _, d := range defaultTiers {
+		if d.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// answerRange answers a client's {"type":"range","tier":T} with the range
+// of the series its subscription sees, on its reader goroutine; the
+// answer's bytes are taken from its AnswerRate budget (handle checked that
+// the budget is not empty).
+func (c *client) answerRange(tier string) {
+	b, err := c.h.encodeRange(streamRequest{flt: newFilter(c.subs, c.allowed), v2: c.v2}, tier)
+	if err != nil {
+		c.strike(ErrCodeBadTier, err.Error())
+		return
+	}
+	c.h.stats.ranges.Add(1)
+	c.spend(len(b))
+	c.reply(newMsg(len(b), func(dst []byte) []byte { return append(dst, b...) }))
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -133,4 +134,97 @@ func TestRangeOverHTTP(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Contains(t, string(body), "unknown history tier")
 	require.Equal(t, before+1, th.Stats().Rejected, "counted")
+}
+
+// readUntil reads messages until one of type typ, and returns it.
+func (tc *testConn) readUntil(typ string) *wireMsg {
+	tc.t.Helper()
+	for {
+		m, err := tc.read()
+		require.NoError(tc.t, err)
+		if m.Type == typ {
+			return m
+		}
+	}
+}
+
+func TestRangeOverWebSocket(t *testing.T) {
+	th := newTestHub(t, Options{History: 5})
+	for i := 1; i <= 25; i++ {
+		require.NoError(t, th.Publish(gauge("g", float64(i)), gauge("other", 1)))
+		th.Tick(time.Second)
+	}
+	c := th.dial("match=g")
+	c.expect("hello")
+	c.send(map[string]string{"type": "range", "tier": "1h"})
+	m := c.readUntil("range")
+	require.Len(t, m.Times, 3)
+	require.Equal(t, []any{9.0, 19.0, 25.0}, m.Values["g"])
+	require.NotContains(t, m.Values, "other", "the subscription applies")
+	require.Equal(t, uint64(1), th.Stats().Ranges)
+
+	errs := th.Stats().ClientErrors
+	c.send(map[string]string{"type": "range", "tier": "1y"})
+	e := c.readUntil("error")
+	require.Equal(t, ErrCodeBadTier, e.Code)
+	require.Equal(t, errs+1, th.Stats().ClientErrors, "counted")
+
+	// v2 names series by id.
+	c2 := th.dial("match=g&v=2")
+	hello := c2.readUntil("hello")
+	c2.send(map[string]string{"type": "range", "tier": "24h"})
+	m2 := c2.readUntil("range")
+	require.Len(t, m2.Values, 1)
+	var cat struct {
+		Series []struct {
+			ID uint32 `json:"id"`
+		} `json:"series"`
+	}
+	require.NoError(t, json.Unmarshal(hello.raw, &cat))
+	require.Len(t, cat.Series, 1)
+	require.Contains(t, m2.Values, strconv.Itoa(int(cat.Series[0].ID)))
+}
+
+// Range answers come out of the AnswerRate budget: with the clock stopped
+// the bucket does not refill, and a client that keeps asking is refused.
+func TestRangeOverBudget(t *testing.T) {
+	th := newTestHub(t, Options{History: 5, MessageRate: 100, MaxClientErrors: 100})
+	ms := make([]Metric, 500)
+	for i := 0; i < 30; i++ {
+		for j := range ms {
+			ms[j] = gauge("g_"+strconv.Itoa(j), float64(i*j)+0.123456789)
+		}
+		require.NoError(t, th.Publish(ms...))
+		th.Tick(10 * time.Second)
+	}
+	c := th.dial("")
+	c.expect("hello")
+	answered, bytes, last := 0, 0, 0
+	for {
+		c.send(map[string]string{"type": "range", "tier": "1h"})
+		m := c.readUntil2("range", "error")
+		if m.Type == "error" {
+			require.Equal(t, ErrCodeRateLimited, m.Code)
+			break
+		}
+		answered++
+		last = len(m.raw)
+		bytes += last
+		require.Less(t, answered, 50, "never refused")
+	}
+	require.Greater(t, answered, 1)
+	require.Greater(t, bytes, answerBurst, "the burst was spent")
+	require.LessOrEqual(t, bytes, answerBurst+last, "refused once the burst and one answer of debt were spent")
+}
+
+// readUntil2 reads messages until one of type a or b.
+func (tc *testConn) readUntil2(a, b string) *wireMsg {
+	tc.t.Helper()
+	for {
+		m, err := tc.read()
+		require.NoError(tc.t, err)
+		if m.Type == a || m.Type == b {
+			return m
+		}
+	}
 }
