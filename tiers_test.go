@@ -228,3 +228,37 @@ func (tc *testConn) readUntil2(a, b string) *wireMsg {
 		}
 	}
 }
+
+// Readers run beside the collector without a lock: the race detector
+// checks the atomic words while ticks roll the tiers over.
+func TestHistoryConcurrentReaders(t *testing.T) {
+	th := newTestHub(t, Options{History: 5})
+	require.NoError(t, th.Publish(gauge("g", 0), Metric{Name: "c_total", Kind: KindCounter, Value: 0}))
+	th.Tick(time.Second)
+	done := make(chan struct{})
+	read := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-done:
+				read <- n
+				return
+			default:
+			}
+			for _, tier := range []string{TierTick, Tier1h, Tier24h} {
+				r, err := th.History("g", tier)
+				if err == nil && len(r.Values) != len(r.Times) {
+					panic("unaligned")
+				}
+				n++
+			}
+		}
+	}()
+	for i := 1; i <= 200; i++ {
+		require.NoError(t, th.Publish(gauge("g", float64(i)), Metric{Name: "c_total", Kind: KindCounter, Value: float64(i)}))
+		th.Tick(7 * time.Second)
+	}
+	close(done)
+	require.Positive(t, <-read)
+}
