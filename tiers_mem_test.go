@@ -40,7 +40,7 @@ func TestHistoryRecordAllocatesNothing(t *testing.T) {
 // per series (with the series' catalogue entry, a few hundred bytes), for 10,000 series (a third of them counters) with the
 // default History (300):
 //
-//	go test -run - -bench HistoryMemory -benchtime 1x .
+//	go test -run - -bench HistoryMemory -benchtime 200x -count 3 .
 func BenchmarkHistoryMemory(b *testing.B) {
 	const n = 10_000
 	for i := 0; i < b.N; i++ {
@@ -57,17 +57,29 @@ func BenchmarkHistoryMemory(b *testing.B) {
 	}
 }
 
-// BenchmarkHistoryRecord is the rollup's cost per tick for 10,000 series:
+// BenchmarkHistoryRecord is the rollup's cost per tick for 10,000 series,
+// the per-tick ring alone and with the tiers, measured in the same run:
 //
-//	go test -run - -bench HistoryRecord -benchtime 200x .
+//	go test -run - -bench HistoryRecord -benchtime 200x -count 3 .
 func BenchmarkHistoryRecord(b *testing.B) {
-	hs := newHistory(defaultHistory)
-	f := historyFrame(hs, 10_000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		f.seq++
-		f.ts += 1000
-		hs.record(f)
+	for _, tiers := range []bool{false, true} {
+		name := "ring"
+		if tiers {
+			name = "ring+tiers"
+		}
+		b.Run(name, func(b *testing.B) {
+			hs := newHistory(defaultHistory)
+			if !tiers {
+				hs.tiers = nil
+			}
+			f := historyFrame(hs, 10_000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				f.seq++
+				f.ts += 1000
+				hs.record(f)
+			}
+		})
 	}
 }
