@@ -235,3 +235,20 @@ func ExampleHub_Snapshot() {
 	fmt.Println(len(samples))
 	// Output: 0
 }
+
+// A Go caller reads the last hour of a series in 10 s buckets: the line is
+// Values, the band Min..Max (a counter has Rates instead).
+func ExampleHub_History() {
+	hub, err := pulse.NewHub(pulse.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	r, err := hub.History("queue_depth", pulse.Tier1h)
+	if errors.Is(err, pulse.ErrNoHistory) {
+		return // no such series (yet)
+	}
+	for i, t := range r.Times {
+		fmt.Println(time.UnixMilli(t).UTC(), r.Values[i], r.Min[i], r.Max[i])
+	}
+}

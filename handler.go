@@ -74,6 +74,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case wantsEventStream(r):
 		h.serveSSE(w, r, sr)
 		return
+	case r.URL.Query().Has("range"):
+		h.serveRange(w, r, sr, r.URL.Query().Get("range"))
+		return
 	}
 	h.serveSnapshot(w, r, sr.flt)
 }

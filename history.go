@@ -19,6 +19,7 @@ type history struct {
 	slots  int            // ring size: n + histSlack
 	times  []atomic.Int64 // tick timestamps (Unix ms), slot seq%slots
 	newest atomic.Uint64  // seq of the newest tick recorded
+	tiers  []*tier        // coarser buckets (tiers.go); nil when history is off
 }
 
 // histSlack is how many ticks a history build may take.
@@ -28,6 +29,8 @@ const histSlack = 64
 // float64 bits.
 type seriesHist struct {
 	since uint64          // seq of the series' first point
+	born  int64           // time of the series' first point, Unix ms
+	tiers []tierRing      // one per history.tiers
 	v     []atomic.Uint64 // values, slot seq%slots
 	r     []atomic.Uint64 // rates, NaN = no rate; nil unless a counter
 }
@@ -37,12 +40,13 @@ func newHistory(n int) *history {
 	if n > 0 {
 		hs.slots = n + histSlack
 		hs.times = make([]atomic.Int64, hs.slots)
+		hs.tiers = newTiers()
 	}
 	return hs
 }
 
-func (hs *history) newSeries(since uint64, counter bool) *seriesHist {
-	sh := &seriesHist{since: since, v: make([]atomic.Uint64, hs.slots)}
+func (hs *history) newSeries(since uint64, born int64, counter bool) *seriesHist {
+	sh := &seriesHist{since: since, born: born, v: make([]atomic.Uint64, hs.slots), tiers: newTierRings(hs.tiers, counter)}
 	if counter {
 		sh.r = make([]atomic.Uint64, hs.slots)
 	}
@@ -70,6 +74,7 @@ func (hs *history) record(f *frame) {
 			}
 		}
 	}
+	hs.recordTiers(f)
 	hs.newest.Store(f.seq)
 }
 

@@ -36,12 +36,14 @@ const (
 	ErrCodeBinary          = "binary_unsupported"
 	ErrCodeRateLimited     = "rate_limited"    // more than Options.MessageRate messages, or Options.AnswerRate bytes of answers, a second
 	ErrCodeTooManyGroups   = "too_many_groups" // the subscription would make one distinct group more than Options.MaxGroups
+	ErrCodeBadTier         = "bad_tier"        // a range request names no tier this Hub keeps (or history is off)
 )
 
 // clientMessage is what a client may send.
 type clientMessage struct {
 	Type     string   `json:"type"`
 	Patterns []string `json:"patterns"`
+	Tier     string   `json:"tier"` // range requests
 }
 
 func decodeClientMessage(data []byte) (clientMessage, error) {

@@ -143,6 +143,9 @@ func (c *client) handle(typ websocket.MessageType, data []byte) {
 	case r.resend:
 		c.spend(c.restart(reasonRequest, false))
 		return
+	case r.tier != "":
+		c.answerRange(r.tier)
+		return
 	}
 	fu := h.reg.use(newFilter(r.subs, c.allowed))
 	if !h.move(c, fu) {
@@ -157,6 +160,7 @@ func (c *client) handle(typ websocket.MessageType, data []byte) {
 type request struct {
 	subs      []string // the new subscription, when neither code nor resend is set
 	resend    bool     // a snapshot request
+	tier      string   // a range request for this tier (ranges.go)
 	code, msg string   // an error to answer with
 }
 
@@ -177,12 +181,17 @@ func interpret(text bool, data []byte, subs []string, maxPatterns int) request {
 		return interpretSubscription(m, subs, maxPatterns)
 	case "snapshot":
 		return request{resend: true}
+	case "range":
+		if !knownTier(m.Tier) {
+			return request{code: ErrCodeBadTier, msg: fmt.Sprintf("tier %.16q: want %s, %s or %s", m.Tier, TierTick, Tier1h, Tier24h)}
+		}
+		return request{tier: m.Tier}
 	}
 	t := m.Type
 	if len(t) > 32 {
 		t = t[:32] + "..."
 	}
-	return request{code: ErrCodeUnknownType, msg: fmt.Sprintf("unknown message type %q; want subscribe, unsubscribe or snapshot", t)}
+	return request{code: ErrCodeUnknownType, msg: fmt.Sprintf("unknown message type %q; want subscribe, unsubscribe, snapshot or range", t)}
 }
 
 func interpretSubscription(m clientMessage, subs []string, maxPatterns int) request {

@@ -13,6 +13,7 @@ type hubStats struct {
 	unhijackable                       atomic.Uint64 // also in rejected
 	sent, bytes                        atomic.Uint64
 	resyncs, merged, slow, pingTimeout atomic.Uint64
+	ranges                             atomic.Uint64 // range answers (ranges.go)
 	clientErrors, policyCloses         atomic.Uint64
 	budgetCloses, controlDropped       atomic.Uint64
 	groupsRefused                      atomic.Uint64
@@ -37,6 +38,7 @@ type Stats struct {
 	Compressions    uint64        // messages compressed (once per group message, whatever the number of clients that get it)
 	Resumes         uint64        // v2 reconnects that resumed where they left off (a merged delta instead of catalogue, snapshot and history)
 	Resyncs         uint64        // full snapshots sent to clients too far behind for a merged delta (the removals since their seq are no longer kept)
+	Ranges          uint64        // history ranges answered to WebSocket clients ({"type":"range"}; see Hub.History)
 	MergedDeltas    uint64        // merged deltas sent: one update covering several ticks, to a client whose link could not take every tick
 	Degraded        int           // clients now updated less often than every tick (their last update was a merged delta)
 	Groups          int           // distinct groups of clients now (clients whose filters see the same series share one)
@@ -76,6 +78,7 @@ func (h *Hub) Stats() Stats {
 		Compressions:    s.compressions.Load(),
 		Resumes:         s.resumes.Load(),
 		Resyncs:         s.resyncs.Load(),
+		Ranges:          s.ranges.Load(),
 		MergedDeltas:    s.merged.Load(),
 		Degraded:        int(s.degraded.Load()),
 		Groups:          groups,

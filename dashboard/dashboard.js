@@ -151,7 +151,7 @@ function readColors() {
 // ---- The connection ----
 
 const client = connect("stream", { match: subscription(), onStatus, onUpdate });
-source = sourceFor(range, client, null);
+source = sourceFor(range, client, null, invalidate);
 
 // app is what the cards and the interactions use of the page.
 const app = {
@@ -181,6 +181,7 @@ window.dashboard = {
   get paused() { return paused; },
   get inView() { return inView.size; },
   get range() { return range.id; },
+  get source() { return source; },
   get zoom() { return view.zoom ? { ...view.zoom } : null; },
   get pins() { return [...view.pins]; },
   get hover() { return hover ? { chart: hover.card.spec.id, t: hover.t, keyboard: hover.keyboard } : null; },
@@ -542,7 +543,7 @@ function setRange(id) {
   const r = rangeById(id);
   if (!availability(r, client).ok) return false;
   range = r;
-  source = sourceFor(r, client, source);
+  source = sourceFor(r, client, source, invalidate);
   view.range = r.id;
   view.zoom = null;
   if (paused) pausedWin = windowOf(range, source, pausedWin.t1, MIN_SPAN_TICKS * client.intervalMs);

@@ -2,19 +2,20 @@
  * ranges.js: the time ranges of pulse.Dashboard, and where their points
  * come from.
  *
- * The range selector offers live, 5 min, 1 h and 24 h. Today every range
- * is served from one source: the per-tick history pulse.js keeps (the
- * points of the Hub's history message, then one per tick), which spans the
- * Hub's History points times its interval: 300 points of 1 s are 5 minutes.
- * A range longer than that is offered disabled, with the reason, rather
- * than drawn from points that do not exist.
+ * The range selector offers live, 5 min, 1 h and 24 h. live and 5 min are
+ * served from the per-tick history pulse.js keeps (the points of the Hub's
+ * history message, then one per tick), which spans the Hub's History
+ * points times its interval: 300 points of 1 s are 5 minutes. 1 h and 24 h
+ * are served from the Hub's history tiers (10 s and 1 min buckets; see
+ * PROTOCOL.md, "History ranges"): TierSource loads the tier with
+ * client.range(tier), reloads it every bucket, and appends the live ticks
+ * that came after it. A range the Hub cannot serve is offered disabled,
+ * with the reason, rather than drawn from points that do not exist.
  *
- * Server-side history tiers (coarser points kept for longer) plug in here,
- * and only here: sourceFor(range) is the one place that decides where a
- * range's points come from, and availability(range) the one that decides
- * whether a range can be served. A tier source asks the Hub for the
- * range's tier through pulse.js and answers the same calls as TickSource;
- * the charts, the hover and the CSV export read nothing else.
+ * sourceFor(range) is the one place that decides where a range's points
+ * come from, and availability(range) the one that decides whether a range
+ * can be served; the charts, the hover and the CSV export read nothing
+ * else.
  */
 import { spanText } from "./format.js";
 
@@ -48,7 +49,7 @@ export function availability(range, client) {
     const why = client.status === "live" ? "the Hub keeps no history (its History option is off)" : "waiting for the Hub";
     return { ok: false, reason: `${range.label}: ${why}` };
   }
-  if (held >= range.span) return { ok: true, reason: "" };
+  if (held >= range.span || TIERS.has(range.id)) return { ok: true, reason: "" };
   const n = client.historyLength;
   return {
     ok: false,
@@ -98,11 +99,111 @@ export class TickSource {
   }
 }
 
+/** TIERS are the ranges served by a Hub history tier (the tier has the range's id). */
+const TIERS = new Set(["1h", "24h"]);
+
 /**
- * sourceFor returns the source of a range's points. Every range that
- * availability lets through is served by the per-tick history today.
+ * TierSource serves a range from a Hub history tier, with the live ticks
+ * that came after it appended. Until the tier is loaded (ready false) it
+ * serves the per-tick history; a tier that cannot be loaded leaves error
+ * set and the per-tick history shown. onLoad is called after each load.
  */
-export function sourceFor(range, client, current) {
+export class TierSource {
+  #client;
+  #onLoad;
+  #data = null;
+  #timer = 0;
+  #closed = false;
+  #cache = new Map(); // key -> {seq, points}
+  #cacheSeq = -1;
+
+  constructor(client, tier, onLoad) {
+    this.#client = client;
+    this.tier = tier;
+    this.#onLoad = onLoad || (() => {});
+    this.ready = false;
+    this.error = "";
+    this.#load();
+  }
+
+  async #load() {
+    try {
+      this.#data = await this.#client.range(this.tier);
+      this.ready = true;
+      this.error = "";
+    } catch (e) {
+      this.error = String((e && e.message) || e);
+    }
+    this.#cache.clear();
+    if (this.#closed) return;
+    this.#onLoad();
+    const every = Math.max(this.#data ? this.#data.step : 10e3, 5e3);
+    this.#timer = setTimeout(() => this.#load(), every);
+  }
+
+  /** close stops the reloads; the source is not used again. */
+  close() {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+  }
+
+  history(key) {
+    const c = this.#client;
+    const d = this.#data;
+    const s = d && d.series.get(key);
+    if (!s) return c.history(key);
+    if (this.#cacheSeq !== c.seq) {
+      this.#cacheSeq = c.seq;
+      this.#cache.clear();
+    }
+    let h = this.#cache.get(key);
+    if (!h) {
+      h = joinLive(d, s, c.history(key));
+      this.#cache.set(key, h);
+    }
+    return h;
+  }
+
+  start() {
+    const d = this.#data;
+    return d && d.times.length ? d.times[0] : new TickSource(this.#client).start();
+  }
+
+  end() {
+    return this.#client.state.ts || NaN;
+  }
+}
+
+// joinLive returns the tier's points of one series, followed by the live
+// ticks newer than the tier's answer.
+function joinLive(d, s, live) {
+  const times = d.times.slice();
+  const values = s.values.slice();
+  const wantRates = !!(s.rates || (live && live.rates));
+  const rates = wantRates ? (s.rates ? s.rates.slice() : times.map(() => null)) : null;
+  if (live) {
+    for (let i = 0; i < live.times.length; i++) {
+      if (live.times[i] <= d.ts) continue;
+      times.push(live.times[i]);
+      values.push(live.values[i]);
+      if (rates) rates.push(live.rates ? live.rates[i] : null);
+    }
+  }
+  return { times, values, rates };
+}
+
+/**
+ * sourceFor returns the source of a range's points: a TierSource for 1 h
+ * and 24 h (kept while the range stays), the per-tick history otherwise.
+ * onLoad is called when a tier's points arrive.
+ */
+export function sourceFor(range, client, current, onLoad) {
+  if (TIERS.has(range.id)) {
+    if (current instanceof TierSource && current.tier === range.id) return current;
+    if (current instanceof TierSource) current.close();
+    return new TierSource(client, range.id, onLoad);
+  }
+  if (current instanceof TierSource) current.close();
   if (current instanceof TickSource) return current;
   return new TickSource(client);
 }

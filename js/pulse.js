@@ -244,6 +244,33 @@ class PulseClient {
     else if (conn) this.#restart();
   }
 
+  /**
+   * range asks the Hub for the history of the subscribed series at a tier
+   * ("tick", "1h": 10 s buckets, "24h": 1 min buckets; PROTOCOL.md,
+   * "History ranges") with a plain GET, and resolves to
+   * {tier, step, ts, times, series: Map key -> {values, min, max, rates}}
+   * (ts: the tick the answer was built at):
+   * arrays aligned with times (bucket starts, Unix ms, oldest first), null
+   * where there is no point; min/max for gauges, rates for counters. It
+   * rejects with the server's reason (e.g. a Hub without tiers) and does
+   * not touch the live state.
+   */
+  async range(tier) {
+    const u = new URL(this.#endpoint(true));
+    if (u.protocol === "ws:" || u.protocol === "wss:") u.protocol = u.protocol === "ws:" ? "http:" : "https:";
+    for (const k of ["v", "epoch", "seq"]) u.searchParams.delete(k);
+    u.searchParams.set("range", tier);
+    const res = await fetch(u.href, { headers: { Accept: "application/json" }, cache: "no-store" });
+    if (!res.ok) throw new Error(`pulse: range ${tier}: ${res.status} ${(await res.text()).trim()}`);
+    const m = await res.json();
+    const arr = (a) => (a ? a.map((v) => (v === null ? null : num(v))) : null);
+    const series = new Map();
+    for (const [key, vs] of Object.entries(m.values || {})) {
+      series.set(key, { values: arr(vs), min: arr(m.min?.[key]), max: arr(m.max?.[key]), rates: arr(m.rates?.[key]) });
+    }
+    return { tier: m.tier || tier, step: m.step || this.intervalMs, ts: m.ts, times: m.times || [], series };
+  }
+
   /** Closes the connection for good. */
   close() {
     this.#shutdown("closed", {});

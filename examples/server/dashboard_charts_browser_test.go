@@ -228,7 +228,7 @@ func (b *browser) keys(k string) {
 
 // TestDashboardCharts checks the charts of known series in Chromium.
 func TestDashboardCharts(t *testing.T) {
-	_, base := shopHub(t)
+	hub, base := shopHub(t)
 	b := newBrowser(t) // after the server: its cleanup runs first
 	dl := b.enableDownloads()
 	b.run(chromedp.EmulateViewport(1280, 1000))
@@ -243,7 +243,7 @@ func TestDashboardCharts(t *testing.T) {
 	testLegend(t, b)
 	testZoomCSV(t, b, base, dl)
 	testPNG(t, b, dl)
-	testRanges(t, b)
+	testRanges(t, b, hub)
 	testKeyboard(t, b)
 	testPins(t, b)
 	b.noPageErrors()
@@ -533,27 +533,38 @@ func colors(img image.Image) int {
 	return len(seen)
 }
 
-// testRanges: the ranges the Hub's 3,000 points of 100 ms serve (live, 5
-// min) can be chosen; 1 h and 24 h are disabled with the reason.
-func testRanges(t *testing.T, b *browser) {
+// testRanges: live and 5 min come from the per-tick history (3,000 points
+// of 100 ms); 1 h loads the Hub's 10 s tier (the same bucket starts as
+// Hub.History) and keeps appending the live ticks; 24 h loads the 1 min tier.
+func testRanges(t *testing.T, b *browser, hub *pulse.Hub) {
 	btn := func(r string) string { return fmt.Sprintf(`document.querySelector('#ranges [data-range=%q]')`, r) }
 	require.Equal(t, "true", eval[string](b, btn("live")+`.getAttribute("aria-checked")`))
-	require.Equal(t, "false", eval[string](b, btn("5m")+`.getAttribute("aria-disabled")`))
-	for _, r := range []string{"1h", "24h"} {
-		require.Equal(t, "true", eval[string](b, btn(r)+`.getAttribute("aria-disabled")`), r)
-		title := eval[string](b, btn(r)+`.title`)
-		require.Contains(t, title, "3000 points", r)
-		require.Contains(t, title, "5 min in all", r)
-		require.Contains(t, title, "history tiers", r)
+	for _, r := range []string{"5m", "1h", "24h"} {
+		require.Equal(t, "false", eval[string](b, btn(r)+`.getAttribute("aria-disabled")`), r)
 	}
 	eval[chromedp.Void](b, `document.activeElement.blur()`)
 	b.keys("2")
 	b.waitFor("5 min", `dashboard.range === "5m" && new URLSearchParams(location.search).get("range") === "5m"`)
 	require.Equal(t, 300000.0, eval[float64](b, `(() => { const w = dashboard.window(); return w.t1 - w.t0; })()`))
-	b.keys("3")
-	require.Equal(t, "5m", eval[string](b, `dashboard.range`), "1 h cannot be had")
-	b.click(`#ranges [data-range="24h"]`)
-	require.Equal(t, "5m", eval[string](b, `dashboard.range`), "nor 24 h")
+
+	const key = `shop_queue_depth{queue="q00"}`
+	b.click(`#ranges [data-range="1h"]`)
+	b.waitFor("the 1 h tier", `dashboard.range === "1h" && dashboard.source.tier === "1h" && dashboard.source.ready`)
+	require.Equal(t, 3600000.0, eval[float64](b, `(() => { const w = dashboard.window(); return w.t1 - w.t0; })()`))
+	want, err := hub.History(key, pulse.Tier1h)
+	require.NoError(t, err)
+	require.NotEmpty(t, want.Times)
+	got := eval[[]float64](b, fmt.Sprintf(`dashboard.source.history(%q).times`, key))
+	require.GreaterOrEqual(t, len(got), len(want.Times))
+	require.Equal(t, float64(want.Times[0]), got[0], "the chart starts at the tier's first bucket")
+	require.Zero(t, int64(got[0])%10_000, "a 10 s bucket start")
+	n := len(got)
+	b.waitFor("live ticks appended", fmt.Sprintf(`dashboard.source.history(%q).times.length > %d`, key, n))
+
+	b.keys("4")
+	b.waitFor("the 24 h tier", `dashboard.range === "24h" && dashboard.source.tier === "24h" && dashboard.source.ready`)
+	d := eval[[]float64](b, fmt.Sprintf(`dashboard.source.history(%q).times`, key))
+	require.Zero(t, int64(d[0])%60_000, "a 1 min bucket start")
 	b.keys("1")
 	b.waitFor("live", `dashboard.range === "live" && !new URLSearchParams(location.search).has("range")`)
 }

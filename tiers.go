@@ -1,0 +1,136 @@
+package pulse
+
+import (
+	"math"
+	"sync/atomic"
+)
+
+// A tier keeps one bucket per Step for the last Buckets steps of every
+// series, beside the per-tick ring of Options.History points: the default
+// tiers are 10 s buckets for 1 hour and 1 min buckets for 24 hours.
+//
+// Rollups, chosen for what a chart draws:
+//   - gauges keep the last value of the bucket and its min and max, so a
+//     long range shows the band a spike reached and not only the value at
+//     the bucket's end (a mean would need a sum and a count per series and
+//     hides spikes; the dashboard draws last as the line);
+//   - counters keep the last value only: the rate of a bucket is computed
+//     when it is read, (last - previous last) / (time between the two
+//     buckets' last ticks), which is the exact mean rate over the bucket
+//     (the current bucket too), costs one word per series and bucket, and
+//     survives a client that asks later. A counter that went down (a reset) has no
+//     rate for that bucket.
+//
+// The collector rolls up every tick without allocating: it overwrites the
+// bucket of the tick's time in place. Readers (Hub.History, range answers)
+// read the atomic words without a lock and check the bucket's start time
+// before and after, so a bucket being reused is read as missing, never as a
+// mix of two buckets.
+type tier struct {
+	name    string
+	step    int64          // bucket width, ms
+	n       int            // buckets kept
+	starts  []atomic.Int64 // bucket start (Unix ms) of each slot; -1 while being reset
+	ends    []atomic.Int64 // time of the bucket's last tick (Unix ms), for counter rates
+	current int64          // bucket index (ts/step) the collector writes; collector only
+}
+
+// defaultTiers are the tiers every Hub with history keeps.
+var defaultTiers = []struct {
+	name    string
+	step    int64
+	buckets int
+}{
+	{"1h", 10_000, 360},
+	{"24h", 60_000, 1440},
+}
+
+// tierRing is one series' buckets in one tier, as float64 bits.
+type tierRing struct {
+	cur  int64           // bucket index last written; collector only
+	last []atomic.Uint64 // last value of each bucket
+	lo   []atomic.Uint64 // min; nil for counters
+	hi   []atomic.Uint64 // max; nil for counters
+}
+
+func newTiers() []*tier {
+	ts := make([]*tier, len(defaultTiers))
+	for i, d := range defaultTiers {
+		t := &tier{name: d.name, step: d.step, n: d.buckets, starts: make([]atomic.Int64, d.buckets), ends: make([]atomic.Int64, d.buckets), current: -1}
+		for j := range t.starts {
+			t.starts[j].Store(-1)
+		}
+		ts[i] = t
+	}
+	return ts
+}
+
+func newTierRings(ts []*tier, counter bool) []tierRing {
+	rs := make([]tierRing, len(ts))
+	for i, t := range ts {
+		rs[i] = tierRing{cur: -1, last: make([]atomic.Uint64, t.n)}
+		if !counter {
+			rs[i].lo = make([]atomic.Uint64, t.n)
+			rs[i].hi = make([]atomic.Uint64, t.n)
+		}
+	}
+	return rs
+}
+
+// beginTick marks the slot of ts's bucket as being reset when ts starts a
+// new bucket. Collector goroutine only; endTick publishes the start.
+func (t *tier) beginTick(ts int64) {
+	b := ts / t.step
+	if b != t.current {
+		t.starts[int(b%int64(t.n))].Store(-1)
+	}
+}
+
+func (t *tier) endTick(ts int64) {
+	b := ts / t.step
+	t.ends[int(b%int64(t.n))].Store(ts)
+	if b != t.current {
+		t.current = b
+		t.starts[int(b%int64(t.n))].Store(b * t.step)
+	}
+}
+
+// roll adds value v at time ts to the series' bucket. Collector only.
+func (r *tierRing) roll(t *tier, ts int64, v float64) {
+	b := ts / t.step
+	slot := int(b % int64(t.n))
+	bits := math.Float64bits(v)
+	r.last[slot].Store(bits)
+	if r.lo == nil {
+		r.cur = b
+		return
+	}
+	if r.cur != b {
+		r.cur = b
+		r.lo[slot].Store(bits)
+		r.hi[slot].Store(bits)
+		return
+	}
+	if v < math.Float64frombits(r.lo[slot].Load()) {
+		r.lo[slot].Store(bits)
+	}
+	if v > math.Float64frombits(r.hi[slot].Load()) {
+		r.hi[slot].Store(bits)
+	}
+}
+
+// recordTiers rolls frame f's points into every tier.
+func (hs *history) recordTiers(f *frame) {
+	for _, t := range hs.tiers {
+		t.beginTick(f.ts)
+	}
+	for i := range f.points {
+		p := &f.points[i]
+		for k, t := range hs.tiers {
+			p.hist.tiers[k].roll(t, f.ts, p.value)
+		}
+	}
+	for _, t := range hs.tiers {
+		t.endTick(f.ts)
+	}
+}
