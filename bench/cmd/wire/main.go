@@ -13,6 +13,11 @@
 //     the same run, and the resume again.
 //
 // Run from the bench module: go run ./cmd/wire (about 5.5 minutes).
+//
+// With -cpu it measures instead what compression costs the server: pulse v2
+// with -n (1,000) clients that negotiate permessage-deflate against the
+// same without, with the bench harness (pulse-server and loadgen pinned to
+// CPU 0 and CPU 1), server CPU per delivery (go run ./cmd/wire -cpu).
 package main
 
 import (
@@ -32,7 +37,19 @@ func main() {
 	full := flag.Duration("full", 5*time.Minute+10*time.Second, "uptime of the full-history measurement (History 300 at 1 s: 5 min)")
 	cut := flag.Duration("cut", 5*time.Second, "how long a resuming client is cut off")
 	deltas := flag.Int("deltas", 20, "deltas read to measure the steady delta")
+	cpu := flag.Bool("cpu", false, "instead: server CPU per delivery with and without deflate, with the bench harness")
+	var cf cpuFlags
+	flag.IntVar(&cf.n, "n", 1000, "-cpu: clients")
+	flag.Float64Var(&cf.hz, "hz", 10, "-cpu: ticks per second")
+	flag.DurationVar(&cf.window, "window", 20*time.Second, "-cpu: measurement window per cell")
+	flag.IntVar(&cf.rounds, "rounds", 3, "-cpu: rounds, each running both contenders")
 	flag.Parse()
+	if *cpu {
+		if err := runCPU(cf); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	tmp, err := os.MkdirTemp("", "pulse-wire")
 	if err != nil {
 		log.Fatal(err)
