@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,7 @@ type message struct {
 	Resume *uint64 `json:"resume"`
 	Reason string  `json:"reason"`
 	size   int     // plain (inflated) bytes
+	frame  int     // its frame's bytes (see frameSize)
 	wire   int64   // socket bytes read since the previous message
 }
 
@@ -45,6 +47,7 @@ type client struct {
 	read  atomic.Int64
 	last  int64
 	ext   string // the server's Sec-WebSocket-Extensions
+	z     bool   // permessage-deflate negotiated
 	epoch string
 	seq   uint64
 }
@@ -92,6 +95,7 @@ func dial(ctx context.Context, wsURL string, o dialOpts) (*client, error) {
 	}
 	c.SetReadLimit(64 << 20)
 	cl.c, cl.ext = c, resp.Header.Get("Sec-WebSocket-Extensions")
+	cl.z = strings.Contains(cl.ext, "permessage-deflate")
 	return cl, nil
 }
 
@@ -108,7 +112,7 @@ func (cl *client) next(ctx context.Context) (message, error) {
 		return m, fmt.Errorf("message %.60q: %w", b, err)
 	}
 	now := cl.read.Load()
-	m.size, m.wire, cl.last = len(b), now-cl.last, now
+	m.size, m.frame, m.wire, cl.last = len(b), frameSize(b, cl.z), now-cl.last, now
 	if m.Epoch != "" {
 		cl.epoch = m.Epoch
 	}

@@ -117,11 +117,15 @@ func measureConnect(ctx context.Context, wsURL string, o dialOpts, n int) string
 	if err != nil {
 		return fmt.Sprintf("%v: %v", o, err)
 	}
-	s := fmt.Sprintf("### %v (extensions %q)\n\n- bytes on the wire before the first delta: **%d**; with it: %d (messages, as JSON before compression:)\n",
+	s := fmt.Sprintf("### %v (extensions %q)\n\n- bytes on the wire before the first delta: **%d**; with it: %d (messages: JSON, and the frame that carried it)\n",
 		o, cl.ext, before, before+msgs[len(msgs)-1].wire)
+	frames := 0
 	for _, m := range msgs {
-		s += fmt.Sprintf("  - %s: %d B of JSON\n", m.Type, m.size)
+		s += fmt.Sprintf("  - %s: %d B of JSON, a %d B frame\n", m.Type, m.size, m.frame)
+		frames += m.frame
 	}
+	s += fmt.Sprintf("  - the frames before the delta add up to %d B; the other %d B are the HTTP upgrade response\n",
+		frames-msgs[len(msgs)-1].frame, before-int64(frames-msgs[len(msgs)-1].frame))
 	ds, err := cl.deltas(ctx, n)
 	if err != nil {
 		return s + fmt.Sprintf("- deltas: %v\n", err)

@@ -49,10 +49,10 @@ func measureResume(ctx context.Context, wsURL string, cut time.Duration) string 
 		return fmt.Sprintf("resume: NOT resumed (cut at seq %d): %+v", o.seq, rmsgs)
 	}
 	resumed, freshBytes := re.last, fresh.last
-	s := fmt.Sprintf("### resume after a %v cut (v2, deflate)\n\n- cut at seq %d; the resumed connection got %d messages, the merged delta from %d to %d; messages as JSON:\n",
+	s := fmt.Sprintf("### resume after a %v cut (v2, deflate)\n\n- cut at seq %d; the resumed connection got %d messages, the merged delta from %d to %d; messages: JSON, and the frame that carried it:\n",
 		cut, o.seq, len(rmsgs), *last.From, last.Seq)
 	for _, m := range rmsgs {
-		s += fmt.Sprintf("  - %s: %d B of JSON\n", m.Type, m.size)
+		s += fmt.Sprintf("  - %s: %d B of JSON, a %d B frame\n", m.Type, m.size, m.frame)
 	}
 	s += fmt.Sprintf("- until live again: resumed **%d** B, fresh connect %d B (%d messages): ratio **%.3f**\n",
 		resumed, freshBytes, len(fmsgs), float64(resumed)/float64(freshBytes))
