@@ -179,7 +179,7 @@ func (p *wireProxy) cut() {
 // and renders the dashboard from them. Then the proxy cuts the connection:
 // pulse.js reconnects with the Hub's epoch and its last seq, the server
 // resumes (a hello with "resume", no catalogue) and the page is live again
-// with moving values.
+// with moving values. The Hub's dashboard (/dashboard/) gets the same.
 func TestBrowserWireV2(t *testing.T) {
 	b := newBrowser(t)
 	srv := startDemo(t, "127.0.0.1:0")
@@ -221,5 +221,15 @@ func TestBrowserWireV2(t *testing.T) {
 	seq = eval[int](b, jsSeq)
 	b.waitFor("the seq to move after the resume", fmt.Sprintf(`%s > %d`, jsSeq, seq))
 	b.waitFor("the figures after the resume", jsFigures)
+
+	// The Hub's own dashboard (every series) draws from v2 compressed too.
+	b.navigate(px.url() + "dashboard/")
+	b.waitFor("the dashboard live", jsDashState+` === "live"`)
+	b.waitFor("every series charted", jsEverySeries+` && dashboard.client.state.series.size > 50`)
+	ws = px.seen()
+	dash := ws[len(ws)-1]
+	require.Contains(t, dash.path, "v=2")
+	require.Contains(t, dash.extensions, "permessage-deflate")
+	require.Positive(t, dash.compressed, "compressed frames reached the dashboard (of %d)", dash.frames)
 	b.noPageErrors()
 }
