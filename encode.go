@@ -184,8 +184,14 @@ func appendRemoved(b []byte, l lens, metas []*seriesMeta, rs []removal) []byte {
 }
 
 // selection chooses points of a frame for an encoder.
+//
+// It is a cursor rather than a callback: a closure passed through the
+// interface would escape and take the encoder's buffer and counters to
+// the heap on every encode.
 type selection interface {
-	forEach(f *frame, fn func(*point))
+	// next returns the first selected point at or after position i of the
+	// selection and the position after it; nil when there is none.
+	next(f *frame, i int) (*point, int)
 	// full reports whether the selection is every point (hello, snapshot):
 	// then an empty field is still written.
 	full() bool
@@ -196,20 +202,22 @@ var all selection = allPoints{}
 
 type allPoints struct{}
 
-func (allPoints) forEach(f *frame, fn func(*point)) {
-	for i := range f.points {
-		fn(&f.points[i])
+func (allPoints) next(f *frame, i int) (*point, int) {
+	if i < len(f.points) {
+		return &f.points[i], i + 1
 	}
+	return nil, i
 }
 func (allPoints) full() bool { return true }
 
 // indices selects the points at the given indices.
 type indices []int32
 
-func (ix indices) forEach(f *frame, fn func(*point)) {
-	for _, i := range ix {
-		fn(&f.points[i])
+func (ix indices) next(f *frame, i int) (*point, int) {
+	if i < len(ix) {
+		return &f.points[ix[i]], i + 1
 	}
+	return nil, i
 }
 func (indices) full() bool { return false }
 
@@ -220,13 +228,14 @@ type since struct {
 	listed bool
 }
 
-func (s since) forEach(f *frame, fn func(*point)) {
-	for i := range f.points {
+func (s since) next(f *frame, i int) (*point, int) {
+	for ; i < len(f.points); i++ {
 		p := &f.points[i]
 		if !s.listed && p.changed > s.seq || s.listed && p.listed > s.seq {
-			fn(p)
+			return p, i + 1
 		}
 	}
+	return nil, i
 }
 func (since) full() bool { return false }
 
@@ -236,7 +245,7 @@ func appendCatalogue(b []byte, f *frame, l lens, sel selection) []byte {
 	start := len(b)
 	b = append(b, `,"series":[`...)
 	n := 0
-	sel.forEach(f, func(p *point) {
+	for p, i := sel.next(f, 0); p != nil; p, i = sel.next(f, i) {
 		if l.has(p.meta) {
 			if n > 0 {
 				b = append(b, ',')
@@ -244,7 +253,7 @@ func appendCatalogue(b []byte, f *frame, l lens, sel selection) []byte {
 			b = append(b, l.cat(p.meta)...)
 			n++
 		}
-	})
+	}
 	if n == 0 && !sel.full() {
 		return b[:start]
 	}
@@ -258,7 +267,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 	b = append(b, `,"values":{`...)
 	n, rates := 0, 0
 	full := sel.full()
-	sel.forEach(f, func(p *point) {
+	for p, i := sel.next(f, 0); p != nil; p, i = sel.next(f, i) {
 		if l.has(p.meta) && (keep == nil || keep(p)) {
 			if n > 0 {
 				b = append(b, ',')
@@ -271,7 +280,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 				rates++
 			}
 		}
-	})
+	}
 	if n == 0 && !full {
 		return b[:start]
 	}
@@ -284,7 +293,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 	}
 	b = append(b, `,"rates":{`...)
 	n = 0
-	sel.forEach(f, func(p *point) {
+	for p, i := sel.next(f, 0); p != nil; p, i = sel.next(f, i) {
 		if p.hasRate && l.has(p.meta) && (keep == nil || keep(p)) {
 			if n > 0 {
 				b = append(b, ',')
@@ -294,7 +303,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 			b = appendFloat(b, p.rate)
 			n++
 		}
-	})
+	}
 	return append(b, '}')
 }
 
@@ -304,7 +313,7 @@ func appendKeys(b []byte, prefix string, f *frame, l lens, sel selection, keep f
 	start := len(b)
 	b = append(b, prefix...)
 	n := 0
-	sel.forEach(f, func(p *point) {
+	for p, i := sel.next(f, 0); p != nil; p, i = sel.next(f, i) {
 		if (keep == nil || keep(p)) && l.has(p.meta) {
 			if n > 0 {
 				b = append(b, ',')
@@ -312,7 +321,7 @@ func appendKeys(b []byte, prefix string, f *frame, l lens, sel selection, keep f
 			b = append(b, l.elem(p.meta)...)
 			n++
 		}
-	})
+	}
 	if n == 0 && !sel.full() {
 		return b[:start]
 	}
