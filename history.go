@@ -19,7 +19,7 @@ type history struct {
 	slots  int            // ring size: n + histSlack
 	times  []atomic.Int64 // tick timestamps (Unix ms), slot seq%slots
 	newest atomic.Uint64  // seq of the newest tick recorded
-	tiers  []*tier        // coarser buckets (tiers.go); nil when history is off
+	tiers  []*tier        // coarser buckets (tiers.go), Options.Tiers; none when history is off
 }
 
 // histSlack is how many ticks a history build may take.
@@ -35,12 +35,12 @@ type seriesHist struct {
 	r     []atomic.Uint64 // rates, NaN = no rate; nil unless a counter
 }
 
-func newHistory(n int) *history {
+func newHistory(n int, tiers []Tier) *history {
 	hs := &history{n: n}
 	if n > 0 {
 		hs.slots = n + histSlack
 		hs.times = make([]atomic.Int64, hs.slots)
-		hs.tiers = newTiers()
+		hs.tiers = newTiers(tiers)
 	}
 	return hs
 }

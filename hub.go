@@ -29,11 +29,12 @@ import (
 // runQueue.mu. The others (sourceSet.mu, publishQueue.mu, resultBox.mu,
 // workerPool.mu, a groupTick's mu) are taken alone.
 type Hub struct {
-	opts    Options
-	hooks   hooks
-	now     func() time.Time
-	epoch   time.Time // h.now() at NewHub; durations are measured from it
-	epochID string    // random per Hub: a v2 client resumes only with the Hub it was connected to
+	opts      Options
+	hooks     hooks
+	now       func() time.Time
+	epoch     time.Time // h.now() at NewHub; durations are measured from it
+	epochID   string    // random per Hub: a v2 client resumes only with the Hub it was connected to
+	tiersJSON []byte    // the history tiers as hello announces them; fixed at NewHub
 
 	ctx    context.Context // cancelled by Shutdown; parent of every Collect context
 	cancel context.CancelFunc
@@ -89,7 +90,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 		now:       hk.now,
 		done:      make(chan struct{}),
 		watchStop: make(chan struct{}),
-		hist:      newHistory(o.History),
+		hist:      newHistory(o.History, o.Tiers),
 		reg:       newRegistry(o.MaxGroups),
 	}
 	if h.now == nil {
@@ -97,6 +98,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 	}
 	h.epoch = h.now()
 	h.epochID = newEpochID()
+	h.tiersJSON = appendTiersJSON(nil, h.hist.tiers)
 	if h.hooks.jitter == nil {
 		h.hooks.jitter = func() time.Duration {
 			return time.Duration(rand.Int64N(int64(o.PingInterval/5) + 1))
@@ -289,7 +291,7 @@ func (h *Hub) runTick() {
 
 // helloInfo is what this Hub's hello messages announce.
 func (h *Hub) helloInfo() helloInfo {
-	return helloInfo{intervalMS: h.opts.Interval.Milliseconds(), historyPoints: h.hist.n, epoch: h.epochID}
+	return helloInfo{intervalMS: h.opts.Interval.Milliseconds(), historyPoints: h.hist.n, epoch: h.epochID, tiers: h.tiersJSON}
 }
 
 // since returns the time since NewHub on the Hub's clock, never 0. With the

@@ -24,7 +24,7 @@ func historyFrame(hs *history, n int) *frame {
 // TestHistoryRecordAllocatesNothing: a tick's rollup into the ring and
 // every tier writes in place.
 func TestHistoryRecordAllocatesNothing(t *testing.T) {
-	hs := newHistory(defaultHistory)
+	hs := newHistory(defaultHistory, DefaultTiers())
 	f := historyFrame(hs, 1000)
 	allocs := testing.AllocsPerRun(100, func() {
 		f.seq++
@@ -47,7 +47,7 @@ func BenchmarkHistoryMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		hs := newHistory(defaultHistory)
+		hs := newHistory(defaultHistory, DefaultTiers())
 		f := historyFrame(hs, n)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -68,7 +68,7 @@ func BenchmarkHistoryRecord(b *testing.B) {
 			name = "ring+tiers"
 		}
 		b.Run(name, func(b *testing.B) {
-			hs := newHistory(defaultHistory)
+			hs := newHistory(defaultHistory, DefaultTiers())
 			if !tiers {
 				hs.tiers = nil
 			}
