@@ -79,7 +79,13 @@ func (s *shopSource) Collect(context.Context) ([]pulse.Metric, error) {
 // a 100 ms tick and 3,000 points (5 minutes) of history.
 func shopHub(t *testing.T) (*pulse.Hub, string) {
 	t.Helper()
-	hub, err := pulse.NewHub(pulse.Options{Interval: 100 * time.Millisecond, History: 3000})
+	return shopHubWith(t, pulse.Options{Interval: 100 * time.Millisecond, History: 3000})
+}
+
+// shopHubWith is shopHub with other Options.
+func shopHubWith(t *testing.T, opts pulse.Options) (*pulse.Hub, string) {
+	t.Helper()
+	hub, err := pulse.NewHub(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, hub.Close()) })
 	require.NoError(t, hub.Register(&shopSource{}, pulse.SourceOptions{Name: "shop"}))
