@@ -4,7 +4,6 @@ package main
 // Chromium. The conventions are those of browser_test.go.
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -40,13 +39,7 @@ func TestDashboardCustomTiers(t *testing.T) {
 	b.click(`#ranges [data-range="30s"]`)
 	b.waitFor("the 30 s tier", `dashboard.range === "30s" && dashboard.source.tier === "30s" && dashboard.source.ready && new URLSearchParams(location.search).get("range") === "30s"`)
 	require.Equal(t, 30000.0, eval[float64](b, `(() => { const w = dashboard.window(); return w.t1 - w.t0; })()`))
-	want, err := hub.History(key, "30s")
-	require.NoError(t, err)
-	require.NotEmpty(t, want.Times)
-	got := eval[[]float64](b, fmt.Sprintf(`dashboard.source.history(%q).times`, key))
-	require.GreaterOrEqual(t, len(got), len(want.Times))
-	require.Equal(t, float64(want.Times[0]), got[0], "the chart starts at the tier's first bucket")
-	require.Zero(t, int64(got[0])%1000, "a 1 s bucket start")
+	requireTierShown(t, b, hub, key, "30s", 1000)
 
 	eval[chromedp.Void](b, `document.activeElement.blur()`)
 	b.keys("4")
