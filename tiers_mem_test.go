@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // historyFrame is a frame of n series (every third a counter) with their
@@ -37,23 +38,32 @@ func TestHistoryRecordAllocatesNothing(t *testing.T) {
 }
 
 // BenchmarkHistoryMemory reports the heap that the ring and the tiers take
-// per series (with the series' catalogue entry, a few hundred bytes), for 10,000 series (a third of them counters) with the
-// default History (300):
+// per series (with the series' catalogue entry, a few hundred bytes), for
+// 10,000 series (a third of them counters) with the default History (300),
+// and the default tiers, no tiers, or a week of 1 min buckets beside them:
 //
-//	go test -run - -bench HistoryMemory -benchtime 200x -count 3 .
+//	go test -run - -bench HistoryMemory -benchtime 3x -count 3 .
 func BenchmarkHistoryMemory(b *testing.B) {
 	const n = 10_000
-	for i := 0; i < b.N; i++ {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		hs := newHistory(defaultHistory, DefaultTiers())
-		f := historyFrame(hs, n)
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/series")
-		runtime.KeepAlive(f)
-		runtime.KeepAlive(hs)
+	week := append(DefaultTiers(), Tier{Name: "7d", Step: time.Minute, Span: 7 * 24 * time.Hour})
+	for _, c := range []struct {
+		name  string
+		tiers []Tier
+	}{{"default", DefaultTiers()}, {"none", nil}, {"default+7d", week}} {
+		b.Run("tiers="+c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				hs := newHistory(defaultHistory, c.tiers)
+				f := historyFrame(hs, n)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/series")
+				runtime.KeepAlive(f)
+				runtime.KeepAlive(hs)
+			}
+		})
 	}
 }
 

@@ -794,8 +794,11 @@ func (s *Subscriber) UpdateInterval() time.Duration {
 // one bucket per Step for the last Span of every series, asked for by Name
 // (PROTOCOL.md, "History ranges"; pulse.Options.Tiers).
 type Tier struct {
+	// Name is what a range request asks for (e.g. "1h").
 	Name string
+	// Step is the width of a bucket.
 	Step time.Duration
+	// Span is how far back the tier reaches: Span / Step buckets.
 	Span time.Duration
 }
 
