@@ -35,6 +35,7 @@ type Hub struct {
 	epoch     time.Time // h.now() at NewHub; durations are measured from it
 	epochID   string    // random per Hub: a v2 client resumes only with the Hub it was connected to
 	tiersJSON []byte    // the history tiers as hello announces them; fixed at NewHub
+	saveOnce  sync.Once // Options.HistoryFile is written once, by the first Shutdown whose collector stopped
 
 	ctx    context.Context // cancelled by Shutdown; parent of every Collect context
 	cancel context.CancelFunc
@@ -116,6 +117,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 	if h.coll.gatherWait <= 0 {
 		h.coll.gatherWait = o.Interval / 4
 	}
+	h.loadHistoryFile()
 	h.runq.refresh()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.frame.Store(&frame{ts: h.now().UnixMilli(), names: h.coll.names.cur})
@@ -352,6 +354,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.watchStopOnce.Do(func() { close(h.watchStop) })
 	if err := h.loopTasks.wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("pulse: collector still running: %w", err))
+	} else {
+		h.saveOnce.Do(h.saveHistoryFile)
 	}
 	if err := h.sourceTasks.wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("pulse: %d Collect calls ignore their context: %w", h.sourceTasks.count(), err))

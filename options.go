@@ -172,6 +172,21 @@ type Options struct {
 	// 10,000 gauges (BENCHMARKS.md, "History").
 	Tiers []Tier
 
+	// HistoryFile, if set, is a file the Hub saves its tiers to on
+	// Shutdown (and Close), once the collector has stopped, and loads them
+	// from at NewHub, so a restart does not wipe the charts of the last
+	// hour or day: each series gets its saved buckets back when it
+	// reappears, the buckets of the time the Hub was down are missing.
+	// The per-tick History is not saved. A missing file is logged at Info
+	// and the Hub starts empty; an unreadable, corrupt or mismatched one
+	// (other Tiers) at Warn, and the Hub starts empty too (it is
+	// overwritten on the next Shutdown). At most MaxSeries series are
+	// loaded. The file is written through a temporary file in the same
+	// directory and renamed, with encoding/gob; its size is about the
+	// tiers' memory (see Tiers). A failed save is logged at Warn.
+	// Default: none, nothing is saved.
+	HistoryFile string
+
 	// StaleAfter is the default number of failed collections in a row after
 	// which a source's last values are marked stale. Default 3.
 	StaleAfter int

@@ -17,7 +17,7 @@ func historyFrame(hs *history, n int) *frame {
 			kind = KindCounter
 		}
 		m := &Metric{Name: "s" + strconv.Itoa(i), Kind: kind}
-		f.points[i] = point{meta: newSeriesMeta(m.Name, 0, uint32(i), m), value: float64(i), hist: hs.newSeries(1, f.ts, kind == KindCounter)}
+		f.points[i] = point{meta: newSeriesMeta(m.Name, 0, uint32(i), m), value: float64(i), hist: hs.newSeries(m.Name, 1, f.ts, kind == KindCounter)}
 	}
 	return f
 }
