@@ -1,6 +1,9 @@
 package pulse
 
 import (
+	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
@@ -92,4 +95,58 @@ func BenchmarkHistoryRecord(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHistoryFile is the cost of Options.HistoryFile for 10,000 series
+// (a third counters) with the default tiers full (a day of ticks, values
+// that use their 8 bytes): the file's size, and the time
+// to save it and to load it (the load's adoption by the series included),
+// through a real file:
+//
+//	go test -run - -bench HistoryFile -benchtime 3x -count 3 .
+func BenchmarkHistoryFile(b *testing.B) {
+	const n = 10_000
+	path := filepath.Join(b.TempDir(), "tiers.gob")
+	hs := newHistory(defaultHistory, DefaultTiers())
+	f := historyFrame(hs, n)
+	for i := 0; i < 24*360; i++ { // a day of 10 s ticks: every bucket of both tiers full
+		f.seq++
+		f.ts += 10_000
+		for j := range f.points {
+			f.points[j].value = float64(i*j) * 1.1
+		}
+		hs.record(f)
+	}
+	save := func() {
+		if err := writeFileAtomic(path, func(w io.Writer) error { return hs.saveTiers(w, f) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("save", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			save()
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(st.Size())/n, "file-B/series")
+	})
+	b.Run("load", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			fresh := newHistory(defaultHistory, DefaultTiers())
+			file, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := fresh.loadTiers(file, n); err != nil {
+				b.Fatal(err)
+			}
+			file.Close()
+			historyFrame(fresh, n) // every series adopts its buckets
+			if len(fresh.saved) != 0 {
+				b.Fatalf("%d series not adopted", len(fresh.saved))
+			}
+		}
+	})
 }
