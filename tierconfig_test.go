@@ -2,6 +2,7 @@ package pulse
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"testing"
@@ -121,7 +122,8 @@ type helloTier struct {
 	SpanMS int64  `json:"span_ms"`
 }
 
-// hello announces the Hub's tiers, in v1 and v2, and with history off an
+// hello announces the Hub's tiers, in v1, v2, over SSE and in a v2 resume
+// hello; with history off an
 // empty list.
 func TestHelloTiers(t *testing.T) {
 	tiersOf := func(raw []byte) []helloTier {
@@ -136,6 +138,20 @@ func TestHelloTiers(t *testing.T) {
 	want := []helloTier{{"30s", 5000, 30_000}, {"2m", 20_000, 120_000}}
 	require.Equal(t, want, tiersOf(th.dial("").expect("hello").raw), "v1")
 	require.Equal(t, want, tiersOf(th.dial("v=2").readUntil("hello").raw), "v2")
+	sse := th.sse("", nil, nil)
+	require.Equal(t, want, tiersOf(sse.expect("hello").raw), "SSE")
+	require.NoError(t, th.Publish(gauge("g", 1)))
+	th.Tick(time.Second)
+	c := th.dialV2("", nil)
+	c.expect("hello")
+	c.expect("snapshot")
+	require.NoError(t, c.c.CloseNow())
+	th.Tick(time.Second)
+	r := th.dialV2(fmt.Sprintf("epoch=%s&seq=%d", c.v.epoch, c.v.seq), nil)
+	r.v = c.v
+	rh := r.next()
+	require.NotNil(t, rh.Resume)
+	require.Equal(t, want, tiersOf(rh.raw), "a resume hello")
 
 	def := newTestHub(t, Options{})
 	require.Equal(t, []helloTier{{"1h", 10_000, 3_600_000}, {"24h", 60_000, 86_400_000}}, tiersOf(def.dial("").expect("hello").raw))
