@@ -123,8 +123,7 @@ type helloTier struct {
 }
 
 // hello announces the Hub's tiers, in v1, v2, over SSE and in a v2 resume
-// hello; with history off an
-// empty list.
+// hello; with history off an empty list.
 func TestHelloTiers(t *testing.T) {
 	tiersOf := func(raw []byte) []helloTier {
 		var h struct {
