@@ -25,6 +25,7 @@ type helloInfo struct {
 	intervalMS    int64
 	historyPoints int
 	epoch         string // v2: the Hub's epoch, random per start
+	tiers         []byte // the history tiers, a JSON array (appendTiersJSON)
 }
 
 // lens is how a group sees a frame: the names it sees, and the protocol
@@ -68,8 +69,8 @@ func (l lens) version() int64 {
 }
 
 // appendHello encodes the hello message: version, interval, the number of
-// history points the Hub keeps per series, (v2) the Hub's epoch, and the
-// catalogue of the series l sees.
+// history points the Hub keeps per series, its history tiers, (v2) the
+// Hub's epoch, and the catalogue of the series l sees.
 func appendHello(b []byte, f *frame, l lens, hi helloInfo) []byte {
 	b = appendHelloHead(b, f, l, hi)
 	b = appendCatalogue(b, f, l, all)
@@ -88,7 +89,9 @@ func appendHelloHead(b []byte, f *frame, l lens, hi helloInfo) []byte {
 	b = append(b, `,"interval_ms":`...)
 	b = strconv.AppendInt(b, hi.intervalMS, 10)
 	b = append(b, `,"history":`...)
-	return strconv.AppendInt(b, int64(hi.historyPoints), 10)
+	b = strconv.AppendInt(b, int64(hi.historyPoints), 10)
+	b = append(b, `,"tiers":`...)
+	return append(b, hi.tiers...)
 }
 
 // appendResumeHello encodes the hello of a v2 connection that resumes at
