@@ -55,8 +55,14 @@ type client struct {
 	answerAt int64
 }
 
-// wake tells whoever writes to c that it may have something to send.
+// wake tells whoever writes to c that it may have something to send. An
+// SSE client's kick is a channel of its own, immutable once built: it needs
+// no lock.
 func (c *client) wake() {
+	if c.kick != nil {
+		c.kickSSE()
+		return
+	}
 	c.mu.Lock()
 	c.wakeLocked()
 	c.mu.Unlock()
@@ -66,15 +72,20 @@ func (c *client) wake() {
 // WebSocket client by putting it on the run queue.
 func (c *client) wakeLocked() {
 	if c.kick != nil {
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
+		c.kickSSE()
 		return
 	}
 	if c.wstate == wsIdle && !c.closing {
 		c.wstate = wsQueued
 		c.h.schedule(c)
+	}
+}
+
+// kickSSE wakes the SSE handler's writer; a kick already pending is enough.
+func (c *client) kickSSE() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -159,22 +159,21 @@ const (
 	streamResync                   // a full snapshot: the removals since the client's seq are no longer known
 )
 
-// next returns the tick's own delta if it is what brings a client at seq
-// from up to date: the common case, which takes no lock and builds
-// nothing, so callers may use it under their own lock.
-func (gt *groupTick) next(from uint64) (msg, bool) {
-	if from+1 == gt.f.seq && !gt.delta.empty() {
-		return gt.delta, true
-	}
-	return msg{}, false
+// deltaFrom reports whether the tick's own delta is what brings a client at
+// seq from up to date: the common case, which takes no lock and builds
+// nothing, so callers may use it under their own lock. (A bool rather than
+// the message: a 5-word msg copied through temporaries costs store-forwarding
+// stalls on the per-client path.)
+func (gt *groupTick) deltaFrom(from uint64) bool {
+	return from+1 == gt.f.seq && !gt.delta.empty()
 }
 
 // stream returns the message that brings a client at seq from up to gt's
 // frame. A merged delta is built once per group, tick and start, on the
 // goroutine of the first writer that needs it.
 func (gt *groupTick) stream(from uint64) (msg, streamKind) {
-	if m, ok := gt.next(from); ok {
-		return m, streamDelta
+	if gt.deltaFrom(from) {
+		return gt.delta, streamDelta
 	}
 	f := gt.f
 	gt.mu.Lock()

@@ -135,7 +135,8 @@ func (c *client) streamSSE(w http.ResponseWriter, rc *http.ResponseController, d
 func (c *client) nextSSE() (msg, bool) {
 	for {
 		c.mu.Lock()
-		if m, ok := c.q.pop(); ok {
+		if c.q.len() > 0 {
+			m, _ := c.q.pop()
 			c.mu.Unlock()
 			return m, true
 		}
@@ -148,11 +149,11 @@ func (c *client) nextSSE() (msg, bool) {
 			c.mu.Unlock()
 			return msg{}, false
 		}
-		if m, ok := gt.next(from); ok { // the tick's delta: no second lock
+		if gt.deltaFrom(from) { // the tick's delta: no second lock
 			c.q.sent = gt.f.seq
 			c.countStream(streamDelta)
 			c.mu.Unlock()
-			return m, true
+			return gt.delta, true
 		}
 		gen := c.q.gen
 		c.mu.Unlock()
