@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+)
+
+// rateConn reads from its net.Conn at most a fixed number of bytes a
+// second (a token bucket with a burst of chunk bytes): the application of
+// a client on a slow link. The kernel's receive buffer fills behind it, so
+// TCP's flow control slows the server's sends to the same rate.
+type rateConn struct {
+	net.Conn
+	lim  *rate.Limiter
+	read *atomic.Int64 // bytes taken from the socket
+}
+
+const chunk = 256 // bytes per read, and the bucket's burst
+
+func (c *rateConn) Read(p []byte) (int, error) {
+	if len(p) > chunk {
+		p = p[:chunk]
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.read.Add(int64(n))
+		_ = c.lim.WaitN(context.Background(), n)
+	}
+	return n, err
+}
+
+// dialer dials TCP connections whose receive buffer is rcvbuf bytes (set
+// before connecting, so the window is small from the handshake on), read
+// at bps bytes a second.
+func dialer(rcvbuf, bps int, read *atomic.Int64) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &rateConn{Conn: c, lim: rate.NewLimiter(rate.Limit(bps), chunk), read: read}, nil
+	}
+}
+
+// disconnect is a connection that ended.
+type disconnect struct {
+	At     time.Duration // since the client started
+	Reason string
+}
+
+// client is one slow reader: it connects as pulse.js does (?match=*&v=2,
+// permessage-deflate offered), applies every message to a view, and
+// reconnects after a cut (without resume: every connection starts with a
+// hello and a snapshot, the worst case for a slow link).
+type client struct {
+	name    string
+	url     string
+	deflate bool // offer permessage-deflate, as browsers do
+	bps    int
+	rcvbuf int
+
+	mu          sync.Mutex
+	start       time.Time
+	recv        []float64 // staleness at each tick applied, seconds
+	sampled     []float64 // staleness sampled every 250 ms, seconds
+	ticksPer    map[uint64]int
+	merged      int
+	resyncs     int
+	messages    int
+	linkBytes   atomic.Int64 // bytes read from the socket (compressed)
+	interval    int64
+	version     int
+	disconnects []disconnect
+	violations  []string
+	v           view
+}
+
+func (c *client) run(ctx context.Context) {
+	c.start = time.Now()
+	c.ticksPer = map[uint64]int{}
+	go c.sample(ctx)
+	for ctx.Err() == nil {
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.mu.Lock()
+		c.disconnects = append(c.disconnects, disconnect{At: time.Since(c.start).Round(time.Second), Reason: reason(err)})
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond): // pulse.js's first backoff
+		}
+	}
+}
+
+func reason(err error) string {
+	if s := websocket.CloseStatus(err); s != -1 {
+		return fmt.Sprintf("close %d", s)
+	}
+	return err.Error()
+}
+
+// session is one connection, until it ends.
+func (c *client) session(ctx context.Context) error {
+	hc := &http.Client{Transport: &http.Transport{DialContext: dialer(c.rcvbuf, c.bps, &c.linkBytes)}}
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ws, _, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPClient: hc, CompressionMode: c.compression()})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(-1)
+	c.mu.Lock()
+	c.v = view{}
+	c.mu.Unlock()
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.message(data); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *client) message(data []byte) error {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.messages++
+	a, err := c.v.apply(data)
+	if err != nil {
+		c.violations = append(c.violations, err.Error())
+		return err
+	}
+	c.interval, c.version = c.v.interval, c.v.version
+	if !a.tick {
+		return nil
+	}
+	c.recv = append(c.recv, float64(now.UnixMilli()-c.v.ts)/1e3)
+	if a.ticks > 0 {
+		c.ticksPer[a.ticks]++
+	}
+	if a.merged {
+		c.merged++
+	}
+	if a.resync {
+		c.resyncs++
+	}
+	return nil
+}
+
+// sample records the view's staleness every 250 ms, between messages too:
+// a view that stops moving gets older.
+func (c *client) sample(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			c.mu.Lock()
+			if c.v.synced {
+				c.sampled = append(c.sampled, float64(now.UnixMilli()-c.v.ts)/1e3)
+			}
+			c.mu.Unlock()
+		}
+	}
+}
+
+func (c *client) compression() websocket.CompressionMode {
+	if c.deflate {
+		return websocket.CompressionContextTakeover // what a browser offers; the Hub answers without context takeover
+	}
+	return websocket.CompressionDisabled
+}
