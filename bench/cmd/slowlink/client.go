@@ -74,8 +74,8 @@ type client struct {
 	name    string
 	url     string
 	deflate bool // offer permessage-deflate, as browsers do
-	bps    int
-	rcvbuf int
+	bps     int
+	rcvbuf  int
 
 	mu          sync.Mutex
 	start       time.Time
