@@ -790,6 +790,15 @@ func (s *Subscriber) UpdateInterval() time.Duration {
 	return time.Duration(s.view.ticks * float64(s.view.interval))
 }
 
+// Interval returns the server's tick, from its hello: how often updates
+// come when the link carries every tick. Zero before the first hello. Safe
+// for concurrent use.
+func (s *Subscriber) Interval() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.interval
+}
+
 // Connected reports whether the view is live: a connection is open and has
 // delivered its snapshot.
 func (s *Subscriber) Connected() bool {
