@@ -80,6 +80,10 @@ type client struct {
 	mu          sync.Mutex
 	start       time.Time
 	recv        []float64 // staleness at each tick applied, seconds
+	recvAt      []float64 // when, seconds since the start
+	lastMsg     time.Time // the last message received
+	silence     time.Duration
+	firstSynced time.Duration // when the first snapshot was applied
 	sampled     []float64 // staleness sampled every 250 ms, seconds
 	ticksPer    map[uint64]int
 	merged      int
@@ -131,7 +135,7 @@ func (c *client) session(ctx context.Context) error {
 	defer ws.CloseNow()
 	ws.SetReadLimit(-1)
 	c.mu.Lock()
-	c.v = view{}
+	c.v, c.lastMsg = view{}, time.Time{}
 	c.mu.Unlock()
 	for {
 		_, data, err := ws.Read(ctx)
@@ -149,6 +153,10 @@ func (c *client) message(data []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.messages++
+	if !c.lastMsg.IsZero() {
+		c.silence = max(c.silence, now.Sub(c.lastMsg))
+	}
+	c.lastMsg = now
 	a, err := c.v.apply(data)
 	if err != nil {
 		c.violations = append(c.violations, err.Error())
@@ -159,6 +167,10 @@ func (c *client) message(data []byte) error {
 		return nil
 	}
 	c.recv = append(c.recv, float64(now.UnixMilli()-c.v.ts)/1e3)
+	c.recvAt = append(c.recvAt, now.Sub(c.start).Seconds())
+	if c.firstSynced == 0 {
+		c.firstSynced = now.Sub(c.start)
+	}
 	if a.ticks > 0 {
 		c.ticksPer[a.ticks]++
 	}

@@ -113,6 +113,9 @@ type result struct {
 	TicksPer      map[uint64]int `json:"ticks_per_update"`
 	UpdateEveryS  float64        `json:"update_every_s"` // mean seconds between updates, from the ticks they covered
 	P50, P99, Max float64        // staleness at receive, seconds
+	SteadyP99     float64        `json:"steady_p99"` // staleness at receive after the first minute
+	FirstSyncedS  float64        `json:"first_synced_s"`
+	SilenceS      float64        `json:"longest_silence_s"` // longest time between two messages of a connection
 	SampledP99    float64        `json:"sampled_p99"`
 	SampledMax    float64        `json:"sampled_max"`
 	LinkBytesPS   float64        `json:"link_bytes_per_s"`
@@ -135,6 +138,14 @@ func (c *client) result(d time.Duration) result {
 		r.UpdateEveryS = float64(ticks) / float64(updates) * float64(c.interval) / 1e3
 	}
 	r.P50, r.P99, r.Max = quantiles(c.recv)
+	var steady []float64
+	for i, at := range c.recvAt {
+		if at >= 60 {
+			steady = append(steady, c.recv[i])
+		}
+	}
+	_, r.SteadyP99, _ = quantiles(steady)
+	r.FirstSyncedS, r.SilenceS = c.firstSynced.Seconds(), c.silence.Seconds()
 	_, r.SampledP99, r.SampledMax = quantiles(c.sampled)
 	return r
 }
@@ -151,8 +162,8 @@ func quantiles(xs []float64) (p50, p99, maxv float64) {
 
 func printTable(rs []result, rcvbuf int, d time.Duration) {
 	fmt.Printf("slowlink: %v, SO_RCVBUF %d B, demo at 1 s ticks\n\n", d, rcvbuf)
-	fmt.Println("| client | protocol | updates | merged | resyncs | updates every | staleness p50 / p99 / max | sampled p99 / max | link B/s | disconnects | seq violations |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| client | protocol | updates | merged | resyncs | updates every | staleness p50 / p99 / max | p99 after 1 min | sampled p99 / max | first snapshot | longest silence | link B/s | disconnects | seq violations |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		var ds []string
 		for _, x := range r.Disconnects {
@@ -162,9 +173,9 @@ func printTable(rs []result, rcvbuf int, d time.Duration) {
 		if len(ds) > 0 {
 			disc = fmt.Sprintf("%d (%s)", len(ds), strings.Join(ds[:min(3, len(ds))], "; "))
 		}
-		fmt.Printf("| %s | v%d | %d | %d | %d | %.1f s | %.1f / %.1f / %.1f s | %.1f / %.1f s | %.0f | %s | %d |\n",
-			r.Client, r.Version, r.Updates, r.Merged, r.Resyncs, r.UpdateEveryS, r.P50, r.P99, r.Max,
-			r.SampledP99, r.SampledMax, r.LinkBytesPS, disc, len(r.Violations))
+		fmt.Printf("| %s | v%d | %d | %d | %d | %.1f s | %.1f / %.1f / %.1f s | %.1f s | %.1f / %.1f s | %.1f s | %.1f s | %.0f | %s | %d |\n",
+			r.Client, r.Version, r.Updates, r.Merged, r.Resyncs, r.UpdateEveryS, r.P50, r.P99, r.Max, r.SteadyP99,
+			r.SampledP99, r.SampledMax, r.FirstSyncedS, r.SilenceS, r.LinkBytesPS, disc, len(r.Violations))
 	}
 	for _, r := range rs {
 		for _, v := range r.Violations[:min(3, len(r.Violations))] {
