@@ -84,7 +84,7 @@ type client struct {
 	lastMsg     time.Time // the last message received
 	silence     time.Duration
 	firstSynced time.Duration // when the first snapshot was applied
-	sampled     []float64 // staleness sampled every 250 ms, seconds
+	sampled     []float64     // staleness sampled every 250 ms, seconds
 	ticksPer    map[uint64]int
 	merged      int
 	resyncs     int
