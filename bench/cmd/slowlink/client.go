@@ -7,56 +7,23 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
-	"golang.org/x/time/rate"
+
+	"github.com/go-pulse/pulse/bench/internal/slowread"
 )
 
-// rateConn reads from its net.Conn at most a fixed number of bytes a
-// second (a token bucket with a burst of chunk bytes): the application of
-// a client on a slow link. The kernel's receive buffer fills behind it, so
-// TCP's flow control slows the server's sends to the same rate.
-type rateConn struct {
-	net.Conn
-	lim  *rate.Limiter
-	read *atomic.Int64 // bytes taken from the socket
-}
-
-const chunk = 256 // bytes per read, and the bucket's burst
-
-func (c *rateConn) Read(p []byte) (int, error) {
-	if len(p) > chunk {
-		p = p[:chunk]
-	}
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.read.Add(int64(n))
-		_ = c.lim.WaitN(context.Background(), n)
-	}
-	return n, err
-}
-
-// dialer dials TCP connections whose receive buffer is rcvbuf bytes (set
-// before connecting, so the window is small from the handshake on), read
-// at bps bytes a second.
+// dialer dials TCP connections whose receive buffer is rcvbuf bytes, read
+// at bps bytes a second, counting the bytes taken in read.
 func dialer(rcvbuf, bps int, read *atomic.Int64) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
+	d := slowread.Dialer(&net.Dialer{}, rcvbuf)
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return &rateConn{Conn: c, lim: rate.NewLimiter(rate.Limit(bps), chunk), read: read}, nil
+		return slowread.New(c, bps, read), nil
 	}
 }
 
