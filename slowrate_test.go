@@ -280,4 +280,3 @@ func TestStalledClientIsClosedWith4008(t *testing.T) {
 	}
 	require.Equal(t, StatusSlowClient, websocket.CloseStatus(err), "%v", err)
 }
-
