@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +44,7 @@ type client struct {
 	name    string
 	url     string
 	deflate bool // offer permessage-deflate, as browsers do
+	sse     bool // Server-Sent Events (what pulse.js falls back to) instead of a WebSocket
 	bps     int
 	rcvbuf  int
 
@@ -93,6 +97,9 @@ func reason(err error) string {
 // session is one connection, until it ends.
 func (c *client) session(ctx context.Context) error {
 	hc := &http.Client{Transport: &http.Transport{DialContext: dialer(c.rcvbuf, c.bps, &c.linkBytes)}}
+	if c.sse {
+		return c.sseSession(ctx, hc)
+	}
 	dctx, cancel := context.WithTimeout(ctx, time.Minute)
 	ws, _, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPClient: hc, CompressionMode: c.compression()})
 	cancel()
@@ -174,4 +181,46 @@ func (c *client) compression() websocket.CompressionMode {
 		return websocket.CompressionContextTakeover // what a browser offers; the Hub answers without context takeover
 	}
 	return websocket.CompressionDisabled
+}
+
+// sseSession is one Server-Sent Events stream, read as EventSource reads
+// it: "data:" lines up to a blank line make one message.
+func (c *client) sseSession(ctx context.Context, hc *http.Client) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http"+strings.TrimPrefix(c.url, "ws"), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("SSE: HTTP %d", resp.StatusCode)
+	}
+	c.mu.Lock()
+	c.v, c.lastMsg = view{}, time.Time{}
+	c.mu.Unlock()
+	br := bufio.NewReader(resp.Body)
+	var data []byte
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 0 && len(data) > 0:
+			if err := c.message(data); err != nil {
+				return err
+			}
+			data = nil
+		case bytes.HasPrefix(line, []byte("data:")):
+			if len(data) > 0 {
+				data = append(data, '\n')
+			}
+			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
+		}
+	}
 }

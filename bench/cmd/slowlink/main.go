@@ -42,6 +42,7 @@ func main() {
 	rcvbuf := flag.Int("rcvbuf", 4096, "SO_RCVBUF of each client's socket, bytes")
 	duration := flag.Duration("duration", 5*time.Minute, "how long the clients run")
 	v1 := flag.Bool("v1", false, "also run each rate with protocol v1 and no compression (the old core's wire format), on the new core")
+	sse := flag.Bool("sse", false, "also run each rate over Server-Sent Events (pulse.js's fallback), on the new core")
 	jsonOut := flag.String("json", "", "also write the results to this file")
 	flag.Parse()
 	var bps []int
@@ -72,6 +73,9 @@ func main() {
 		defer d.stop()
 		for _, b := range bps {
 			clients = append(clients, &client{name: fmt.Sprintf("%s %d B/s", r[0], b), url: d.url + "?" + pulseJSQuery(), bps: b, rcvbuf: *rcvbuf, deflate: true})
+			if *sse && r[0] == "new" {
+				clients = append(clients, &client{name: fmt.Sprintf("new %d B/s SSE", b), url: d.url + "?" + pulseJSQuery(), bps: b, rcvbuf: *rcvbuf, sse: true})
+			}
 			if *v1 && r[0] == "new" {
 				clients = append(clients, &client{name: fmt.Sprintf("new %d B/s v1, no deflate", b), url: d.url + "?match=%2A", bps: b, rcvbuf: *rcvbuf})
 			}
