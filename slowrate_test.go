@@ -3,6 +3,7 @@ package pulse
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -160,6 +161,17 @@ func tickingState(i int) []Metric {
 	return ms
 }
 
+// flakyTick makes the flaky source fail for 3 ticks of every 7 (its
+// series goes stale, StaleAfter 1) and recover with a new value.
+func flakyTick(s *settable, i int) {
+	if i%7 < 3 {
+		s.fail(errors.New("down"))
+		return
+	}
+	s.fail(nil)
+	s.set(gauge("flaky", float64(i)))
+}
+
 // A reader that takes a fixed number of bytes per tick, less than a tick's
 // delta, through a 4 KB receive buffer: it is never disconnected, its view
 // is never far behind (stated in ticks, generously), every state it holds
@@ -174,9 +186,11 @@ func TestFixedRateReaderSeesExactlyTheFastClientsState(t *testing.T) {
 func fixedRateReader(t *testing.T, transport string) {
 	const ticks, perTick, maxBehind = 120, 6 << 10, 20 // a delta is about 20 KB: a merged one every 4 ticks or so
 	th := newTestHub(t, Options{QueueSize: 4, PingInterval: -1}, smallSendBuffers)
-	src := &settable{}
+	src, flaky := &settable{}, &settable{}
 	src.set(tickingState(0)...)
+	flaky.set(gauge("flaky", 0))
 	require.NoError(t, th.Register(src, SourceOptions{}))
+	require.NoError(t, th.Register(flaky, SourceOptions{StaleAfter: 1}))
 	th.Tick(time.Second)
 	fast := th.dial("")
 	fast.expect("hello")
@@ -192,6 +206,7 @@ func fixedRateReader(t *testing.T, transport string) {
 	var last uint64
 	for i := 1; i <= ticks; i++ {
 		src.set(tickingState(i)...)
+		flakyTick(flaky, i)
 		last = th.Tick(time.Second)
 		fast.untilSeq(last)
 		fastAt[last] = stateOf(fast.v)
@@ -225,6 +240,7 @@ func fixedRateReader(t *testing.T, transport string) {
 		}
 	}
 	require.Positive(t, merged, "merged deltas replaced the ticks the link could not carry")
+	require.True(t, slices.ContainsFunc(got, func(a applied) bool { return a.state.stale["flaky"] }), "a state with the flaky series stale was compared")
 	require.Less(t, len(got), ticks/2, "the link carried fewer updates than ticks")
 	require.Zero(t, th.Stats().SlowDisconnects, "slow but alive: never disconnected")
 	t.Logf("%s: %d updates for %d ticks, %d merged, at most %d ticks behind", transport, len(got), ticks, merged, worst)
