@@ -151,9 +151,11 @@ func appendMerged(b []byte, f *frame, from uint64, l lens) []byte {
 	b = append(b, `,"from":`...)
 	b = strconv.AppendUint(b, from, 10)
 	b = appendCatalogue(b, f, l, since{seq: from, listed: true})
-	// The values of the points that changed, fresh ones, and stale ones the
-	// client has not seen yet (their last value is all there is).
-	b = appendValues(b, f, l, since{seq: from}, func(p *point) bool { return !p.stale || p.listed > from })
+	// The values of every point that changed, stale ones too: a series
+	// whose value changed after from and then went stale has a last value
+	// the client has not seen ("stale" follows "values", so it stays
+	// marked stale).
+	b = appendValues(b, f, l, since{seq: from}, nil)
 	b = appendKeys(b, `,"stale":[`, f, l, since{seq: from}, isStale)
 	b = appendRemoved(b, l, nil, f.gone.after(from))
 	return append(b, '}')

@@ -244,6 +244,27 @@ function snapshotMsg(seq, reason = "connect") {
   assert.equal(c.value("n"), 170, "a range that starts earlier is a superset");
   ws.msg({ type: "snapshot", seq: 10, ts: 10000, reason: "request", series: [cat.req, cat.n], values: { 1: 20, 3: 100 }, rates: {}, stale: [] });
 
+  // A slow link: merged deltas of 10 ticks each, 10 s apart. The
+  // connection is not presumed dead between them (three of updateEvery).
+  let slowSeq = 10;
+  for (let i = 0; i < 8; i++) {
+    advance(9999);
+    assert.equal(c.status, "live", "merged delta " + i);
+    ws.msg({ type: "delta", seq: slowSeq + 10, ts: (slowSeq + 10) * 1000, from: slowSeq, values: { 3: slowSeq } });
+    slowSeq += 10;
+  }
+  assert.ok(c.updateEvery > 8000, "updateEvery " + c.updateEvery);
+  advance(3 * c.updateEvery - 1);
+  assert.equal(c.status, "live", "three updates' worth of silence");
+  assert.equal(FakeWS.all.at(-1), ws);
+  // The link recovers: every tick again, and updateEvery back to the tick.
+  for (let i = 0; i < 25; i++) {
+    slowSeq++;
+    ws.msg({ type: "delta", seq: slowSeq, ts: slowSeq * 1000 });
+  }
+  assert.ok(c.updateEvery < 1100, "updateEvery " + c.updateEvery);
+  ws.msg({ type: "snapshot", seq: 10, ts: 10000, reason: "request", series: [cat.req, cat.n], values: { 1: 20, 3: 100 }, rates: {}, stale: [] });
+
   // Subscriptions are sent, then remembered for the next connection.
   c.subscribe(["pulse_*", "g"]);
   assert.deepEqual(ws.sent.at(-1), { type: "subscribe", patterns: ["pulse_*"] });
@@ -268,8 +289,9 @@ function snapshotMsg(seq, reason = "connect") {
   ws = wsR;
   assert.throws(() => c.subscribe("bad pattern"), TypeError);
 
-  // Dead connection: three silent intervals.
-  advance(2999);
+  // Dead connection: silent for silentAfter (10 s: more than three
+  // intervals of 1 s).
+  advance(9999);
   assert.equal(c.status, "live");
   advance(1);
   assert.ok(ws.closed);
@@ -298,10 +320,10 @@ function snapshotMsg(seq, reason = "connect") {
   ws4.msg(snapshotMsg(1));
   assert.equal(c.status, "live");
   assert.deepEqual(c.history("req_total"), { times: [1000], values: [10], rates: [2] }, "a lower seq starts the history over");
-  advance(1499);
+  advance(9999);
   assert.equal(c.status, "live");
   advance(1);
-  assert.equal(r.infos.at(-1).delay, 188, "reset after the snapshot; three intervals of 500 ms");
+  assert.equal(r.infos.at(-1).delay, 188, "reset after the snapshot; silentAfter (10 s), more than three intervals of 500 ms");
 
   // History is capped at the server's length once it shows.
   advance(188);

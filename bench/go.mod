@@ -4,10 +4,12 @@ go 1.25.0
 
 require (
 	github.com/centrifugal/centrifuge v0.38.0
+	github.com/coder/websocket v1.8.15
 	github.com/go-pulse/pulse v0.0.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/olahol/melody v1.1.4
 	golang.org/x/sys v0.47.0
+	golang.org/x/time v0.15.0
 )
 
 require (
@@ -15,7 +17,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/centrifugal/protocol v0.17.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/coder/websocket v1.8.15 // indirect
 	github.com/dolthub/maphash v0.1.0 // indirect
 	github.com/gammazero/deque v0.2.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect

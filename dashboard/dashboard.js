@@ -214,6 +214,7 @@ function onUpdate(state, changes) {
     arrange();
   }
   showRanges();
+  if (changes.type === "delta") showStatus(); // "updates every N s" follows the link
   sample(perf.updates, performance.now() - t0);
   schedule();
 }
@@ -238,6 +239,18 @@ function onStatus(s, info) {
   showStatus();
 }
 
+// slowLink reports whether updates come clearly less often than every
+// tick: the link cannot carry every tick and the server merges several
+// into one delta (pulse.js's updateEvery is smoothed over a few updates).
+function slowLink() {
+  return client.intervalMs > 0 && client.updateEvery >= 1.5 * client.intervalMs;
+}
+
+// everyText is ms in seconds: one decimal under 10 s, none from there on.
+function everyText(ms) {
+  return (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + " s";
+}
+
 function showStatus() {
   const secs = (ms) => (ms / 1000).toFixed(1) + " s";
   const info = statusInfo;
@@ -247,6 +260,7 @@ function showStatus() {
     case "live":
       if (performance.now() < resyncedUntil) state = text = "resynced";
       if (info.transport === "sse") text += " · SSE";
+      if (slowLink()) text += " · updates every " + everyText(client.updateEvery);
       break;
     case "connecting": text = info.delay ? "connecting in " + secs(info.delay) + "…" : "connecting…"; break;
     case "reconnecting": text = "reconnecting in " + secs(info.delay || 0) + "…"; break;
@@ -257,6 +271,7 @@ function showStatus() {
   }
   statusEl.dataset.state = state;
   statusEl.dataset.transport = info.transport || "";
+  statusEl.dataset.slow = String(status === "live" && slowLink());
   if (statusText.textContent !== text) statusText.textContent = text;
 }
 

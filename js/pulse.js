@@ -22,8 +22,10 @@
  *   and extended by every tick, so a chart starts full and stays continuous.
  * - It reconnects by itself, with exponential backoff and jitter (250 ms
  *   doubling up to 30 s by default, back to the start once a snapshot
- *   arrives), and treats a connection that has said nothing for three ticks
- *   as dead: the server sends a delta every tick.
+ *   arrives), and treats a connection that has said nothing for three
+ *   updates (ticks, or updateEvery on a slow link), and at least 10 s
+ *   (silentAfter), as dead: the server sends a delta every tick the link
+ *   can carry.
  * - A delta covers the ticks after its "from" (the previous seq when it has
  *   none): a server whose client's link cannot carry every tick merges
  *   several into one. client.updateEvery says how often updates come. A
@@ -68,6 +70,7 @@ const DEFAULTS = {
   minDelay: 250,         // reconnect backoff, ms: doubles from minDelay ...
   maxDelay: 30000,       // ... up to maxDelay; half of it is random jitter
   connectTimeout: 10000, // ms an attempt may take to deliver its first message
+  silentAfter: 10000,    // ms of silence, at least, before a live connection is presumed dead
   history: 300,          // points kept per series until the server's own length shows
 };
 
@@ -85,6 +88,12 @@ const PATTERN = /^[A-Za-z0-9_:*?]{1,200}$/;
  *   sseAfter        WebSocket failures before the SSE fallback (default 3)
  *   minDelay, maxDelay  backoff bounds in ms (default 250 and 30000)
  *   connectTimeout  ms before an attempt that says nothing is abandoned (default 10000)
+ *   silentAfter     ms of silence before a connection is presumed dead and replaced, at least
+ *                   (default 10000): the server sends every tick, so the bound is also at
+ *                   least three of its intervals, or of updateEvery when the link cannot
+ *                   carry every tick. A slow link is silent for as long as a merged delta
+ *                   takes to arrive; the Hub itself waits its WriteTimeout (10 s) before
+ *                   it gives up on a link that takes nothing.
  *   history         points kept per series while the server's count is unknown (default 300;
  *                   once the hello says how many the server keeps, that many)
  *   onUpdate(state, changes)  after each snapshot, delta and history message
@@ -382,6 +391,13 @@ class PulseClient {
     return u.href;
   }
 
+  // #silence is how long a live connection may say nothing before it is
+  // presumed dead: three updates (of the tick, or of the slower rate merged
+  // deltas come at), at least silentAfter.
+  #silence() {
+    return Math.max(this.#opts.silentAfter, 3 * this.intervalMs, 3 * this.updateEvery);
+  }
+
   // #watch (re)arms the dead-connection timer of conn.
   #watch(conn, ms) {
     clearTimeout(this.#watchTimer);
@@ -438,7 +454,6 @@ class PulseClient {
       console.warn("pulse: message is not JSON", err);
       return;
     }
-    this.#watch(conn, 3 * this.intervalMs);
     switch (msg.type) {
       case "hello": this.#hello(conn, msg); break;
       case "snapshot": this.#snapshot(msg); break;
@@ -446,6 +461,8 @@ class PulseClient {
       case "delta": this.#delta(conn, msg); break;
       case "error": this.#serverError(msg); break;
     }
+    // Armed after the message is applied: a merged delta changes updateEvery.
+    if (conn === this.#conn) this.#watch(conn, this.#silence());
   }
 
   #hello(conn, msg) {
@@ -458,7 +475,7 @@ class PulseClient {
     this.historyLength = msg.history > 0 ? msg.history : 0;
     if (this.historyLength > 0) this.#histMax = this.historyLength;
     this.tiers = Array.isArray(msg.tiers) ? msg.tiers.map(helloTier).filter((t) => t) : null;
-    this.#watch(conn, 3 * this.intervalMs);
+    this.#watch(conn, this.#silence());
     if (msg.resume != null && msg.epoch === this.#epoch && msg.resume === this.state.seq && this.#ids.size > 0) {
       // Resumed: the state held is the server's as of msg.resume; a merged
       // delta follows.

@@ -64,8 +64,10 @@ type Options struct {
 	// IdleTimeout is how long the connection may be silent before it is
 	// presumed dead and replaced: the server sends a delta every tick, even
 	// an empty one. It also bounds the reading of one message. Default:
-	// three of the server's intervals (from its hello), at least 2s;
-	// negative disables it.
+	// three updates: three of the server's intervals (from its hello), or
+	// of UpdateInterval when the link cannot carry every tick, and at least
+	// 10s (the Hub's default WriteTimeout: a slow link may be silent while
+	// a merged delta crosses it); negative disables it.
 	IdleTimeout time.Duration
 
 	// ReadLimit is the largest server message accepted, in bytes; a
@@ -116,7 +118,7 @@ const (
 	defaultJitter      = 0.5
 	defaultDialTimeout = 10 * time.Second
 	defaultReadLimit   = 16 << 20
-	minIdleTimeout     = 2 * time.Second
+	minIdleTimeout     = 10 * time.Second
 	writeTimeout       = 10 * time.Second
 	closeGrace         = time.Second // Close waits this long for the server's close frame
 	// matchNothing is sent as the match parameter when no pattern is
@@ -500,11 +502,11 @@ func (s *Subscriber) handle(c *conn, m *wireMsg, synced, firstDone *bool) error 
 		s.mu.Unlock()
 		return err
 	}
-	if res.interval > 0 {
+	switch {
+	case s.opts.IdleTimeout != 0:
 		c.idle = s.opts.IdleTimeout
-		if c.idle == 0 {
-			c.idle = max(3*res.interval, minIdleTimeout)
-		}
+	case s.view.interval > 0:
+		c.idle = defaultIdle(s.view.interval, s.view.ticks)
 	}
 	opDone, opErr := s.countLocked(c, m, res)
 	s.mu.Unlock()
@@ -528,6 +530,14 @@ func (s *Subscriber) handle(c *conn, m *wireMsg, synced, firstDone *bool) error 
 		opDone <- opErr
 	}
 	return nil
+}
+
+// defaultIdle is the default IdleTimeout for a server ticking every
+// interval whose updates cover ticks ticks (smoothed): three updates, at
+// least minIdleTimeout, since a slow link is silent while a merged delta
+// crosses it.
+func defaultIdle(interval time.Duration, ticks float64) time.Duration {
+	return max(3*interval, 3*time.Duration(ticks*float64(interval)), minIdleTimeout)
 }
 
 // countLocked updates the counters and the connection state for one
@@ -810,6 +820,15 @@ func (s *Subscriber) Tiers() []Tier {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.view.tiers)
+}
+
+// Interval returns the server's tick, from its hello: how often updates
+// come when the link carries every tick. Zero before the first hello. Safe
+// for concurrent use.
+func (s *Subscriber) Interval() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.interval
 }
 
 // Connected reports whether the view is live: a connection is open and has

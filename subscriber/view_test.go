@@ -1,11 +1,10 @@
 package subscriber
 
 import (
-	"time"
-
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -288,8 +287,14 @@ func TestViewMergedDeltaAndResume(t *testing.T) {
 	require.False(t, res.ignored)
 	require.Equal(t, 4, res.upd.Ticks)
 	require.Equal(t, 14.0, v.series["a"].s.Value)
+	require.Equal(t, time.Second, v.interval)
+	require.InDelta(t, 1.75, v.ticks, 1e-9, "UpdateInterval: ticks per update, smoothed by a quarter")
 	res = applyJSON(t, &v, `{"type":"delta","seq":16,"ts":16000,"from":12,"values":{"1":16}}`)
 	require.False(t, res.ignored, "a range that starts earlier is a superset")
+	require.InDelta(t, 1.75+(4-1.75)/4, v.ticks, 1e-9, "the ticks the range says it covers")
+	require.Equal(t, 10*time.Second, defaultIdle(v.interval, v.ticks), "at least 10 s")
+	require.Equal(t, 24*time.Second, defaultIdle(v.interval, 8), "three updates of a slow link")
+	require.Equal(t, 30*time.Second, defaultIdle(10*time.Second, 1), "three ticks of a slow server")
 	res = applyJSON(t, &v, `{"type":"delta","seq":20,"ts":20000,"from":18,"values":{"1":20}}`)
 	require.True(t, res.requestSnapshot, "a range after the view's seq is a gap")
 

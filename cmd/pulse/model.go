@@ -15,7 +15,9 @@ type frame struct {
 	live    bool
 	problem string // why the connection is down, when it is
 	seq     uint64
-	at      time.Time // the server's time of the tick; zero if unknown
+	at      time.Time     // the server's time of the tick; zero if unknown
+	tick    time.Duration // the server's interval; zero if unknown
+	every   time.Duration // how often updates arrive (smoothed); zero if unknown
 	series  []series
 }
 
@@ -87,6 +89,7 @@ func (m *model) setFrame(f frame) {
 		m.pending = &f
 		// The connection's state is shown as it is, paused or not.
 		m.data.live, m.data.problem = f.live, f.problem
+		m.data.tick, m.data.every = f.tick, f.every
 		return
 	}
 	m.data = f

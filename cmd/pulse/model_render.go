@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -114,6 +115,9 @@ func (m *model) footer() string {
 // is and the width leaves room for it.
 func (m *model) status(width int) string {
 	if m.data.live {
+		if slower(m.data.every, m.data.tick) {
+			return "● live, updates every " + seconds(m.data.every)
+		}
 		return "● live"
 	}
 	s := "○ reconnecting"
@@ -126,6 +130,21 @@ func (m *model) status(width int) string {
 		return s
 	}
 	return s + " (" + clip(m.data.problem, room) + ")"
+}
+
+// slower reports whether updates come clearly less often than every tick:
+// the link cannot carry every tick and the server merges several into one
+// delta (the subscriber's UpdateInterval, smoothed, against the Interval).
+func slower(every, tick time.Duration) bool {
+	return tick > 0 && every >= tick*3/2
+}
+
+// seconds is d in seconds: one decimal under 10 s, none from there on.
+func seconds(d time.Duration) string {
+	if d < 10*time.Second {
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 0, 64) + " s"
 }
 
 // counts is the seq and the number of series: always on the header.

@@ -294,6 +294,39 @@ func TestModelHeaderAt80Columns(t *testing.T) {
 	require.Contains(t, v.lines[0], v.status)
 }
 
+// A link that cannot carry every tick gets merged deltas: the header says
+// how often updates come, and stops saying it once every tick arrives.
+func TestModelHeaderShowsUpdateInterval(t *testing.T) {
+	url := "wss://metrics.internal.example.com:8443/ws/metrics?match=" + strings.Repeat("http_requests_*,", 8)
+	m := newModel(url, "", true)
+	for _, c := range []struct {
+		every  time.Duration
+		status string
+	}{
+		{4 * time.Second, "● live, updates every 4.0 s"},
+		{1200 * time.Millisecond, "● live"}, // smoothed jitter: about every tick
+		{16 * time.Second, "● live, updates every 16 s"},
+		{0, "● live"}, // no hello yet
+		{time.Second, "● live"},
+	} {
+		f := testFrame(123456, numbered(3)...)
+		f.tick, f.every = time.Second, c.every
+		m.setFrame(f)
+		v := screenOf(t, m)
+		require.Equal(t, c.status, v.status, "every %v", c.every)
+		require.True(t, strings.HasPrefix(v.lines[0], c.status+"  seq 123456  3 series  "), v.lines[0])
+		require.LessOrEqual(t, runes(v.lines[0]), 80)
+	}
+
+	// Paused: the frame is held, the link's state is shown as it is.
+	press(m, typed("p")...)
+	f := testFrame(123457, numbered(3)...)
+	f.tick, f.every = time.Second, 8*time.Second
+	m.setFrame(f)
+	v := screenOf(t, m)
+	require.True(t, strings.HasPrefix(v.lines[0], "● live, updates every 8.0 s  seq 123456  3 series  ⏸ paused"), v.lines[0])
+}
+
 func TestDecodeKeys(t *testing.T) {
 	in := "\x1b[A\x1b[B\x1bOC\x1b[D\x1b[5~\x1b[6~\x1b[H\x1b[4~jk/é\x7f\r\x03\x1b[15~x\x1b"
 	want := []key{up, down, right, left, pgUp, pgDn, home, end,

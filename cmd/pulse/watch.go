@@ -176,7 +176,7 @@ func show(ctx context.Context, sub *subscriber.Subscriber, cs *connState, sc *sc
 
 // frameOf reads the subscriber's state into a frame.
 func frameOf(sub *subscriber.Subscriber, at time.Time) frame {
-	f := frame{live: sub.Connected(), seq: sub.Seq(), at: at}
+	f := frame{live: sub.Connected(), seq: sub.Seq(), at: at, tick: sub.Interval(), every: sub.UpdateInterval()}
 	vals := sub.Values()
 	f.series = make([]series, 0, len(vals))
 	for _, k := range slices.Sorted(maps.Keys(vals)) {

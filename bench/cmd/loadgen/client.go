@@ -11,6 +11,7 @@ import (
 // -reconnect a new one whenever it ends, as pulse's subscriber would.
 type client struct {
 	d       *net.Dialer // bound to this client's source address
+	slow    bool        // a slow reader (see slow.go)
 	cur     atomic.Pointer[conn]
 	liveGen uint64 // the storm generation this client was counted live in; its goroutine only
 }
@@ -34,11 +35,11 @@ func (cl *client) target() string { return basePath }
 // dial opens a connection for cl in the current storm generation.
 func (cl *client) dial() (*conn, error) {
 	gen := storm.gen.Load()
-	c, err := dial(cl.d, serverAddr, cl.target(), bufSize)
+	c, err := dial(cl.d, serverAddr, cl.target(), bufSize, cl.slow)
 	if err != nil {
 		return nil, err
 	}
-	c.cl, c.gen = cl, gen
+	c.cl, c.gen, c.slow = cl, gen, cl.slow
 	return c, nil
 }
 

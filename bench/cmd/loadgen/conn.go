@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-pulse/pulse/bench/internal/payload"
+	"github.com/go-pulse/pulse/bench/internal/slowread"
 	"github.com/go-pulse/pulse/bench/internal/wsproto"
 )
 
@@ -33,6 +34,7 @@ type conn struct {
 	cl      *client // the client this connection belongs to
 	gen     uint64  // the storm generation it was opened in
 	lastSeq uint64
+	slow    bool // reads at -slow-rate: counted apart (slowSt), in nothing else
 	scratch []byte
 	frag    []byte // a fragmented message being assembled
 	wbuf    []byte
@@ -59,12 +61,16 @@ func (e *handshakeError) Error() string {
 	return fmt.Sprintf("handshake: HTTP %d", e.status)
 }
 
-// dial opens one connection with d and upgrades it. path is the request
+// dial opens one connection with d and upgrades it; a slow one reads at
+// -slow-rate. path is the request
 // target (a later resume variant only changes it, see client.target).
-func dial(d *net.Dialer, addr, path string, bufSize int) (*conn, error) {
+func dial(d *net.Dialer, addr, path string, bufSize int, slow bool) (*conn, error) {
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if slow {
+		c = slowread.New(c, slowRate, nil)
 	}
 	key := wsproto.NewKey()
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -122,7 +128,11 @@ func (c *conn) send(op byte, p []byte) error {
 func (c *conn) readLoop() {
 	defer func() {
 		c.c.Close()
-		st.closed.Add(1)
+		if c.slow {
+			slowSt.closed.Add(1)
+		} else {
+			st.closed.Add(1)
+		}
 	}()
 	for {
 		f, err := wsproto.ReadHeader(c.r)
@@ -164,7 +174,7 @@ func (c *conn) readLoop() {
 			}
 			p = c.plain
 		}
-		if marking.Load() {
+		if marking.Load() && !c.slow {
 			st.frames.Add(1)
 			st.wire.Add(wire)
 		}
@@ -177,6 +187,10 @@ func (c *conn) readLoop() {
 // message handles one complete data message of wire bytes.
 func (c *conn) message(p []byte, wire uint64) error {
 	now := time.Now().UnixNano()
+	if c.slow {
+		slowSt.message(p)
+		return nil
+	}
 	switch proto {
 	case "generic":
 		if c.stamped(p, wire, now) {

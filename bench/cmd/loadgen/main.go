@@ -44,6 +44,7 @@ import (
 
 	"github.com/go-pulse/pulse/bench/internal/hist"
 	"github.com/go-pulse/pulse/bench/internal/shm"
+	"github.com/go-pulse/pulse/bench/internal/slowread"
 	"github.com/go-pulse/pulse/bench/internal/srv"
 	"github.com/go-pulse/pulse/bench/internal/sysinfo"
 )
@@ -88,6 +89,9 @@ func main() {
 	flag.DurationVar(&policy.max, "backoff-max", 30*time.Second, "-reconnect: longest backoff, Retry-After included (subscriber: 30s)")
 	flag.Float64Var(&policy.jitter, "jitter", 0.5, "-reconnect: random fraction of each backoff (subscriber: 0.5)")
 	flag.BoolVar(&offerDeflate, "deflate", false, "offer permessage-deflate in the handshake, as browsers do, and inflate compressed messages (the connection fails if the server does not negotiate it)")
+	flag.Float64Var(&slowFraction, "slow", 0, "fraction of the connections that are slow readers: their sockets' SO_RCVBUF is -slow-rcvbuf and they read at -slow-rate; they count in slow_* only")
+	flag.IntVar(&slowRate, "slow-rate", 1024, "-slow: bytes a second a slow reader takes from its socket")
+	flag.IntVar(&slowRcvBuf, "slow-rcvbuf", 4096, "-slow: SO_RCVBUF of a slow reader's socket, bytes")
 	flag.Parse()
 	if _, err := sysinfo.RaiseNoFile(uint64(*n) + 64); err != nil {
 		log.Fatalf("loadgen: %v", err)
@@ -129,7 +133,10 @@ func connectAll(n, conc int, ds []*net.Dialer) []*client {
 	var wg sync.WaitGroup
 	clients := make([]*client, n)
 	for i := range clients {
-		cl := &client{d: ds[i%len(ds)]}
+		cl := &client{d: ds[i%len(ds)], slow: isSlow(i)}
+		if cl.slow {
+			cl.d = slowread.Dialer(cl.d, slowRcvBuf)
+		}
 		clients[i] = cl
 		sem <- struct{}{}
 		wg.Add(1)
@@ -164,11 +171,12 @@ func control(clients []*client) {
 		switch sc.Text() {
 		case "mark":
 			marking.Store(false)
-			for _, a := range []*atomic.Uint64{&st.delivered, &st.drops, &st.resyncs, &st.frames, &st.wire, &st.stampedWire, &st.other} {
+			for _, a := range []*atomic.Uint64{&st.delivered, &st.drops, &st.resyncs, &st.frames, &st.wire, &st.stampedWire, &st.other, &slowSt.delivered, &slowSt.messages} {
 				a.Store(0)
 			}
 			st.lat.Reset()
 			closedAtMark.Store(st.closed.Load())
+			slowClosedAtMark.Store(slowSt.closed.Load())
 			markAt, markCPU = time.Now(), cpuNanos()
 			marking.Store(true)
 			fmt.Println("ok")
@@ -213,6 +221,10 @@ func windowReport(markAt time.Time, markCPU int64) []byte {
 		"p99_us":           float64(st.lat.Quantile(0.99)) / 1e3,
 		"max_us":           float64(st.lat.Max()) / 1e3,
 		"cpu_fraction":     float64(cpuNanos()-markCPU) / 1e9 / el,
+		"slow_clients":     slowCount.Load(),
+		"slow_delivered":   slowSt.delivered.Load(),
+		"slow_messages":    slowSt.messages.Load(),
+		"slow_closed":      slowSt.closed.Load() - slowClosedAtMark.Load(),
 	}
 	b, _ := json.Marshal(r)
 	return b

@@ -150,6 +150,7 @@ func (x *run) connect() (srv.MemStats, sysinfo.Slab, error) {
 	if x.r.Sources != "" {
 		args = append(args, "-src", x.r.Sources)
 	}
+	args = append(args, c.LoadgenArgs...)
 	if x.lg, err = start("loadgen", append(x.r.prefix(1), args...)...); err != nil {
 		return base, nil, err
 	}
@@ -291,6 +292,9 @@ func (x *run) collect() error {
 		P99us          float64 `json:"p99_us"`
 		Maxus          float64 `json:"max_us"`
 		CPUFraction    float64 `json:"cpu_fraction"`
+		SlowClients    int64   `json:"slow_clients"`
+		SlowDelivered  uint64  `json:"slow_delivered"`
+		SlowClosed     uint64  `json:"slow_closed"`
 	}
 	if err := json.Unmarshal([]byte(line), &rep); err != nil {
 		return fmt.Errorf("loadgen report %q: %w", line, err)
@@ -311,8 +315,9 @@ func (x *run) collect() error {
 	res.FullState = rep.FullStateBytes
 	res.P50ms, res.P99ms, res.Maxms = rep.P50us/1e3, rep.P99us/1e3, rep.Maxus/1e3
 	res.LoadgenCPU = rep.CPUFraction
-	if rep.Delivered > 0 {
-		res.CPUPerMillion = res.ServerCPU / float64(rep.Delivered) * 1e6
+	res.SlowClients, res.SlowDelivered, res.SlowClosed = rep.SlowClients, rep.SlowDelivered, rep.SlowClosed
+	if d := rep.Delivered + rep.SlowDelivered; d > 0 {
+		res.CPUPerMillion = res.ServerCPU / float64(d) * 1e6 // every delivery, the slow readers' too
 	}
 	n := float64(res.Connected)
 	res.IdleKiBPerConn = (res.RSSIdleKiB - res.RSSBaseKiB) / n

@@ -77,6 +77,8 @@ type Cell struct {
 	// reports its live heap and heap goal (the scale run's breakdown).
 	GCAtIdle bool
 	Note     string // shown with the result, e.g. pulse's Interval
+	// LoadgenArgs are extra load generator flags, e.g. -slow 0.09.
+	LoadgenArgs []string `json:",omitempty"`
 }
 
 // Result is what one cell measured.
@@ -156,6 +158,13 @@ type Result struct {
 	HeapProfile      string             `json:",omitempty"`
 	HeapTop          string             `json:",omitempty"` // go tool pprof -top of HeapProfile
 	GoroutineProfile string             `json:",omitempty"`
+
+	// Slow readers (loadgen -slow), counted apart from the figures above:
+	// how many, the stamped messages they took in the window, and how many
+	// of their connections ended in it.
+	SlowClients   int64  `json:",omitempty"`
+	SlowDelivered uint64 `json:",omitempty"`
+	SlowClosed    uint64 `json:",omitempty"`
 
 	ServerStats map[string]any
 	Err         string `json:",omitempty"`
