@@ -16,15 +16,17 @@ import (
 // mostly idle. pulse gives it small ones instead:
 //
 //   - reads: clients send a few small messages (subscriptions, pongs), so a
-//     512-byte buffer is plenty; longer payloads are read straight into the
-//     message buffer by bufio;
-//   - writes: a 256-byte bufio.Writer (any control frame fits) in front of
-//     a batchWriter: coder/websocket writes only control frames (the
-//     writers frame data messages themselves, so each group's frame is
-//     shared), and the batchWriter sends everything with writev(2).
+//     128-byte buffer is plenty (a frame header, a pong); longer payloads
+//     are read straight into the message buffer by bufio;
+//   - writes: a 128-byte bufio.Writer (any control frame, at most 127
+//     bytes, fits, so it reaches the batchWriter whole, as isFrame
+//     expects) in front of a batchWriter: coder/websocket writes only
+//     control frames (the writers frame data messages themselves, so each
+//     group's frame is shared), and the batchWriter sends everything with
+//     writev(2).
 const (
-	readBufSize  = 512
-	writeBufSize = 256
+	readBufSize  = 128
+	writeBufSize = 128
 
 	// batchBytes bounds the bytes the writer puts in one batch; a larger
 	// message is written on its own.
