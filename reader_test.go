@@ -2,6 +2,7 @@ package pulse
 
 import (
 	"bytes"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -64,8 +65,9 @@ func TestIdleReaderWaitsOffTheReadPath(t *testing.T) {
 	eventually(t, func() bool { return c.pingOut.Load() == 0 }, "the pong answered the ping")
 	awaitIdleReader(t, "a whole pong is taken off without coder/websocket")
 
-	// A pong in two writes: the waiter sees part of a frame and hands
-	// over; coder/websocket reads the pong, then waits for a message.
+	// A pong in two writes, or longer than the waiter looks at: it sees
+	// part of a frame and hands over; coder/websocket reads the pong, then
+	// waits for a message.
 	th.clock.Advance(time.Minute)
 	ping()
 	pong := clientFrame(true, 0xA, []byte("abc"))
@@ -79,7 +81,39 @@ func TestIdleReaderWaitsOffTheReadPath(t *testing.T) {
 	require.NoError(t, err)
 	r.awaitText(`"reason":"subscribe"`)
 	awaitIdleReader(t, "back in awaitInput after the next message")
+
+	// A pong and a message in one write: the pong is taken, the message
+	// is read by coder/websocket.
+	th.clock.Advance(time.Minute)
+	ping()
+	_, err = r.conn.Write(append(clientFrame(true, 0xA, nil), subscribe...))
+	require.NoError(t, err)
+	r.awaitText(`"reason":"subscribe"`)
+	eventually(t, func() bool { return c.pingOut.Load() == 0 }, "the pong before the message answered the ping")
+	awaitIdleReader(t, "back in awaitInput after pong and message")
 	require.Zero(t, th.Stats().PingTimeouts)
+}
+
+// Waiting for the socket allocates nothing: the waiter's callback and
+// peek buffer are bound once.
+func TestReadWaiterAllocatesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer func() { _ = ln.Close() }()
+	dialed, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer func() { _ = dialed.Close() }()
+	conn, err := ln.Accept()
+	require.NoError(t, err)
+	defer func() { _ = conn.Close() }()
+	w := newReadWaiter(conn)
+	if w == nil {
+		t.Skip("no file descriptor to wait on here")
+	}
+	c := &client{}
+	_, err = dialed.Write([]byte("x")) // readable, not a pong: await returns at once
+	require.NoError(t, err)
+	require.Zero(t, testing.AllocsPerRun(100, func() { require.NoError(t, w.await(c)) }))
 }
 
 // Pongs the waiter takes off the socket count against the inbound budget

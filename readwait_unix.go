@@ -8,10 +8,14 @@ import (
 )
 
 // readWaiter waits until a client's socket is readable without reading
-// it, on the runtime's network poller (readwait.go). Only the client's
+// it, on the runtime's network poller (readwait.go). Its callback and peek
+// buffer are bound once, so a wait allocates nothing. Only the client's
 // reader uses it.
 type readWaiter struct {
-	raw syscall.RawConn
+	raw  syscall.RawConn
+	c    *client // set by await
+	fn   func(fd uintptr) bool
+	peek [peekSize]byte
 }
 
 // newReadWaiter returns a waiter for conn, or nil when conn has no file
@@ -21,18 +25,22 @@ func newReadWaiter(conn net.Conn) *readWaiter {
 	if raw == nil {
 		return nil
 	}
-	return &readWaiter{raw: raw}
+	w := &readWaiter{raw: raw}
+	w.fn = func(fd uintptr) bool { return w.c.takePongs(int(fd), w.peek[:]) }
+	return w
 }
 
-// maxPong is the longest client pong frame: header, mask, 125 bytes.
-const maxPong = 2 + 4 + 125
+// peekSize is what the waiter looks at: a pong to the Hub's pings (which
+// carry no payload, writer.go's pingFrame) is 6 bytes; a longer pong is
+// left to coder/websocket.
+const peekSize = 8
 
 // await returns once the socket holds something for coder/websocket (or
 // its end, or an error for it to report), taking whole pongs off it
 // first; an error when the connection is closed here.
 func (w *readWaiter) await(c *client) error {
-	buf := make([]byte, maxPong)
-	return w.raw.Read(func(fd uintptr) bool { return c.takePongs(int(fd), buf) })
+	w.c = c
+	return w.raw.Read(w.fn)
 }
 
 // takePongs peeks at the socket: while it starts with a whole pong, and no
