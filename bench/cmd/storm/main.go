@@ -34,7 +34,7 @@ import (
 
 func main() {
 	n := flag.Int("n", 10000, "clients")
-	variants := flag.String("variants", "drop,restart,drop-resume,restart-resume", "storms to run: drop (the load generator drops every connection), restart (the server process restarts); -resume: the same with wire v2 clients that resume")
+	variants := flag.String("variants", "drop,restart,drop-resume,restart-resume", "storms to run: drop (the load generator drops every connection), restart (the server process restarts); -resume: the same with wire v2 clients that resume; drop-v2: the drop with v2 clients that do not")
 	maxClients := flag.Int("max-clients", 0, "the Hub's MaxClients (0: pulse's default, 10,000; -1: no limit)")
 	spread := flag.Duration("spread", time.Second, "each client's first redial is at a random time within this")
 	warmup := flag.Duration("warmup", 3*time.Second, "broadcasting before the steady window")

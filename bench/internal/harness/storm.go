@@ -28,20 +28,26 @@ const (
 	// fresh connect.
 	StormDropResume    = "drop-resume"
 	StormRestartResume = "restart-resume"
+	// StormDropV2 is the drop with wire v2 clients that do not resume:
+	// what drop-resume is compared with, the protocol version aside.
+	StormDropV2 = "drop-v2"
 )
 
-// stormKind splits a variant into the storm (StormDrop or StormRestart)
-// and whether its clients resume; ok is false for an unknown variant.
-func stormKind(v string) (base string, resume, ok bool) {
+// stormKind splits a variant into the storm (StormDrop or StormRestart),
+// whether its clients speak wire v2 and whether they resume; ok is false
+// for an unknown variant.
+func stormKind(v string) (base string, v2, resume, ok bool) {
 	switch v {
 	case StormDrop, StormRestart:
-		return v, false, true
+		return v, false, false, true
+	case StormDropV2:
+		return StormDrop, true, false, true
 	case StormDropResume:
-		return StormDrop, true, true
+		return StormDrop, true, true, true
 	case StormRestartResume:
-		return StormRestart, true, true
+		return StormRestart, true, true, true
 	}
-	return "", false, false
+	return "", false, false, false
 }
 
 // StormCell is one reconnect storm against pulse.
@@ -125,7 +131,7 @@ func (r *Runner) Storm(c StormCell) (res StormResult, err error) {
 			res.Err = err.Error()
 		}
 	}()
-	if _, _, ok := stormKind(c.Variant); !ok {
+	if _, _, _, ok := stormKind(c.Variant); !ok {
 		return res, fmt.Errorf("unknown storm variant %q", c.Variant)
 	}
 	// The server holds N connections, and for a moment also redials that
@@ -174,8 +180,12 @@ func (s *storm) setUp() error {
 		return err
 	}
 	target, resumeArgs := "ws://"+addr+"/ws", []string(nil)
-	if _, resume, _ := stormKind(s.c.Variant); resume {
-		target, resumeArgs = target+"?v=2", []string{"-resume"}
+	_, v2, resume, _ := stormKind(s.c.Variant)
+	if v2 {
+		target += "?v=2"
+	}
+	if resume {
+		resumeArgs = []string{"-resume"}
 	}
 	args := append([]string{filepath.Join(s.r.BinDir, "loadgen"), "-url", target, "-n", strconv.Itoa(s.c.N),
 		"-proto", "pulse", "-reconnect", "-spread", s.c.Spread.String()}, resumeArgs...)
@@ -274,7 +284,7 @@ func (s *storm) run() error {
 
 // trigger starts the storm and returns when it began.
 func (s *storm) trigger() (time.Time, error) {
-	if base, _, _ := stormKind(s.c.Variant); base == StormDrop {
+	if base, _, _, _ := stormKind(s.c.Variant); base == StormDrop {
 		t0 := time.Now()
 		_, err := s.lg.call("drop", "ok", 10*time.Second)
 		return t0, err
@@ -313,7 +323,7 @@ func (s *storm) follow(t0 time.Time) (cpuMark, error) {
 	mark.server, _ = procCPU(s.server.pid())
 	mark.lg, _ = procCPU(s.lg.pid())
 	prevCPU, prevT := mark.server, time.Now()
-	if base, _, _ := stormKind(c.Variant); base == StormRestart {
+	if base, _, _, _ := stormKind(c.Variant); base == StormRestart {
 		mark.server = 0 // the new server's whole life is the storm's
 	}
 	var allAt time.Time
