@@ -27,8 +27,9 @@ func init() {
 // resumePoint is where a client's last connection left off; its goroutine
 // only.
 type resumePoint struct {
-	epoch string
-	seq   uint64
+	epoch    string
+	seq      uint64
+	stampKey []byte // bench_sent_us's id: a resume hello has no catalogue to find it in
 }
 
 var (
@@ -62,6 +63,9 @@ func (c *conn) noteHello(p []byte) {
 		}
 	}
 	if bytes.Contains(p, keyResume) {
+		if c.cl.rp.stampKey != nil {
+			c.stampKey = c.cl.rp.stampKey
+		}
 		c.snapshot = true
 		storm.resumed.Add(1)
 	}
@@ -72,4 +76,5 @@ func (cl *client) keep(c *conn) {
 	if c.lastSeq > 0 {
 		cl.rp.seq = c.lastSeq
 	}
+	cl.rp.stampKey = c.stampKey
 }

@@ -32,7 +32,7 @@ func TestNoteHello(t *testing.T) {
 	if cl.rp.epoch != "ab12" || c.snapshot {
 		t.Fatalf("fresh hello: epoch %q, snapshot %v", cl.rp.epoch, c.snapshot)
 	}
-	c.lastSeq = 9
+	c.lastSeq, c.stampKey = 9, []byte(`"7":`)
 	cl.keep(c)
 	if got := resumeTarget("/ws?v=2", cl.rp); got != "/ws?v=2&epoch=ab12&seq=9" {
 		t.Fatalf("target %q", got)
@@ -41,5 +41,8 @@ func TestNoteHello(t *testing.T) {
 	c2.noteHello([]byte(`{"type":"hello","seq":9,"ts":1,"version":2,"epoch":"ab12","interval_ms":1000,"history":60,"resume":9}`))
 	if !c2.snapshot {
 		t.Fatal("a resume hello does not stand for the snapshot")
+	}
+	if string(c2.stampKey) != `"7":` {
+		t.Fatalf("stamp key %q after resume, want the last connection's", c2.stampKey)
 	}
 }
