@@ -1,6 +1,7 @@
 package pulse
 
 import (
+	"bufio"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,7 +10,7 @@ import (
 )
 
 // client is one WebSocket or Server-Sent Events connection. A WebSocket has
-// one goroutine of its own, its reader (reader.go); the Hub's shared writers
+// one goroutine of its own at a time, its reader (reader.go, readwait.go); the Hub's shared writers
 // send what it is due (writer.go). An SSE stream has only the handler's
 // goroutine, which writes (sse.go). The collector never blocks on a client:
 // a tick only wakes it, and what the client is sent is decided when its
@@ -20,6 +21,10 @@ type client struct {
 	conn    *websocket.Conn // nil for Server-Sent Events
 	bw      *batchWriter    // under conn; nil for SSE
 	kill    func()          // tears the connection down at once
+	br      *bufio.Reader   // what coder/websocket reads through; see rmu. nil for SSE
+	rw      *readWaiter     // nil where the reader cannot wait on the socket (readwait.go)
+	mc      *meteredConn    // under conn; nil for SSE
+	rmu     sync.Mutex      // the waiter's look at br against the close handshake's reads (readwait.go)
 	allowed []string        // from Authorize; immutable
 	v2      bool            // speaks protocol version 2; immutable
 	deflate bool            // negotiated permessage-deflate: sent compressed frames; immutable

@@ -287,14 +287,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, sr streamRe
 	// net/http's connection goroutine (and its grown stack) and the
 	// *http.Request are freed for the life of the connection.
 	served = true
-	go func() {
-		defer h.nclients.Add(-1)
-		c.readLoop()
-		h.detach(c)
-		c.finish()
-		_ = c.conn.CloseNow()
-		h.clientTasks.done()
-	}()
+	c.startReader(sb.pipelined)
 }
 
 // accept completes the WebSocket handshake and attaches the client.
@@ -324,6 +317,7 @@ func (h *Hub) accept(sb *smallBufs, r *http.Request, sr streamRequest, fu *filte
 		sb.bw.nb.limitUnsent(h.opts.MaxInFlight)
 	}
 	c = &client{h: h, conn: conn, allowed: sr.flt.allow, subs: sr.flt.subs, bw: sb.bw, v2: sr.v2,
+		br: sb.br, rw: sb.rw, mc: sb.mc,
 		deflate: strings.Contains(sb.Header().Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
 	c.bw.c = c
 	c.kill = func() { _ = conn.CloseNow() }

@@ -10,6 +10,17 @@ import (
 // nonblocking returns a non-blocking writer for conn, or nil when conn
 // has no file descriptor to write to (a TLS connection, for one).
 func nonblocking(conn net.Conn) *nbWriter {
+	raw := rawConn(conn)
+	if raw == nil {
+		return nil
+	}
+	w := &nbWriter{raw: raw}
+	w.fn = w.writeFD
+	return w
+}
+
+// rawConn returns conn's file descriptor access, or nil when it has none.
+func rawConn(conn net.Conn) syscall.RawConn {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return nil
@@ -18,9 +29,7 @@ func nonblocking(conn net.Conn) *nbWriter {
 	if err != nil {
 		return nil
 	}
-	w := &nbWriter{raw: raw}
-	w.fn = w.writeFD
-	return w
+	return raw
 }
 
 // nbWriter writes a list of buffers to one connection with write(2) calls

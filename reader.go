@@ -11,12 +11,12 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Reading from WebSocket clients: each connection's reader goroutine reads
-// the client's messages (subscriptions, snapshot requests) and control
-// frames, and enforces what a client may send (SECURITY.md): ReadRate
-// bytes a second (wsconn.go's meteredConn), ReadLimit bytes a message,
-// MessageRate messages a second, MaxClientErrors bad messages, and
-// AnswerRate bytes a second of answers.
+// Reading from WebSocket clients: each connection's reader (a waiter and
+// readMessage taking turns, readwait.go) reads the client's messages
+// (subscriptions, snapshot requests) and control frames, and enforces
+// what a client may send (SECURITY.md): ReadRate bytes a second (wsconn.go's
+// meteredConn), ReadLimit bytes a message, MessageRate messages a second,
+// MaxClientErrors bad messages, and AnswerRate bytes a second of answers.
 
 // Reasons sent with the Hub's close frames.
 const (
@@ -28,28 +28,45 @@ const (
 	reasonNoGroup   = "too many distinct subscriptions"
 )
 
-// readLoop reads client messages until the connection ends, on the
-// connection's reader goroutine.
-func (c *client) readLoop() {
+// readMessage reads and handles one client message (all of them while
+// closing, or when there is no waiter), then hands the connection back to
+// awaitInput (readwait.go).
+func (c *client) readMessage() {
 	for {
 		typ, data, err := c.conn.Read(context.Background())
 		if err != nil {
 			if errors.Is(err, websocket.ErrMessageTooBig) {
 				c.h.stats.clientErrors.Add(1)
 			}
+			c.endRead()
 			return
 		}
-		if c.closeCode.Load() != 0 {
-			continue // closing: drain until the peer's close frame
+		if c.closeCode.Load() == 0 {
+			if typ == websocket.MessageText && !utf8.Valid(data) {
+				// RFC 6455 section 8.1: a text message must be UTF-8.
+				c.h.stats.clientErrors.Add(1)
+				c.startClose(websocket.StatusInvalidFramePayloadData, reasonNotUTF8)
+			} else {
+				c.handle(typ, data)
+			}
 		}
-		if typ == websocket.MessageText && !utf8.Valid(data) {
-			// RFC 6455 section 8.1: a text message must be UTF-8.
-			c.h.stats.clientErrors.Add(1)
-			c.startClose(websocket.StatusInvalidFramePayloadData, reasonNotUTF8)
-			continue
+		if c.rw != nil && c.closeCode.Load() == 0 {
+			go c.awaitInput()
+			return
 		}
-		c.handle(typ, data)
+		// Closing (drain until the peer's close frame), or no waiter: here.
 	}
+}
+
+// endRead ends the connection once its reads are over: it leaves the Hub,
+// lets a write in progress finish, and releases the client's slot.
+func (c *client) endRead() {
+	h := c.h
+	h.detach(c)
+	c.finish()
+	_ = c.conn.CloseNow()
+	h.clientTasks.done()
+	h.nclients.Add(-1)
 }
 
 // overBudget closes a client that sent more than Options.ReadRate, on its

@@ -85,6 +85,6 @@ func (c *client) slow() {
 	h.clientTasks.add()
 	go func() {
 		defer h.clientTasks.done()
-		_ = c.conn.Close(StatusSlowClient, reasonSlow)
+		c.closeConn(StatusSlowClient, reasonSlow)
 	}()
 }

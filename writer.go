@@ -361,6 +361,15 @@ func (c *client) startClose(code websocket.StatusCode, reason string) {
 	h.clientTasks.add()
 	go func() {
 		defer h.clientTasks.done()
-		_ = c.conn.Close(code, reason)
+		c.closeConn(code, reason)
 	}()
+}
+
+// closeConn runs coder/websocket's close handshake. It first passes rmu:
+// closeCode is set, so the reader's waiter no longer looks at the
+// buffered reader the handshake reads from (readwait.go).
+func (c *client) closeConn(code websocket.StatusCode, reason string) {
+	c.rmu.Lock()
+	c.rmu.Unlock()
+	_ = c.conn.Close(code, reason)
 }

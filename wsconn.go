@@ -16,15 +16,17 @@ import (
 // mostly idle. pulse gives it small ones instead:
 //
 //   - reads: clients send a few small messages (subscriptions, pongs), so a
-//     512-byte buffer is plenty; longer payloads are read straight into the
-//     message buffer by bufio;
-//   - writes: a 256-byte bufio.Writer (any control frame fits) in front of
-//     a batchWriter: coder/websocket writes only control frames (the
-//     writers frame data messages themselves, so each group's frame is
-//     shared), and the batchWriter sends everything with writev(2).
+//     128-byte buffer is plenty (a frame header, a pong); longer payloads
+//     are read straight into the message buffer by bufio;
+//   - writes: a 128-byte bufio.Writer (any control frame, at most 127
+//     bytes, fits, so it reaches the batchWriter whole, as isFrame
+//     expects) in front of a batchWriter: coder/websocket writes only
+//     control frames (the writers frame data messages themselves, so each
+//     group's frame is shared), and the batchWriter sends everything with
+//     writev(2).
 const (
-	readBufSize  = 512
-	writeBufSize = 256
+	readBufSize  = 128
+	writeBufSize = 128
 
 	// batchBytes bounds the bytes the writer puts in one batch; a larger
 	// message is written on its own.
@@ -41,8 +43,14 @@ const (
 type smallBufs struct {
 	http.ResponseWriter
 	hj http.Hijacker
-	bw *batchWriter // set by Hijack
-	mc *meteredConn // set by Hijack
+	bw *batchWriter  // set by Hijack
+	mc *meteredConn  // set by Hijack
+	br *bufio.Reader // set by Hijack: what coder/websocket reads through
+	rw *readWaiter   // set by Hijack; nil without a file descriptor to wait on
+	// pipelined: the client sent bytes behind its handshake, which
+	// coder/websocket moves out of br into a reader of its own: the reader
+	// starts by reading them, not by waiting for the socket (readwait.go).
+	pipelined bool
 }
 
 // withSmallBufs returns w wrapped, or nil when nothing in w's Unwrap chain
@@ -90,6 +98,7 @@ func (s *smallBufs) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// Bytes the client sent right behind its handshake: they must be
 		// in br's buffer, where coder/websocket looks for them (it then
 		// resets br onto the connection).
+		s.pipelined = true
 		b, _ := brw.Reader.Peek(n)
 		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn), max(readBufSize, n))
 		if _, err := br.Peek(n); err != nil {
@@ -99,6 +108,7 @@ func (s *smallBufs) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	s.bw = &batchWriter{conn: conn, nb: nonblocking(conn), segs: make([][]byte, 0, 4)}
 	s.mc = &meteredConn{Conn: conn}
+	s.br, s.rw = br, newReadWaiter(conn)
 	return s.mc, bufio.NewReadWriter(br, bufio.NewWriterSize(s.bw, writeBufSize)), nil
 }
 
@@ -224,8 +234,9 @@ func isFrame(p []byte, op byte) bool {
 // meteredConn is the connection coder/websocket reads a client from: it
 // counts every byte the client sends against Options.ReadRate with a token
 // bucket, and ends the connection (over, then an error) when the client
-// goes past it. Only the reader goroutine reads (coder/websocket
-// serialises reads), so it needs no lock.
+// goes past it. Only the reader reads (coder/websocket serialises reads;
+// the reader's waiter and readMessage take turns, readwait.go), so it
+// needs no lock.
 type meteredConn struct {
 	net.Conn
 	rate, burst float64 // bytes per second, and bucket size
@@ -243,7 +254,17 @@ func (m *meteredConn) Read(p []byte) (int, error) {
 		return 0, m.err
 	}
 	n, err := m.Conn.Read(p)
-	if n > 0 && m.rate > 0 {
+	if cerr := m.charge(n); cerr != nil {
+		return 0, cerr
+	}
+	return n, err
+}
+
+// charge counts n bytes read from the client, by Read or past it (the
+// pongs the reader's waiter takes off the socket itself, readwait.go), and
+// returns errReadBudget once the client is over its budget.
+func (m *meteredConn) charge(n int) error {
+	if n > 0 && m.rate > 0 && m.err == nil {
 		now := time.Now()
 		if m.at.IsZero() {
 			m.tokens = m.burst
@@ -256,8 +277,7 @@ func (m *meteredConn) Read(p []byte) (int, error) {
 			if m.over != nil {
 				m.over()
 			}
-			return 0, m.err
 		}
 	}
-	return n, err
+	return m.err
 }

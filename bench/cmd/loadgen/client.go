@@ -13,7 +13,8 @@ type client struct {
 	d       *net.Dialer // bound to this client's source address
 	slow    bool        // a slow reader (see slow.go)
 	cur     atomic.Pointer[conn]
-	liveGen uint64 // the storm generation this client was counted live in; its goroutine only
+	liveGen uint64      // the storm generation this client was counted live in; its goroutine only
+	rp      resumePoint // where its last connection left off (-resume, resume.go)
 }
 
 // Set by main from the flags.
@@ -26,11 +27,11 @@ var (
 	policy     backoff
 )
 
-// target is the request target of the client's next connection. Every
-// connection starts afresh today (hello, snapshot, deltas). The storm's
-// later "with resume" variant (wire v2: the Hub's epoch and the last seq
-// seen, sent at connect) changes only this and conn.pulse's idea of live.
-func (cl *client) target() string { return basePath }
+// target is the request target of the client's next connection: a fresh
+// connect (hello, snapshot, deltas), or with -resume the Hub's epoch and
+// the last seq seen (resume.go), which with conn.noteHello's idea of live
+// is all the storm's resume variants change.
+func (cl *client) target() string { return resumeTarget(basePath, cl.rp) }
 
 // dial opens a connection for cl in the current storm generation.
 func (cl *client) dial() (*conn, error) {
@@ -63,6 +64,7 @@ func (cl *client) run(c *conn) {
 	for c != nil {
 		cl.cur.Store(c)
 		c.readLoop()
+		cl.keep(c)
 		cl.cur.Store(nil)
 		if !reconnect {
 			return

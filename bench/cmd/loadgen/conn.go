@@ -227,6 +227,7 @@ func (c *conn) message(p []byte, wire uint64) error {
 
 // pulse handles one message of pulse's protocol.
 func (c *conn) pulse(p []byte, wire uint64, now int64) {
+	c.noteHello(p)
 	switch {
 	case bytes.HasPrefix(p, preSnapshot):
 		if n := uint64(len(p)); n > st.fullState.Load() {

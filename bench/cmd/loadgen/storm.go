@@ -24,6 +24,7 @@ type stormState struct {
 	ttl   hist.H // time from the storm's start to live again
 
 	attempts, upgraded                       atomic.Uint64
+	resumed                                  atomic.Uint64 // connections the Hub resumed (-resume)
 	refused, unavailable, statusOther, reset atomic.Uint64
 	timeout, local, other                    atomic.Uint64
 	retryAfterMax                            atomic.Int64 // ns
@@ -34,7 +35,7 @@ var storm stormState
 
 // begin starts a new storm generation.
 func (s *stormState) begin() {
-	for _, a := range []*atomic.Uint64{&s.attempts, &s.upgraded, &s.refused, &s.unavailable, &s.statusOther, &s.reset, &s.timeout, &s.local, &s.other} {
+	for _, a := range []*atomic.Uint64{&s.attempts, &s.upgraded, &s.resumed, &s.refused, &s.unavailable, &s.statusOther, &s.reset, &s.timeout, &s.local, &s.other} {
 		a.Store(0)
 	}
 	s.retryAfterMax.Store(0)
@@ -97,6 +98,7 @@ type StormStatus struct {
 	Live          int64   `json:"live"`
 	Attempts      uint64  `json:"attempts"`
 	Upgraded      uint64  `json:"upgraded"`
+	Resumed       uint64  `json:"resumed"` // upgrades the Hub answered with a resume hello
 	Refused       uint64  `json:"refused"`
 	Unavailable   uint64  `json:"unavailable"` // 503
 	RetryAfterMax float64 `json:"retry_after_max_s"`
@@ -114,7 +116,7 @@ type StormStatus struct {
 
 func (s *stormState) status(clients int) []byte {
 	st := StormStatus{Gen: s.gen.Load(), Seconds: float64(time.Now().UnixNano()-s.start.Load()) / 1e9, Clients: clients,
-		Live: s.live.Load(), Attempts: s.attempts.Load(), Upgraded: s.upgraded.Load(), Refused: s.refused.Load(),
+		Live: s.live.Load(), Attempts: s.attempts.Load(), Upgraded: s.upgraded.Load(), Resumed: s.resumed.Load(), Refused: s.refused.Load(),
 		Unavailable: s.unavailable.Load(), RetryAfterMax: time.Duration(s.retryAfterMax.Load()).Seconds(),
 		StatusOther: s.statusOther.Load(), Reset: s.reset.Load(), Timeout: s.timeout.Load(), Local: s.local.Load(), Other: s.other.Load(),
 		TTLp50ms: float64(s.ttl.Quantile(0.5)) / 1e6, TTLp90ms: float64(s.ttl.Quantile(0.9)) / 1e6,

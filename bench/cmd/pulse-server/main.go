@@ -160,5 +160,6 @@ func (d driver) Stats() map[string]any {
 		"resyncs": s.Resyncs, "slow_disconnects": s.SlowDisconnects, "ping_timeouts": s.PingTimeouts,
 		"ticks": s.Ticks, "last_tick_us": s.LastTick.Microseconds(), "max_tick_us": s.MaxTick.Microseconds(),
 		"source_errors": s.SourceErrors, "source_timeouts": s.SourceTimeouts, "rejected": s.Rejected,
+		"resumes": s.Resumes,
 	}
 }

@@ -8,7 +8,7 @@
 // it writes results/storm.json, docs/storm.svg, and the storm section of
 // ../RELIABILITY.md (between its storm markers). Run it inside bench/:
 //
-//	go run ./cmd/storm                 # N = 10,000, both variants (about 2 minutes)
+//	go run ./cmd/storm                 # N = 10,000, all four variants (about 3 minutes)
 //	go run ./cmd/storm -n 2000 -variants drop
 //
 // See bench/README.md, "Reconnect storms".
@@ -34,7 +34,7 @@ import (
 
 func main() {
 	n := flag.Int("n", 10000, "clients")
-	variants := flag.String("variants", "drop,restart", "storms to run: drop (the load generator drops every connection), restart (the server process restarts)")
+	variants := flag.String("variants", "drop,restart,drop-resume,restart-resume", "storms to run: drop (the load generator drops every connection), restart (the server process restarts); -resume: the same with wire v2 clients that resume; drop-v2: the drop with v2 clients that do not")
 	maxClients := flag.Int("max-clients", 0, "the Hub's MaxClients (0: pulse's default, 10,000; -1: no limit)")
 	spread := flag.Duration("spread", time.Second, "each client's first redial is at a random time within this")
 	warmup := flag.Duration("warmup", 3*time.Second, "broadcasting before the steady window")

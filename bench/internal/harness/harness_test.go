@@ -68,16 +68,18 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// TestStormSmoke runs both reconnect storms with 10 clients at 10 Hz: every
-// client must be live again, on a new connection, and the figures must be
-// filled in.
+// TestStormSmoke runs the reconnect storms with 10 clients at 10 Hz, v1,
+// v2, and v2 with resume: every client must be live again, on a new
+// connection, and the figures must be filled in; after a drop every
+// resuming client is resumed by the Hub, after a restart (a new epoch)
+// none is.
 func TestStormSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the servers")
 	}
 	t.Cleanup(KillAll)
 	r := smokeRunner(t)
-	for _, v := range []string{StormDrop, StormRestart} {
+	for _, v := range []string{StormDrop, StormRestart, StormDropV2, StormDropResume, StormRestartResume} {
 		t.Run(v, func(t *testing.T) {
 			res, err := r.Storm(StormCell{Variant: v, N: 10, Hz: 10, MaxClients: 10, Spread: 200 * time.Millisecond,
 				Warmup: 200 * time.Millisecond, Steady: 300 * time.Millisecond, Deadline: 30 * time.Second, After: 200 * time.Millisecond})
@@ -94,7 +96,14 @@ func TestStormSmoke(t *testing.T) {
 			if got := res.LoadgenStatus["upgraded"]; got != float64(10) {
 				t.Errorf("%v new connections, want 10", got)
 			}
-			if v == StormRestart && (res.RestartSecs <= 0 || res.RestartSecs < res.ShutdownSecs) {
+			wantResumed := map[string]float64{StormDropResume: 10}[v]
+			if got := res.LoadgenStatus["resumed"]; got != wantResumed {
+				t.Errorf("%v connections resumed, want %v", got, wantResumed)
+			}
+			if got := res.ServerStats["resumes"]; got != wantResumed {
+				t.Errorf("the Hub counted %v resumes, want %v", got, wantResumed)
+			}
+			if base, _, _, _ := stormKind(v); base == StormRestart && (res.RestartSecs <= 0 || res.RestartSecs < res.ShutdownSecs) {
 				t.Errorf("restart %.2fs, shutdown %.2fs", res.RestartSecs, res.ShutdownSecs)
 			}
 		})

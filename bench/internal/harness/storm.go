@@ -20,7 +20,35 @@ const (
 	// then Hub.Shutdown: a going-away close to every client) and a new one
 	// starts on the same address; every client redials.
 	StormRestart = "restart"
+	// StormDropResume and StormRestartResume are the same storms with
+	// clients that speak wire v2 and resume (the load generator's
+	// -resume): each redial presents the Hub's epoch and the last seq it
+	// had. After a drop the Hub resumes every stream (a short hello and one
+	// merged delta); a restarted process has another epoch and answers a
+	// fresh connect.
+	StormDropResume    = "drop-resume"
+	StormRestartResume = "restart-resume"
+	// StormDropV2 is the drop with wire v2 clients that do not resume:
+	// what drop-resume is compared with, the protocol version aside.
+	StormDropV2 = "drop-v2"
 )
+
+// stormKind splits a variant into the storm (StormDrop or StormRestart),
+// whether its clients speak wire v2 and whether they resume; ok is false
+// for an unknown variant.
+func stormKind(v string) (base string, v2, resume, ok bool) {
+	switch v {
+	case StormDrop, StormRestart:
+		return v, false, false, true
+	case StormDropV2:
+		return StormDrop, true, false, true
+	case StormDropResume:
+		return StormDrop, true, true, true
+	case StormRestartResume:
+		return StormRestart, true, true, true
+	}
+	return "", false, false, false
+}
 
 // StormCell is one reconnect storm against pulse.
 type StormCell struct {
@@ -103,7 +131,7 @@ func (r *Runner) Storm(c StormCell) (res StormResult, err error) {
 			res.Err = err.Error()
 		}
 	}()
-	if c.Variant != StormDrop && c.Variant != StormRestart {
+	if _, _, _, ok := stormKind(c.Variant); !ok {
 		return res, fmt.Errorf("unknown storm variant %q", c.Variant)
 	}
 	// The server holds N connections, and for a moment also redials that
@@ -151,8 +179,16 @@ func (s *storm) setUp() error {
 	if err := s.startServer(); err != nil {
 		return err
 	}
-	args := []string{filepath.Join(s.r.BinDir, "loadgen"), "-url", "ws://" + addr + "/ws", "-n", strconv.Itoa(s.c.N),
-		"-proto", "pulse", "-reconnect", "-spread", s.c.Spread.String()}
+	target, resumeArgs := "ws://"+addr+"/ws", []string(nil)
+	_, v2, resume, _ := stormKind(s.c.Variant)
+	if v2 {
+		target += "?v=2"
+	}
+	if resume {
+		resumeArgs = []string{"-resume"}
+	}
+	args := append([]string{filepath.Join(s.r.BinDir, "loadgen"), "-url", target, "-n", strconv.Itoa(s.c.N),
+		"-proto", "pulse", "-reconnect", "-spread", s.c.Spread.String()}, resumeArgs...)
 	if s.r.Sources != "" {
 		args = append(args, "-src", s.r.Sources)
 	}
@@ -248,7 +284,7 @@ func (s *storm) run() error {
 
 // trigger starts the storm and returns when it began.
 func (s *storm) trigger() (time.Time, error) {
-	if s.c.Variant == StormDrop {
+	if base, _, _, _ := stormKind(s.c.Variant); base == StormDrop {
 		t0 := time.Now()
 		_, err := s.lg.call("drop", "ok", 10*time.Second)
 		return t0, err
@@ -287,7 +323,7 @@ func (s *storm) follow(t0 time.Time) (cpuMark, error) {
 	mark.server, _ = procCPU(s.server.pid())
 	mark.lg, _ = procCPU(s.lg.pid())
 	prevCPU, prevT := mark.server, time.Now()
-	if c.Variant == StormRestart {
+	if base, _, _, _ := stormKind(c.Variant); base == StormRestart {
 		mark.server = 0 // the new server's whole life is the storm's
 	}
 	var allAt time.Time

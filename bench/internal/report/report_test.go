@@ -115,11 +115,13 @@ func TestStormSection(t *testing.T) {
 			LoadgenStatus: map[string]any{"attempts": 13000.0, "unavailable": 3000.0, "retry_after_max_s": 5.0},
 			Timeline:      []harness.StormSample{{T: 0.2, Live: 0, RSSKiB: 90 << 10}, {T: 7, Live: 10000, RSSKiB: 150 << 10}}},
 		{Variant: "restart", N: 10000, Err: "the old server did not exit"},
+		{Variant: "drop-resume", N: 10000, AllLive: true, LiveSeconds: 1.5, SteadyRSSKiB: 100 << 10, PeakRSSKiB: 110 << 10, PeakRSSRatio: 1.1,
+			LoadgenStatus: map[string]any{"attempts": 10000.0, "resumed": 10000.0}},
 	}}
 	md := StormMarkdown(run, "docs/storm.svg")
 	for _, want := range []string{
 		"<!-- storm:begin", "<!-- storm:end -->", "`cd bench && go run ./cmd/storm -n 10000`",
-		"| drop | 10,000 | 10,000 (default) | 6.50 s |", "| 13,000 | 3,000 (5 s) |", "| drop | met: 6.50 s | met: 1.50× |",
+		"| drop | 10,000 | 10,000 (default) | 6.50 s |", "| 13,000 | 0 | 3,000 (5 s) |", "| 10,000 | 10,000 | 0 |", "| drop-resume | met: 1.50 s | met: 1.10× |", "| drop | met: 6.50 s | met: 1.50× |",
 		"| restart | 10,000 | 10,000 (default) | failed: the old server did not exit", "docs/storm.svg",
 	} {
 		if !strings.Contains(md, want) {

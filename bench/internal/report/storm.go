@@ -62,12 +62,12 @@ func StormMarkdown(r StormRun, chart string) string {
 	w("*drop*: the load generator closes them all, as a proxy that restarts would; *restart*: the server process shuts down as a deployment's SIGTERM handler does (`http.Server.Shutdown`, then `Hub.Shutdown`: a going-away close to every client) and a new process starts on the same address. ")
 	w("Each client redials at a random time within the first second after losing its connection, then backs off as pulse's subscriber does (250 ms doubling to 30 s, less up to half of it at random; a 503's Retry-After wins when longer). ")
 	w("A client is *live again* once a connection opened since the storm began has delivered a snapshot and then a delta. Times are from the storm's start. ")
-	w("A later variant with resume (wire v2: the client presents the Hub's epoch and last seq) changes only the load generator's request target and its idea of live (`client.target`, `conn.pulse` in cmd/loadgen).\n\n")
-	w("| storm | clients | MaxClients | all live again after | p50 / p90 / p99 | steady RSS | peak RSS | peak ÷ steady | RSS after | server CPU in the storm | peak CPU | peak fds | attempts | 503 (Retry-After) | refused | reset | other failures | listen overflows | other load |\n")
-	w("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("*-resume*: the same storm with clients that speak wire v2 and resume (the load generator's `-resume`): each redial presents the Hub's epoch and the last seq it had; a Hub that still knows what changed since answers a short hello and one merged delta (no catalogue, snapshot or history), and the client is live again at that delta; a restarted process has another epoch and answers a fresh connect. *drop-v2*: the drop with v2 clients that do not resume. *resumed*: connections the Hub resumed.\n\n")
+	w("| storm | clients | MaxClients | all live again after | p50 / p90 / p99 | steady RSS | peak RSS | peak ÷ steady | RSS after | server CPU in the storm | peak CPU | peak fds | attempts | resumed | 503 (Retry-After) | refused | reset | other failures | listen overflows | other load |\n")
+	w("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range r.Results {
 		if x.Err != "" {
-			w("| %s | %s | %s | failed: %s |||||||||||||||||\n", x.Variant, thousands(float64(x.N)), maxClients(x.MaxClients), strings.ReplaceAll(firstLine(x.Err), "|", "/"))
+			w("| %s | %s | %s | failed: %s ||||||||||||||||||\n", x.Variant, thousands(float64(x.N)), maxClients(x.MaxClients), strings.ReplaceAll(firstLine(x.Err), "|", "/"))
 			continue
 		}
 		ls := x.LoadgenStatus
@@ -80,10 +80,10 @@ func StormMarkdown(r StormRun, chart string) string {
 			ra = fmt.Sprintf(" (%.0f s)", v)
 		}
 		fails := num(ls, "status_other") + num(ls, "timeout") + num(ls, "local") + num(ls, "other")
-		w("| %s | %s | %s | %s | %.2f / %.2f / %.2f s | %s MiB | %s MiB | %.2f× | %s MiB | %.2f s | %.0f%% | %s | %s | %s%s | %s | %s | %s | %d | %s |\n",
+		w("| %s | %s | %s | %s | %.2f / %.2f / %.2f s | %s MiB | %s MiB | %.2f× | %s MiB | %.2f s | %.0f%% | %s | %s | %s | %s%s | %s | %s | %s | %d | %s |\n",
 			x.Variant, thousands(float64(x.N)), maxClients(x.MaxClients), allLive, x.TTLp50ms/1e3, x.TTLp90ms/1e3, x.TTLp99ms/1e3,
 			f1(x.SteadyRSSKiB/1024), f1(x.PeakRSSKiB/1024), x.PeakRSSRatio, f1(x.EndRSSKiB/1024), x.StormCPU, 100*x.PeakCPU, thousands(float64(x.PeakFDs)),
-			thousands(num(ls, "attempts")), thousands(num(ls, "unavailable")), ra, thousands(num(ls, "refused")), thousands(num(ls, "reset")),
+			thousands(num(ls, "attempts")), thousands(num(ls, "resumed")), thousands(num(ls, "unavailable")), ra, thousands(num(ls, "refused")), thousands(num(ls, "reset")),
 			thousands(fails), x.ListenOverflows, fmt.Sprintf("%.0f%%", 100*max(x.OtherCPU0, x.OtherCPU1)))
 	}
 	w("\n*steady RSS*: the server's peak RSS while all clients were live, before the storm; *peak RSS*: the (new) server's peak from the storm until 3 s after the last client was live again; *server CPU in the storm*: CPU seconds from the storm until all were live (for *restart*, the new process's); *peak fds*: the (new) server's most open descriptors in one reading (its RLIMIT_NOFILE bounds it); *attempts*: redials, successful or not; *listen overflows*: connections the kernel's accept queue had no room for (TcpExt:ListenOverflows); *other load*: the largest share of either core used by other processes.\n\n")
