@@ -416,3 +416,58 @@ func TestMaxGroupsRefusedAtConnectAndOnSubscribe(t *testing.T) {
 	a.expect("snapshot")
 	require.Equal(t, map[string]float64{"a_x": 2, "c_z": 2}, a.v.values)
 }
+
+// bigState publishes n gauges with long names (about 60 bytes each in a
+// snapshot) and ticks.
+func (th *testHub) bigState(n int, v float64) uint64 {
+	ms := make([]Metric, n)
+	for i := range ms {
+		ms[i] = gauge(fmt.Sprintf("a_series_with_a_rather_long_name_for_its_size_%05d", i), v)
+	}
+	require.NoError(th.t, th.Publish(ms...))
+	return th.Tick(time.Second)
+}
+
+// A flood of snapshot requests, within MessageRate, is answered from the
+// snapshot the group already built (one build for every client of the
+// group) and limited by answer bytes: once a client's AnswerRate bucket is
+// spent, requests get rate_limited until the clock refills it.
+func TestSnapshotRequestFloodIsAnsweredFromTheGroupAndLimitedByBytes(t *testing.T) {
+	th := newTestHub(t, Options{MessageRate: 1000, AnswerRate: 64 << 10, History: -1, MaxClientErrors: 100})
+	th.bigState(5000, 1)
+	var builds buildCounter
+	th.setBuildHook(builds.hook)
+	a, b := th.dial("match=*"), th.dial("match=*,zq")
+	for _, c := range []*testConn{a, b} {
+		c.expect("hello")
+		c.expect("snapshot")
+	}
+	require.Equal(t, 1, builds.count("snapshot"), "one connect snapshot for both")
+	th.reg.mu.Lock()
+	size := len(th.clientGroup().cur.Load().snaps[0].payload())
+	th.reg.mu.Unlock()
+	require.Greater(t, size, 250_000)
+	// The bucket starts full (answerBurst) and may go into debt by one answer.
+	want := (answerBurst + size - 1) / size
+	answered := func(c *testConn) (n int) {
+		for range want + 3 {
+			c.send(map[string]string{"type": "snapshot"})
+			switch m := c.next(); m.Type {
+			case "snapshot":
+				require.Equal(t, reasonRequest, m.Reason)
+				n++
+			default:
+				require.Equal(t, ErrCodeRateLimited, m.Code, "message %s", m)
+			}
+		}
+		return n
+	}
+	require.Equal(t, want, answered(a))
+	require.Equal(t, want, answered(b))
+	require.Equal(t, 2, builds.count("snapshot"), "one request snapshot for both clients and all their requests")
+	require.GreaterOrEqual(t, th.Stats().ClientErrors, uint64(6))
+
+	th.clock.Advance(time.Duration(float64(time.Second) * float64(2*size) / float64(64<<10)))
+	a.send(map[string]string{"type": "snapshot"})
+	require.Equal(t, "snapshot", a.next().Type, "the bucket refills at AnswerRate")
+}
