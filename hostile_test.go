@@ -281,6 +281,18 @@ func (b *buildCounter) count(what string) int {
 	return b.n[what]
 }
 
+// connectSnapshotSize is the size of the connect snapshot of a client's
+// group, built.
+func (th *testHub) connectSnapshotSize() int {
+	th.reg.mu.Lock()
+	g := th.clientGroup()
+	th.reg.mu.Unlock()
+	gt := g.cur.Load()
+	gt.mu.Lock() // a groupTick's mu is taken alone
+	defer gt.mu.Unlock()
+	return len(gt.snaps[0].payload())
+}
+
 func (th *testHub) groupCount() int {
 	th.reg.mu.Lock()
 	defer th.reg.mu.Unlock()
@@ -443,9 +455,7 @@ func TestSnapshotRequestFloodIsAnsweredFromTheGroupAndLimitedByBytes(t *testing.
 		c.expect("snapshot")
 	}
 	require.Equal(t, 1, builds.count("snapshot"), "one connect snapshot for both")
-	th.reg.mu.Lock()
-	size := len(th.clientGroup().cur.Load().snaps[0].payload())
-	th.reg.mu.Unlock()
+	size := th.connectSnapshotSize()
 	require.Greater(t, size, 250_000)
 	// The bucket starts full (answerBurst) and may go into debt by one answer.
 	want := (answerBurst + size - 1) / size

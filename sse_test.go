@@ -250,9 +250,8 @@ func TestSSEStreamsReleaseBuffersAfterALargeEvent(t *testing.T) {
 		}()
 	}
 	eventually(t, func() bool { return th.Stats().Clients == streams }, "streams attached")
-	th.reg.mu.Lock()
-	size := int64(len(th.clientGroup().cur.Load().snaps[0].payload()))
-	th.reg.mu.Unlock()
+	size := int64(th.connectSnapshotSize())
+	require.Greater(t, size, int64(300_000))
 	th.bigState(2000, 2) // every value changes: a delta as large as the snapshot
 	eventually(t, func() bool {
 		for i := range got {
