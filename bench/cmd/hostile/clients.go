@@ -19,7 +19,16 @@ import (
 // frames no library sends, and never read unless told to.
 type rawConn struct {
 	net.Conn
-	br *bufio.Reader
+	br  *bufio.Reader
+	wmu sync.Mutex // writes: the reader answers pings while others send requests
+}
+
+// send writes one frame, serialised with the reader's pongs.
+func (c *rawConn) send(frame []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.Write(frame)
+	return err
 }
 
 // dialWS opens a WebSocket to d with the query q; rcvbuf, if positive, is
@@ -66,8 +75,10 @@ func (d *demo) dialWS(q string, rcvbuf int) (*rawConn, error) {
 }
 
 // readMessages reads frames until the connection ends, calling fn with
-// each data frame's payload (valid until fn returns). It returns the close
-// code, if the server sent one.
+// each data frame's payload (valid until fn returns), and answers the
+// server's pings (a reader that did not would be closed after
+// PingInterval + PingTimeout). It returns the close code, if the server
+// sent one.
 func (c *rawConn) readMessages(fn func(p []byte)) int {
 	var scratch []byte
 	for {
@@ -80,6 +91,10 @@ func (c *rawConn) readMessages(fn func(p []byte)) int {
 			return 0
 		}
 		switch f.Op {
+		case 0x9:
+			if c.send(wsproto.AppendClientFrame(nil, 0xA, p)) != nil {
+				return 0
+			}
 		case 0x8:
 			if len(p) >= 2 {
 				return int(p[0])<<8 | int(p[1])

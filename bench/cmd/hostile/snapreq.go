@@ -55,7 +55,7 @@ func snapshotRequests(d *demo, n int, rate float64, window time.Duration) ([]res
 					if !time.Now().Before(end) {
 						break
 					}
-					if _, err := c.Write(req); err != nil {
+					if err := c.send(req); err != nil {
 						break
 					}
 				}
