@@ -25,6 +25,7 @@ type helloInfo struct {
 	intervalMS    int64
 	historyPoints int
 	epoch         string // v2: the Hub's epoch, random per start
+	tiers         []byte // the history tiers, a JSON array (appendTiersJSON)
 }
 
 // lens is how a group sees a frame: the names it sees, and the protocol
@@ -68,8 +69,8 @@ func (l lens) version() int64 {
 }
 
 // appendHello encodes the hello message: version, interval, the number of
-// history points the Hub keeps per series, (v2) the Hub's epoch, and the
-// catalogue of the series l sees.
+// history points the Hub keeps per series, its history tiers, (v2) the
+// Hub's epoch, and the catalogue of the series l sees.
 func appendHello(b []byte, f *frame, l lens, hi helloInfo) []byte {
 	b = appendHelloHead(b, f, l, hi)
 	b = appendCatalogue(b, f, l, all)
@@ -88,7 +89,9 @@ func appendHelloHead(b []byte, f *frame, l lens, hi helloInfo) []byte {
 	b = append(b, `,"interval_ms":`...)
 	b = strconv.AppendInt(b, hi.intervalMS, 10)
 	b = append(b, `,"history":`...)
-	return strconv.AppendInt(b, int64(hi.historyPoints), 10)
+	b = strconv.AppendInt(b, int64(hi.historyPoints), 10)
+	b = append(b, `,"tiers":`...)
+	return append(b, hi.tiers...)
 }
 
 // appendResumeHello encodes the hello of a v2 connection that resumes at
@@ -184,8 +187,14 @@ func appendRemoved(b []byte, l lens, metas []*seriesMeta, rs []removal) []byte {
 }
 
 // selection chooses points of a frame for an encoder.
+//
+// It is a cursor rather than a callback: a closure passed through the
+// interface would escape and take the encoder's buffer and counters to
+// the heap on every encode.
 type selection interface {
-	forEach(f *frame, fn func(*point))
+	// next returns the first selected point at or after position i of the
+	// selection and the position after it; nil when there is none.
+	next(f *frame, i int) (*point, int)
 	// full reports whether the selection is every point (hello, snapshot):
 	// then an empty field is still written.
 	full() bool
@@ -196,20 +205,22 @@ var all selection = allPoints{}
 
 type allPoints struct{}
 
-func (allPoints) forEach(f *frame, fn func(*point)) {
-	for i := range f.points {
-		fn(&f.points[i])
+func (allPoints) next(f *frame, i int) (*point, int) {
+	if i < len(f.points) {
+		return &f.points[i], i + 1
 	}
+	return nil, i
 }
 func (allPoints) full() bool { return true }
 
 // indices selects the points at the given indices.
 type indices []int32
 
-func (ix indices) forEach(f *frame, fn func(*point)) {
-	for _, i := range ix {
-		fn(&f.points[i])
+func (ix indices) next(f *frame, i int) (*point, int) {
+	if i < len(ix) {
+		return &f.points[ix[i]], i + 1
 	}
+	return nil, i
 }
 func (indices) full() bool { return false }
 
@@ -220,13 +231,14 @@ type since struct {
 	listed bool
 }
 
-func (s since) forEach(f *frame, fn func(*point)) {
-	for i := range f.points {
+func (s since) next(f *frame, i int) (*point, int) {
+	for ; i < len(f.points); i++ {
 		p := &f.points[i]
 		if !s.listed && p.changed > s.seq || s.listed && p.listed > s.seq {
-			fn(p)
+			return p, i + 1
 		}
 	}
+	return nil, i
 }
 func (since) full() bool { return false }
 
@@ -236,7 +248,7 @@ func appendCatalogue(b []byte, f *frame, l lens, sel selection) []byte {
 	start := len(b)
 	b = append(b, `,"series":[`...)
 	n := 0
-	sel.forEach(f, func(p *point) {
+	for p, i := sel.next(f, 0); p != nil; p, i = sel.next(f, i) {
 		if l.has(p.meta) {
 			if n > 0 {
 				b = append(b, ',')
@@ -244,7 +256,7 @@ func appendCatalogue(b []byte, f *frame, l lens, sel selection) []byte {
 			b = append(b, l.cat(p.meta)...)
 			n++
 		}
-	})
+	}
 	if n == 0 && !sel.full() {
 		return b[:start]
 	}
@@ -258,7 +270,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 	b = append(b, `,"values":{`...)
 	n, rates := 0, 0
 	full := sel.full()
-	sel.forEach(f, func(p *point) {
+	for p, i := sel.next(f, 0); p != nil; p, i = sel.next(f, i) {
 		if l.has(p.meta) && (keep == nil || keep(p)) {
 			if n > 0 {
 				b = append(b, ',')
@@ -271,7 +283,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 				rates++
 			}
 		}
-	})
+	}
 	if n == 0 && !full {
 		return b[:start]
 	}
@@ -284,7 +296,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 	}
 	b = append(b, `,"rates":{`...)
 	n = 0
-	sel.forEach(f, func(p *point) {
+	for p, i := sel.next(f, 0); p != nil; p, i = sel.next(f, i) {
 		if p.hasRate && l.has(p.meta) && (keep == nil || keep(p)) {
 			if n > 0 {
 				b = append(b, ',')
@@ -294,7 +306,7 @@ func appendValues(b []byte, f *frame, l lens, sel selection, keep func(*point) b
 			b = appendFloat(b, p.rate)
 			n++
 		}
-	})
+	}
 	return append(b, '}')
 }
 
@@ -304,7 +316,7 @@ func appendKeys(b []byte, prefix string, f *frame, l lens, sel selection, keep f
 	start := len(b)
 	b = append(b, prefix...)
 	n := 0
-	sel.forEach(f, func(p *point) {
+	for p, i := sel.next(f, 0); p != nil; p, i = sel.next(f, i) {
 		if (keep == nil || keep(p)) && l.has(p.meta) {
 			if n > 0 {
 				b = append(b, ',')
@@ -312,7 +324,7 @@ func appendKeys(b []byte, prefix string, f *frame, l lens, sel selection, keep f
 			b = append(b, l.elem(p.meta)...)
 			n++
 		}
-	})
+	}
 	if n == 0 && !sel.full() {
 		return b[:start]
 	}

@@ -282,3 +282,32 @@ func ExampleHub_History() {
 		fmt.Println(time.UnixMilli(t).UTC(), r.Values[i], r.Min[i], r.Max[i])
 	}
 }
+
+// A Hub that keeps a week of 10 min buckets beside the default tiers, and
+// one that keeps only the per-tick history. The tiers are announced in
+// hello; clients ask for them by name.
+func ExampleOptions_tiers() {
+	week := append(pulse.DefaultTiers(), pulse.Tier{Name: "7d", Step: 10 * time.Minute, Span: 7 * 24 * time.Hour})
+	hub, err := pulse.NewHub(pulse.Options{Tiers: week})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	for _, t := range week {
+		fmt.Println(t.Name, t.Step, t.Buckets())
+	}
+
+	_, err = pulse.NewHub(pulse.Options{Tiers: []pulse.Tier{{Name: "7d", Step: 11 * time.Minute, Span: 7 * 24 * time.Hour}}})
+	fmt.Println(err)
+
+	plain, err := pulse.NewHub(pulse.Options{Tiers: []pulse.Tier{}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer plain.Close()
+	// Output:
+	// 1h 10s 360
+	// 24h 1m0s 1440
+	// 7d 10m0s 1008
+	// pulse: invalid options: Tiers[0] "7d": Span 168h0m0s is not a positive multiple of Step 11m0s
+}

@@ -204,7 +204,7 @@ func (c *collector) buildFrame(now time.Time, prev *frame) *frame {
 			updateRate(se)
 		}
 		if se.hist == nil && c.hist.n > 0 {
-			se.hist = c.hist.newSeries(f.seq, f.ts, se.meta.kind == KindCounter)
+			se.hist = c.hist.newSeries(se.meta.key, f.seq, f.ts, se.meta.kind == KindCounter)
 		}
 		p := point{meta: se.meta, value: se.value, rate: se.rate, hasRate: se.hasRate, stale: se.stale,
 			changed: se.sent.changed, listed: se.sent.listed, hist: se.hist}

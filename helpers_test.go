@@ -54,9 +54,18 @@ type testHub struct {
 
 func newTestHub(t testing.TB, opts Options, wrap ...func(net.Listener) net.Listener) *testHub {
 	t.Helper()
+	return newTestHubAt(t, opts, testStart, wrap...)
+}
+
+// testStart is when a testHub's clock starts.
+var testStart = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+// newTestHubAt is newTestHub with the clock starting at start.
+func newTestHubAt(t testing.TB, opts Options, start time.Time, wrap ...func(net.Listener) net.Listener) *testHub {
+	t.Helper()
 	th := &testHub{
 		t:      t,
-		clock:  &fakeClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)},
+		clock:  &fakeClock{t: start},
 		tick:   make(chan time.Time),
 		watch:  make(chan time.Time),
 		ticked: make(chan uint64, 1),

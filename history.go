@@ -15,11 +15,12 @@ import (
 // slots no tick has overwritten (appendHistory checks, and the caller builds
 // again from a newer frame otherwise).
 type history struct {
-	n      int            // points sent per series; 0 when history is off
-	slots  int            // ring size: n + histSlack
-	times  []atomic.Int64 // tick timestamps (Unix ms), slot seq%slots
-	newest atomic.Uint64  // seq of the newest tick recorded
-	tiers  []*tier        // coarser buckets (tiers.go); nil when history is off
+	n      int                     // points sent per series; 0 when history is off
+	slots  int                     // ring size: n + histSlack
+	times  []atomic.Int64          // tick timestamps (Unix ms), slot seq%slots
+	newest atomic.Uint64           // seq of the newest tick recorded
+	tiers  []*tier                 // coarser buckets (tiers.go), Options.Tiers; none when history is off
+	saved  map[string]*savedSeries // loaded from Options.HistoryFile, until adopted; collector only (tiersave.go)
 }
 
 // histSlack is how many ticks a history build may take.
@@ -35,22 +36,37 @@ type seriesHist struct {
 	r     []atomic.Uint64 // rates, NaN = no rate; nil unless a counter
 }
 
-func newHistory(n int) *history {
+func newHistory(n int, tiers []Tier) *history {
 	hs := &history{n: n}
 	if n > 0 {
 		hs.slots = n + histSlack
 		hs.times = make([]atomic.Int64, hs.slots)
-		hs.tiers = newTiers()
+		hs.tiers = newTiers(tiers)
 	}
 	return hs
 }
 
-func (hs *history) newSeries(since uint64, born int64, counter bool) *seriesHist {
+// newSeries makes the rings of the series key, with its saved buckets if
+// Options.HistoryFile had them. Collector goroutine only.
+func (hs *history) newSeries(key string, since uint64, born int64, counter bool) *seriesHist {
 	sh := &seriesHist{since: since, born: born, v: make([]atomic.Uint64, hs.slots), tiers: newTierRings(hs.tiers, counter)}
 	if counter {
 		sh.r = make([]atomic.Uint64, hs.slots)
 	}
+	hs.adopt(key, sh, counter)
 	return sh
+}
+
+// reset empties the tiers, after a file that could not be loaded whole.
+func (hs *history) reset() {
+	hs.saved = nil
+	for _, t := range hs.tiers {
+		for j := range t.starts {
+			t.starts[j].Store(-1)
+			t.ends[j].Store(0)
+		}
+		t.current = -1
+	}
 }
 
 var nanBits = math.Float64bits(math.NaN())

@@ -29,11 +29,13 @@ import (
 // runQueue.mu. The others (sourceSet.mu, publishQueue.mu, resultBox.mu,
 // workerPool.mu, a groupTick's mu) are taken alone.
 type Hub struct {
-	opts    Options
-	hooks   hooks
-	now     func() time.Time
-	epoch   time.Time // h.now() at NewHub; durations are measured from it
-	epochID string    // random per Hub: a v2 client resumes only with the Hub it was connected to
+	opts      Options
+	hooks     hooks
+	now       func() time.Time
+	epoch     time.Time // h.now() at NewHub; durations are measured from it
+	epochID   string    // random per Hub: a v2 client resumes only with the Hub it was connected to
+	tiersJSON []byte    // the history tiers as hello announces them; fixed at NewHub
+	saveOnce  sync.Once // Options.HistoryFile is written once, by the first Shutdown whose collector stopped
 
 	ctx    context.Context // cancelled by Shutdown; parent of every Collect context
 	cancel context.CancelFunc
@@ -93,7 +95,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 		now:       hk.now,
 		done:      make(chan struct{}),
 		watchStop: make(chan struct{}),
-		hist:      newHistory(o.History),
+		hist:      newHistory(o.History, o.Tiers),
 		reg:       newRegistry(o.MaxGroups),
 	}
 	if h.now == nil {
@@ -101,6 +103,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 	}
 	h.epoch = h.now()
 	h.epochID = newEpochID()
+	h.tiersJSON = appendTiersJSON(nil, h.hist.tiers)
 	if h.hooks.jitter == nil {
 		h.hooks.jitter = func() time.Duration {
 			return time.Duration(rand.Int64N(int64(o.PingInterval/5) + 1))
@@ -119,6 +122,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 		h.coll.gatherWait = o.Interval / 4
 	}
 	h.reg.onBuild = hk.build
+	h.loadHistoryFile()
 	h.runq.refresh()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.frame.Store(&frame{ts: h.now().UnixMilli(), names: h.coll.names.cur})
@@ -294,7 +298,7 @@ func (h *Hub) runTick() {
 
 // helloInfo is what this Hub's hello messages announce.
 func (h *Hub) helloInfo() helloInfo {
-	return helloInfo{intervalMS: h.opts.Interval.Milliseconds(), historyPoints: h.hist.n, epoch: h.epochID}
+	return helloInfo{intervalMS: h.opts.Interval.Milliseconds(), historyPoints: h.hist.n, epoch: h.epochID, tiers: h.tiersJSON}
 }
 
 // since returns the time since NewHub on the Hub's clock, never 0. With the
@@ -355,6 +359,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.watchStopOnce.Do(func() { close(h.watchStop) })
 	if err := h.loopTasks.wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("pulse: collector still running: %w", err))
+	} else {
+		h.saveOnce.Do(h.saveHistoryFile)
 	}
 	if err := h.sourceTasks.wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("pulse: %d Collect calls ignore their context: %w", h.sourceTasks.count(), err))

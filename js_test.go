@@ -472,6 +472,32 @@ function snapshotMsg(seq, reason = "connect") {
   console.log("ok resume");
 }
 
+// ---- Tiers from the hello ----
+{
+  const r = record({});
+  const c = r.client;
+  await settle();
+  assert.equal(c.tiers, null, "unknown before the hello");
+  const ws = FakeWS.all.at(-1);
+  ws.open();
+  ws.msg({ ...hello(1), history: 300, tiers: [{ name: "30s", step_ms: 5000, span_ms: 30000 }, { name: 7 }, { name: "7d", step_ms: 600000, span_ms: 604800000 }] });
+  assert.deepEqual(c.tiers, [{ name: "30s", stepMs: 5000, spanMs: 30000 }, { name: "7d", stepMs: 600000, spanMs: 604800000 }], "a malformed entry is dropped");
+  ws.fail();
+  advance(r.infos.at(-1).delay);
+  const ws2 = FakeWS.all.at(-1);
+  ws2.open();
+  ws2.msg(hello(2));
+  assert.equal(c.tiers, null, "a server that does not announce tiers");
+  ws2.fail();
+  advance(r.infos.at(-1).delay);
+  const ws3 = FakeWS.all.at(-1);
+  ws3.open();
+  ws3.msg({ ...hello(3), tiers: [] });
+  assert.deepEqual(c.tiers, [], "a server that keeps none");
+  c.close();
+  console.log("ok tiers");
+}
+
 assert.equal(timers.size, 0, "no timer left behind");
 console.log("all passed");
 `

@@ -157,6 +157,38 @@ type Options struct {
 	// history off.
 	History int
 
+	// Tiers are the coarser history tiers kept beside the per-tick
+	// History, for clients that look further back (range requests,
+	// Hub.History; announced in hello). Nil means DefaultTiers: 10 s
+	// buckets for 1 hour (Tier1h) and 1 min buckets for 24 hours
+	// (Tier24h). A non-nil empty slice ([]pulse.Tier{}) keeps none: only
+	// the per-tick History. History < 0 turns the tiers off too. At most
+	// MaxTiers tiers, each validated as its Tier doc says (NewHub returns
+	// an error wrapping ErrInvalidOptions otherwise). Memory is fixed when
+	// a series is created and at most MaxSeries × Σ Span/Step × 24 bytes
+	// (a gauge keeps last, min and max per bucket: 3 words; a counter
+	// keeps 1), plus 16 bytes per bucket for the Hub: with the defaults
+	// (1,800 buckets) 43 KB per gauge, 14 KB per counter, 432 MB for
+	// 10,000 gauges (BENCHMARKS.md, "History").
+	Tiers []Tier
+
+	// HistoryFile, if set, is a file the Hub saves its tiers to on
+	// Shutdown (and Close), once the collector has stopped, and loads them
+	// from at NewHub, so a restart does not wipe the charts of the last
+	// hour or day: each series gets its saved buckets back when it
+	// reappears, the buckets of the time the Hub was down are missing.
+	// The per-tick History is not saved. A missing file is logged at Info
+	// and the Hub starts empty; an unreadable, corrupt or mismatched one
+	// (other Tiers) at Warn, and the Hub starts empty too (it is
+	// overwritten on the next Shutdown). At most MaxSeries series are
+	// loaded. The file is written through a temporary file in the same
+	// directory and renamed, with encoding/gob; its size is about the
+	// tiers' memory (see Tiers). A failed save is logged at Warn. The save
+	// is part of Shutdown and does not heed its context: about 1 s for
+	// 10,000 series with full default tiers (BENCHMARKS.md).
+	// Default: none, nothing is saved.
+	HistoryFile string
+
 	// StaleAfter is the default number of failed collections in a row after
 	// which a source's last values are marked stale. Default 3.
 	StaleAfter int
@@ -257,6 +289,13 @@ func (o Options) withDefaults() (Options, error) {
 		o.History = 0
 	case o.History > maxHistory:
 		return bad("History %d: at most %d", o.History, maxHistory)
+	}
+	if o.Tiers == nil {
+		o.Tiers = DefaultTiers()
+	} else if err := validateTiers(o.Tiers, o.Interval); err != nil {
+		return bad("%v", err)
+	} else {
+		o.Tiers = append(make([]Tier, 0, len(o.Tiers)), o.Tiers...) // the host's slice may change later
 	}
 	for _, p := range o.AllowedHosts {
 		if _, err := path.Match(p, ""); p == "" || err != nil {

@@ -15,15 +15,17 @@ import (
 // have, or when history is off (Options.History < 0).
 var ErrNoHistory = errors.New("pulse: no history")
 
-// ErrUnknownTier is returned for a tier name other than TierTick, Tier1h
-// and Tier24h.
+// ErrUnknownTier is returned for a tier name other than TierTick and the
+// names of the Hub's Options.Tiers.
 var ErrUnknownTier = errors.New("pulse: unknown history tier")
 
-// The history tiers a Hub keeps (PROTOCOL.md, "History ranges").
+// The names of the history tiers (PROTOCOL.md, "History ranges"): TierTick
+// is every Hub's per-tick history; Tier1h and Tier24h are the names of
+// DefaultTiers, kept when Options.Tiers is nil.
 const (
 	TierTick = "tick" // every tick, the last Options.History points (default 300: 5 min at 1 s)
-	Tier1h   = "1h"   // 10 s buckets for 1 hour (360 buckets)
-	Tier24h  = "24h"  // 1 min buckets for 24 hours (1440 buckets)
+	Tier1h   = "1h"   // default tier: 10 s buckets for 1 hour (360 buckets)
+	Tier24h  = "24h"  // default tier: 1 min buckets for 24 hours (1440 buckets)
 )
 
 // Range is one series' history at one tier, oldest point first. Every
@@ -32,7 +34,7 @@ const (
 type Range struct {
 	Key    string        // the series' key, as asked
 	Kind   Kind          // gauge or counter
-	Tier   string        // TierTick, Tier1h or Tier24h
+	Tier   string        // TierTick or the name of one of Options.Tiers
 	Step   time.Duration // the Hub's Interval for TierTick, the bucket width otherwise
 	Times  []int64       // Unix ms: the tick's time, or the bucket's start
 	Values []float64     // the value at the tick, or the bucket's last value
@@ -43,7 +45,8 @@ type Range struct {
 
 // History returns the stored points of the series with key (its name and
 // labels as the snapshot names it, e.g. `http_requests_total{code="200"}`)
-// at tier: TierTick, Tier1h or Tier24h. It reads without blocking the
+// at tier: TierTick or the name of one of the Hub's Options.Tiers (by
+// default Tier1h and Tier24h). It reads without blocking the
 // collector and is safe for concurrent use; each call allocates the Range it
 // returns. It returns ErrNoHistory when the series is unknown or history is
 // off, ErrUnknownTier for another tier name.
@@ -68,7 +71,7 @@ func (h *Hub) History(key, tier string) (Range, error) {
 		}
 		t := h.hist.tier(tier)
 		if t == nil {
-			return Range{}, fmt.Errorf("%w %q (%s, %s or %s)", ErrUnknownTier, tier, TierTick, Tier1h, Tier24h)
+			return Range{}, h.hist.unknownTier(tier)
 		}
 		r.Step = time.Duration(t.step) * time.Millisecond
 		r.Times = t.window(f.ts)
@@ -84,6 +87,16 @@ func (hs *history) tier(name string) *tier {
 		}
 	}
 	return nil
+}
+
+// unknownTier is the error for a tier name hs does not keep: it lists those
+// it keeps.
+func (hs *history) unknownTier(name string) error {
+	names := TierTick
+	for _, t := range hs.tiers {
+		names += ", " + t.name
+	}
+	return fmt.Errorf("%w %.16q (this Hub keeps %s)", ErrUnknownTier, name, names)
 }
 
 func (hs *history) tierIndex(t *tier) int {
@@ -253,7 +266,7 @@ func appendFloats(b []byte, vs []float64) []byte {
 	return append(b, ']')
 }
 
-// serveRange answers GET ?range=TIER (TierTick, Tier1h or Tier24h) with the
+// serveRange answers GET ?range=TIER (TierTick or one of Options.Tiers) with the
 // range message of the series the request's filter sees (a history message
 // for TierTick); 400 for another tier, counted in Stats.Rejected.
 func (h *Hub) serveRange(w http.ResponseWriter, r *http.Request, sr streamRequest, tier string) {
@@ -279,7 +292,7 @@ func (h *Hub) encodeRange(sr streamRequest, tier string) ([]byte, error) {
 	}
 	t := h.hist.tier(tier)
 	if t == nil && tier != TierTick {
-		return nil, fmt.Errorf("%w %.16q (%s, %s or %s)", ErrUnknownTier, tier, TierTick, Tier1h, Tier24h)
+		return nil, h.hist.unknownTier(tier)
 	}
 	for {
 		f := h.frame.Load()
@@ -293,17 +306,11 @@ func (h *Hub) encodeRange(sr streamRequest, tier string) ([]byte, error) {
 	}
 }
 
-// knownTier reports whether name is a tier every Hub with history keeps.
-func knownTier(name string) bool {
-	if name == TierTick {
-		return true
-	}
-	for _, d := range defaultTiers {
-		if d.name == name {
-			return true
-		}
-	}
-	return false
+// wellFormedTier reports whether name could name a tier: TierTick, or a
+// name Options.Tiers accepts. Whether the Hub keeps it is answerRange's
+// question.
+func wellFormedTier(name string) bool {
+	return name == TierTick || validTierName(name) == nil
 }
 
 // answerRange answers a client's {"type":"range","tier":T} with the range

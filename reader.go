@@ -182,8 +182,8 @@ func interpret(text bool, data []byte, subs []string, maxPatterns int) request {
 	case "snapshot":
 		return request{resend: true}
 	case "range":
-		if !knownTier(m.Tier) {
-			return request{code: ErrCodeBadTier, msg: fmt.Sprintf("tier %.16q: want %s, %s or %s", m.Tier, TierTick, Tier1h, Tier24h)}
+		if !wellFormedTier(m.Tier) {
+			return request{code: ErrCodeBadTier, msg: fmt.Sprintf("tier %.16q: want %s or a tier the hello lists", m.Tier, TierTick)}
 		}
 		return request{tier: m.Tier}
 	}

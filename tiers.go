@@ -6,8 +6,9 @@ import (
 )
 
 // A tier keeps one bucket per Step for the last Buckets steps of every
-// series, beside the per-tick ring of Options.History points: the default
-// tiers are 10 s buckets for 1 hour and 1 min buckets for 24 hours.
+// series, beside the per-tick ring of Options.History points: the tiers of
+// Options.Tiers, by default 10 s buckets for 1 hour and 1 min buckets for 24
+// hours (DefaultTiers).
 //
 // Rollups, chosen for what a chart draws:
 //   - gauges keep the last value of the bucket and its min and max, so a
@@ -35,16 +36,6 @@ type tier struct {
 	current int64          // bucket index (ts/step) the collector writes; collector only
 }
 
-// defaultTiers are the tiers every Hub with history keeps.
-var defaultTiers = []struct {
-	name    string
-	step    int64
-	buckets int
-}{
-	{"1h", 10_000, 360},
-	{"24h", 60_000, 1440},
-}
-
 // tierRing is one series' buckets in one tier, as float64 bits.
 type tierRing struct {
 	cur  int64           // bucket index last written; collector only
@@ -53,10 +44,12 @@ type tierRing struct {
 	hi   []atomic.Uint64 // max; nil for counters
 }
 
-func newTiers() []*tier {
-	ts := make([]*tier, len(defaultTiers))
-	for i, d := range defaultTiers {
-		t := &tier{name: d.name, step: d.step, n: d.buckets, starts: make([]atomic.Int64, d.buckets), ends: make([]atomic.Int64, d.buckets), current: -1}
+// newTiers builds the tiers of cfg (validated by withDefaults).
+func newTiers(cfg []Tier) []*tier {
+	ts := make([]*tier, len(cfg))
+	for i, c := range cfg {
+		n := c.Buckets()
+		t := &tier{name: c.Name, step: c.Step.Milliseconds(), n: n, starts: make([]atomic.Int64, n), ends: make([]atomic.Int64, n), current: -1}
 		for j := range t.starts {
 			t.starts[j].Store(-1)
 		}

@@ -239,19 +239,19 @@ func TestHistoryConcurrentReaders(t *testing.T) {
 	read := make(chan int)
 	go func() {
 		n := 0
-		for {
-			select {
-			case <-done:
-				read <- n
-				return
-			default:
-			}
+		for { // read, then look for the end: at least one round whatever the scheduling
 			for _, tier := range []string{TierTick, Tier1h, Tier24h} {
 				r, err := th.History("g", tier)
 				if err == nil && len(r.Values) != len(r.Times) {
 					panic("unaligned")
 				}
 				n++
+			}
+			select {
+			case <-done:
+				read <- n
+				return
+			default:
 			}
 		}
 	}()

@@ -34,7 +34,7 @@ import { buildCharts, sameSpec } from "./families.js";
 import { Card } from "./card.js";
 import { ConstantList, ConstantTracker, MIN_TICKS } from "./constants.js";
 import { bindInteractions, renderTip } from "./interact.js";
-import { RANGES, availability, heldSpan, rangeById, sourceFor, windowOf } from "./ranges.js";
+import { availability, heldSpan, rangeById, rangesFor, sourceFor, windowOf } from "./ranges.js";
 import { readView, saveView } from "./view.js";
 import { clockTime, spanText } from "./format.js";
 
@@ -62,6 +62,8 @@ const clockEl = $("clock");
 const emptyEl = $("empty");
 const tip = $("tip");
 const rangesEl = $("ranges");
+const keysRangesEl = $("keys-ranges");
+const keysRangesKeysEl = $("keys-ranges-keys");
 const zoomedEl = $("zoomed");
 const zoomText = $("zoom-text");
 const keysDialog = $("keys-help");
@@ -90,7 +92,8 @@ let connects = 0;
 let metaGen = -1;
 let hover = null;                // {card, t, clientX, clientY, keyboard}
 let band = null;                 // {card, x: [x0, x1]}: a zoom selection being dragged
-let range = rangeById(view.range);
+let ranges = rangesFor({ tiers: null }); // until the hello lists the Hub's tiers
+let range = rangeById(view.range, ranges);
 let source = null;
 
 const perf = {
@@ -518,29 +521,66 @@ filterBox.addEventListener("keydown", (ev) => {
 // ---- Time range, zoom, hover ----
 
 let rangesShown = "";
+let tiersShown = "";
 
-// showRanges marks the selected range and those the Hub cannot serve; it
+// showRanges builds the range buttons from the Hub's tiers when they
+// changed, marks the selected range and those the Hub cannot serve; it
 // does something only when the range or the Hub's history changed.
 function showRanges() {
+  const tiers = JSON.stringify(client.tiers);
+  if (tiers !== tiersShown) {
+    tiersShown = tiers;
+    buildRanges();
+  }
   const shown = range.id + "|" + client.historyLength + "|" + client.intervalMs;
   if (shown === rangesShown) return;
   rangesShown = shown;
   for (const b of rangesEl.querySelectorAll("[data-range]")) {
-    const r = rangeById(b.dataset.range);
+    const r = rangeById(b.dataset.range, ranges);
     const a = availability(r, client);
     const checked = r === range;
     b.setAttribute("aria-checked", String(checked));
     b.tabIndex = checked ? 0 : -1;
     if (b.getAttribute("aria-disabled") !== String(!a.ok)) b.setAttribute("aria-disabled", String(!a.ok));
-    const title = a.ok ? `Show ${r.span ? "the last " + r.label : "everything the Hub keeps, following each tick"} (key ${r.key})` : a.reason;
+    const what = r.tier ? `the last ${r.label}, from the Hub's ${spanText(r.step)} buckets` : r.span ? "the last " + r.label : "everything the Hub keeps, following each tick";
+    const title = a.ok ? `Show ${what}${r.key ? ` (key ${r.key})` : ""}` : a.reason;
     if (b.title !== title) b.title = title;
   }
   if (range.span && !availability(range, client).ok && heldSpan(client) > 0) setRange("live");
 }
 
+// buildRanges makes one button per range of the Hub (live, 5 min, each
+// tier), and selects the view's range once the Hub offers it (a shared
+// view of a tier the page did not know before the hello).
+function buildRanges() {
+  ranges = rangesFor(client);
+  rangesEl.replaceChildren(...ranges.map((r) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.setAttribute("role", "radio");
+    b.dataset.range = r.id;
+    b.setAttribute("aria-checked", "false");
+    if (r.key) b.setAttribute("aria-keyshortcuts", r.key);
+    b.textContent = r.label;
+    return b;
+  }));
+  const last = ranges.filter((r) => r.key).at(-1);
+  rangesEl.setAttribute("aria-label", `Time range (keys 1 to ${last.key})`);
+  keysRangesEl.textContent = "range: " + ranges.filter((r) => r.key).map((r) => r.label).join(", ");
+  keysRangesKeysEl.replaceChildren(...ranges.filter((r) => r.key).flatMap((r, i) => {
+    const k = document.createElement("kbd");
+    k.textContent = r.key;
+    return i ? [" ", k] : [k];
+  }));
+  rangesShown = "";
+  const want = rangeById(view.range, ranges);
+  range = want.id === view.range ? want : rangeById(range.id, ranges);
+  source = sourceFor(range, client, source, invalidate);
+}
+
 /** setRange selects a time range by id; a range the Hub cannot serve is refused. */
 function setRange(id) {
-  const r = rangeById(id);
+  const r = rangeById(id, ranges);
   if (!availability(r, client).ok) return false;
   range = r;
   source = sourceFor(r, client, source, invalidate);
@@ -672,7 +712,7 @@ document.addEventListener("keydown", (ev) => {
   if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented || keysDialog.open) return;
   const typing = ev.target.closest?.("input, textarea, select, [contenteditable]");
   if (typing) return;
-  const r = RANGES.find((x) => x.key === ev.key);
+  const r = ranges.find((x) => x.key && x.key === ev.key);
   if (ev.key === "/") {
     ev.preventDefault();
     filterBox.focus();

@@ -2,12 +2,14 @@
  * ranges.js: the time ranges of pulse.Dashboard, and where their points
  * come from.
  *
- * The range selector offers live, 5 min, 1 h and 24 h. live and 5 min are
- * served from the per-tick history pulse.js keeps (the points of the Hub's
- * history message, then one per tick), which spans the Hub's History
- * points times its interval: 300 points of 1 s are 5 minutes. 1 h and 24 h
- * are served from the Hub's history tiers (10 s and 1 min buckets; see
- * PROTOCOL.md, "History ranges"): TierSource loads the tier with
+ * The range selector offers live, 5 min, and one range per history tier
+ * the Hub announces in its hello (client.tiers; by default 1 h and 24 h;
+ * a server too old to announce them is taken to keep the defaults):
+ * rangesFor builds the list. live and 5 min are served from the per-tick
+ * history pulse.js keeps (the points of the Hub's history message, then
+ * one per tick), which spans the Hub's History points times its interval:
+ * 300 points of 1 s are 5 minutes. A tier's range is served from that tier
+ * (PROTOCOL.md, "History ranges"): TierSource loads it with
  * client.range(tier), reloads it every bucket, and appends the live ticks
  * that came after it. A range the Hub cannot serve is offered disabled,
  * with the reason, rather than drawn from points that do not exist.
@@ -19,17 +21,43 @@
  */
 import { spanText } from "./format.js";
 
-/** The ranges, in the selector's order; key is the keyboard shortcut. */
-export const RANGES = [
-  { id: "live", label: "live", span: 0, key: "1" },
-  { id: "5m", label: "5 min", span: 5 * 60e3, key: "2" },
-  { id: "1h", label: "1 h", span: 3600e3, key: "3" },
-  { id: "24h", label: "24 h", span: 86400e3, key: "4" },
+/** The ranges every Hub has, served from the per-tick history. */
+const TICK_RANGES = [
+  { id: "live", label: "live", span: 0 },
+  { id: "5m", label: "5 min", span: 5 * 60e3 },
 ];
 
-/** rangeById returns the range of an id, or live. */
-export function rangeById(id) {
-  return RANGES.find((r) => r.id === id) || RANGES[0];
+/** DEFAULT_TIERS are pulse.DefaultTiers, assumed when the hello does not list tiers. */
+export const DEFAULT_TIERS = [
+  { name: "1h", stepMs: 10e3, spanMs: 3600e3 },
+  { name: "24h", stepMs: 60e3, spanMs: 86400e3 },
+];
+
+/**
+ * rangesFor returns the ranges to offer for client's Hub, in the
+ * selector's order: live, 5 min, then one per tier of the hello, each
+ * {id, label, span, tier, step} (tier: the tier's name, for client.range).
+ * key is the keyboard shortcut, 1 to 9.
+ */
+export function rangesFor(client) {
+  const tiers = Array.isArray(client.tiers) ? client.tiers : DEFAULT_TIERS;
+  const list = TICK_RANGES.map((r) => ({ ...r }));
+  for (const t of tiers) {
+    const id = TICK_RANGES.some((r) => r.id === t.name) ? "tier-" + t.name : t.name;
+    list.push({ id, label: spanLabel(t.spanMs), span: t.spanMs, tier: t.name, step: t.stepMs });
+  }
+  list.forEach((r, i) => { r.key = i < 9 ? String(i + 1) : ""; });
+  return list;
+}
+
+/** spanLabel names a tier's span: whole days as "7 d", else as spanText. */
+function spanLabel(ms) {
+  return ms >= 2 * 86400e3 && ms % 86400e3 === 0 ? ms / 86400e3 + " d" : spanText(ms);
+}
+
+/** rangeById returns the range of an id in list, or its first (live). */
+export function rangeById(id, list) {
+  return list.find((r) => r.id === id) || list[0];
 }
 
 /** heldSpan is the time the Hub's per-tick history spans, in ms (0 while unknown). */
@@ -49,7 +77,7 @@ export function availability(range, client) {
     const why = client.status === "live" ? "the Hub keeps no history (its History option is off)" : "waiting for the Hub";
     return { ok: false, reason: `${range.label}: ${why}` };
   }
-  if (held >= range.span || TIERS.has(range.id)) return { ok: true, reason: "" };
+  if (held >= range.span || range.tier) return { ok: true, reason: "" };
   const n = client.historyLength;
   return {
     ok: false,
@@ -98,9 +126,6 @@ export class TickSource {
     return this.#client.state.ts || NaN;
   }
 }
-
-/** TIERS are the ranges served by a Hub history tier (the tier has the range's id). */
-const TIERS = new Set(["1h", "24h"]);
 
 /**
  * TierSource serves a range from a Hub history tier, with the live ticks
@@ -193,15 +218,15 @@ function joinLive(d, s, live) {
 }
 
 /**
- * sourceFor returns the source of a range's points: a TierSource for 1 h
- * and 24 h (kept while the range stays), the per-tick history otherwise.
+ * sourceFor returns the source of a range's points: a TierSource for a
+ * tier's range (kept while the range stays), the per-tick history otherwise.
  * onLoad is called when a tier's points arrive.
  */
 export function sourceFor(range, client, current, onLoad) {
-  if (TIERS.has(range.id)) {
-    if (current instanceof TierSource && current.tier === range.id) return current;
+  if (range.tier) {
+    if (current instanceof TierSource && current.tier === range.tier) return current;
     if (current instanceof TierSource) current.close();
-    return new TierSource(client, range.id, onLoad);
+    return new TierSource(client, range.tier, onLoad);
   }
   if (current instanceof TierSource) current.close();
   if (current instanceof TickSource) return current;

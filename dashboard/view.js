@@ -4,7 +4,7 @@
  *
  *   q=<text>       the filter box
  *   server=1       the filter is also the server-side subscription
- *   range=<id>     the time range (5m, 1h, 24h); absent: live
+ *   range=<id>     the time range (5m, or a tier of the Hub: 1h, 24h by default); absent: live
  *   from=<ms>&to=<ms>  a zoomed window, Unix ms
  *   pin=<id>       a pinned chart, repeated in the pinned order
  *

@@ -99,6 +99,12 @@ export function connect(url, options = {}) {
   return new PulseClient(url, options);
 }
 
+// helloTier is one tier of a hello, or null when it is malformed.
+function helloTier(t) {
+  if (!t || typeof t.name !== "string" || !(t.step_ms > 0) || !(t.span_ms > 0)) return null;
+  return { name: t.name, stepMs: t.step_ms, spanMs: t.span_ms };
+}
+
 class PulseClient {
   /**
    * The state, as of tick state.seq. Read it, do not change it; it is also
@@ -129,6 +135,14 @@ class PulseClient {
    * 0 before the hello, and when the server keeps no history.
    */
   historyLength = 0;
+  /**
+   * The history tiers the server keeps beside its per-tick history, from
+   * its hello, in its order: [{name, stepMs, spanMs}], each a name for
+   * range() (e.g. {name: "1h", stepMs: 10000, spanMs: 3600000}). [] when
+   * the server keeps none; null before the hello, and from a server too
+   * old to announce them (its tiers, if any, are then unknown).
+   */
+  tiers = null;
 
   onUpdate = null;
   onStatus = null;
@@ -246,8 +260,9 @@ class PulseClient {
 
   /**
    * range asks the Hub for the history of the subscribed series at a tier
-   * ("tick", "1h": 10 s buckets, "24h": 1 min buckets; PROTOCOL.md,
-   * "History ranges") with a plain GET, and resolves to
+   * ("tick", or the name of one of client.tiers: by default "1h", 10 s
+   * buckets, and "24h", 1 min buckets; PROTOCOL.md, "History ranges") with
+   * a plain GET, and resolves to
    * {tier, step, ts, times, series: Map key -> {values, min, max, rates}}
    * (ts: the tick the answer was built at):
    * arrays aligned with times (bucket starts, Unix ms, oldest first), null
@@ -442,6 +457,7 @@ class PulseClient {
     this.updateEvery = this.#ticks * this.intervalMs;
     this.historyLength = msg.history > 0 ? msg.history : 0;
     if (this.historyLength > 0) this.#histMax = this.historyLength;
+    this.tiers = Array.isArray(msg.tiers) ? msg.tiers.map(helloTier).filter((t) => t) : null;
     this.#watch(conn, 3 * this.intervalMs);
     if (msg.resume != null && msg.epoch === this.#epoch && msg.resume === this.state.seq && this.#ids.size > 0) {
       // Resumed: the state held is the server's as of msg.resume; a merged

@@ -790,6 +790,28 @@ func (s *Subscriber) UpdateInterval() time.Duration {
 	return time.Duration(s.view.ticks * float64(s.view.interval))
 }
 
+// Tier is one of the server's history tiers, as its hello announces it:
+// one bucket per Step for the last Span of every series, asked for by Name
+// (PROTOCOL.md, "History ranges"; pulse.Options.Tiers).
+type Tier struct {
+	// Name is what a range request asks for (e.g. "1h").
+	Name string
+	// Step is the width of a bucket.
+	Step time.Duration
+	// Span is how far back the tier reaches: Span / Step buckets.
+	Span time.Duration
+}
+
+// Tiers returns the history tiers the server announced in the hello of the
+// current (or last) connection, in its order: empty when the server keeps
+// none, nil before the first hello and from a server too old to announce
+// them. The caller may change the returned slice.
+func (s *Subscriber) Tiers() []Tier {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.view.tiers)
+}
+
 // Connected reports whether the view is live: a connection is open and has
 // delivered its snapshot.
 func (s *Subscriber) Connected() bool {

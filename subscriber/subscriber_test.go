@@ -549,3 +549,16 @@ func TestHandshakeNotImplemented(t *testing.T) {
 	require.Contains(t, err.Error(), "http.Hijacker")
 	require.Contains(t, err.Error(), "Unwrap")
 }
+
+// The hello's tiers: the Hub's custom ones, or none.
+func TestTiersFromHello(t *testing.T) {
+	tiers := []pulse.Tier{{Name: "short", Step: 100 * time.Millisecond, Span: 2 * time.Second}, {Name: "7d", Step: 10 * time.Minute, Span: 7 * 24 * time.Hour}}
+	hs := startHub(t, pulse.Options{Tiers: tiers}, nil)
+	s := dial(t, hs.wsURL(), nil)
+	require.Equal(t, []Tier{{"short", 100 * time.Millisecond, 2 * time.Second}, {"7d", 10 * time.Minute, 7 * 24 * time.Hour}}, s.Tiers())
+
+	none := startHub(t, pulse.Options{Tiers: []pulse.Tier{}}, nil)
+	s2 := dial(t, none.wsURL(), nil)
+	require.NotNil(t, s2.Tiers())
+	require.Empty(t, s2.Tiers())
+}

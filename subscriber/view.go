@@ -119,6 +119,7 @@ type view struct {
 	histMode int           // Options.HistoryLimit: >0 fixed, <0 off, 0 follow the server
 	histCap  int           // points kept per series; 0 = none
 	interval time.Duration // the server's tick
+	tiers    []Tier        // the server's history tiers, from its hello; nil when not announced
 	ticks    float64       // ticks per update, smoothed
 }
 
@@ -190,6 +191,7 @@ func (v *view) applyHello(m *wireMsg) (result, error) {
 	}
 	res := result{interval: time.Duration(m.IntervalMS) * time.Millisecond}
 	v.interval = res.interval
+	v.tiers = helloTiers(m.Tiers)
 	if m.Resume != nil && m.Epoch == v.epoch && *m.Resume == v.seq && v.resumable() {
 		v.synced, v.awaiting = true, false
 		res.resumed = true
@@ -201,6 +203,21 @@ func (v *view) applyHello(m *wireMsg) (result, error) {
 		v.hello[s.ID] = s
 	}
 	return res, nil
+}
+
+// helloTiers converts hello's tiers, leaving out malformed entries; nil
+// when the hello has none (an older server), empty when it keeps none.
+func helloTiers(wt *[]wireTier) []Tier {
+	if wt == nil {
+		return nil
+	}
+	ts := make([]Tier, 0, len(*wt))
+	for _, t := range *wt {
+		if t.Name != "" && t.StepMS > 0 && t.SpanMS > 0 {
+			ts = append(ts, Tier{Name: t.Name, Step: time.Duration(t.StepMS) * time.Millisecond, Span: time.Duration(t.SpanMS) * time.Millisecond})
+		}
+	}
+	return ts
 }
 
 // follows reports whether delta m applies to the view: the next tick, or a

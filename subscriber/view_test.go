@@ -1,6 +1,8 @@
 package subscriber
 
 import (
+	"time"
+
 	"math"
 	"slices"
 	"testing"
@@ -307,4 +309,14 @@ func TestViewMergedDeltaAndResume(t *testing.T) {
 	require.False(t, res.resumed, "another server's epoch")
 	res = applyJSON(t, &v, `{"type":"delta","seq":13,"ts":13000,"values":{"1":13}}`)
 	require.True(t, res.ignored, "a new connection waits for its snapshot")
+}
+
+// A hello without tiers (an older server) leaves them unknown; a
+// malformed entry is left out.
+func TestViewHelloTiers(t *testing.T) {
+	v := newView(0)
+	applyJSON(t, &v, `{"type":"hello","seq":1,"ts":1,"version":2,"interval_ms":1000,"tiers":[{"name":"1h","step_ms":10000,"span_ms":3600000},{"name":"","step_ms":1}]}`)
+	require.Equal(t, []Tier{{Name: "1h", Step: 10 * time.Second, Span: time.Hour}}, v.tiers)
+	applyJSON(t, &v, `{"type":"hello","seq":1,"ts":1,"version":2,"interval_ms":1000}`)
+	require.Nil(t, v.tiers)
 }

@@ -33,6 +33,7 @@ type wireMsg struct {
 	Epoch      string            `json:"epoch"`
 	Resume     *uint64           `json:"resume"` // a hello that resumes at this seq
 	IntervalMS int64             `json:"interval_ms"`
+	Tiers      *[]wireTier       `json:"tiers"` // hello: nil from a server that does not announce them
 	Reason     string            `json:"reason"`
 	Series     []wireSeries      `json:"series"`
 	Values     map[string]number `json:"values"`
@@ -42,6 +43,13 @@ type wireMsg struct {
 	Code       string            `json:"code"`
 	Message    string            `json:"message"`
 	hist       *wireHistory
+}
+
+// wireTier is one of hello's history tiers.
+type wireTier struct {
+	Name   string `json:"name"`
+	StepMS int64  `json:"step_ms"`
+	SpanMS int64  `json:"span_ms"`
 }
 
 type wireHistory struct {

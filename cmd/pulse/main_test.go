@@ -78,6 +78,13 @@ func startHub(t testing.TB, opts pulse.Options) *testServer {
 		pulse.Metric{Name: "heap_bytes", Value: 3 << 20, Unit: "bytes"},
 	))
 
+	// Wait for the tick that takes the published series in: a GET before
+	// it would see an empty snapshot.
+	require.Eventually(t, func() bool {
+		_, _, samples := hub.Snapshot()
+		return len(samples) >= 3
+	}, 10*time.Second, time.Millisecond, "the Hub's first tick")
+
 	mux := http.NewServeMux()
 	mux.Handle("/ws/metrics", hub)
 	mux.Handle("/behind-recorder", hidesHijacker(hub))

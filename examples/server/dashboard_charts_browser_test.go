@@ -79,7 +79,13 @@ func (s *shopSource) Collect(context.Context) ([]pulse.Metric, error) {
 // a 100 ms tick and 3,000 points (5 minutes) of history.
 func shopHub(t *testing.T) (*pulse.Hub, string) {
 	t.Helper()
-	hub, err := pulse.NewHub(pulse.Options{Interval: 100 * time.Millisecond, History: 3000})
+	return shopHubWith(t, pulse.Options{Interval: 100 * time.Millisecond, History: 3000})
+}
+
+// shopHubWith is shopHub with other Options.
+func shopHubWith(t *testing.T, opts pulse.Options) (*pulse.Hub, string) {
+	t.Helper()
+	hub, err := pulse.NewHub(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, hub.Close()) })
 	require.NoError(t, hub.Register(&shopSource{}, pulse.SourceOptions{Name: "shop"}))
@@ -551,14 +557,7 @@ func testRanges(t *testing.T, b *browser, hub *pulse.Hub) {
 	b.click(`#ranges [data-range="1h"]`)
 	b.waitFor("the 1 h tier", `dashboard.range === "1h" && dashboard.source.tier === "1h" && dashboard.source.ready`)
 	require.Equal(t, 3600000.0, eval[float64](b, `(() => { const w = dashboard.window(); return w.t1 - w.t0; })()`))
-	want, err := hub.History(key, pulse.Tier1h)
-	require.NoError(t, err)
-	require.NotEmpty(t, want.Times)
-	got := eval[[]float64](b, fmt.Sprintf(`dashboard.source.history(%q).times`, key))
-	require.GreaterOrEqual(t, len(got), len(want.Times))
-	require.Equal(t, float64(want.Times[0]), got[0], "the chart starts at the tier's first bucket")
-	require.Zero(t, int64(got[0])%10_000, "a 10 s bucket start")
-	n := len(got)
+	n := len(requireTierShown(t, b, hub, key, pulse.Tier1h, 10_000))
 	b.waitFor("live ticks appended", fmt.Sprintf(`dashboard.source.history(%q).times.length > %d`, key, n))
 
 	b.keys("4")
@@ -567,6 +566,21 @@ func testRanges(t *testing.T, b *browser, hub *pulse.Hub) {
 	require.Zero(t, int64(d[0])%60_000, "a 1 min bucket start")
 	b.keys("1")
 	b.waitFor("live", `dashboard.range === "live" && !new URLSearchParams(location.search).has("range")`)
+}
+
+// requireTierShown checks that the dashboard's source shows the Hub's tier
+// of key: the same first bucket as Hub.History, buckets of stepMS; it
+// returns the times shown.
+func requireTierShown(t *testing.T, b *browser, hub *pulse.Hub, key, tier string, stepMS int64) []float64 {
+	t.Helper()
+	want, err := hub.History(key, tier)
+	require.NoError(t, err)
+	require.NotEmpty(t, want.Times)
+	got := eval[[]float64](b, fmt.Sprintf(`dashboard.source.history(%q).times`, key))
+	require.GreaterOrEqual(t, len(got), len(want.Times))
+	require.Equal(t, float64(want.Times[0]), got[0], "the chart starts at the tier's first bucket")
+	require.Zero(t, int64(got[0])%stepMS, "a bucket start")
+	return got
 }
 
 // testKeyboard: the focus order, the keys for pause and zoom, the time

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-pulse/pulse/bench/internal/payload"
@@ -22,6 +23,7 @@ var (
 	preSnapshot = []byte(`{"type":"snapshot"`)
 	preDelta    = []byte(`{"type":"delta"`)
 	resyncMark  = []byte(`"reason":"resync"`)
+	v2Version   = []byte(`"version":2`)
 )
 
 // conn is one WebSocket connection; its reader goroutine owns it.
@@ -34,6 +36,11 @@ type conn struct {
 	scratch []byte
 	frag    []byte // a fragmented message being assembled
 	wbuf    []byte
+	zmsg    bool   // the message being assembled is compressed (RSV1 on its first frame)
+	plain   []byte // an inflated message
+	// stampKey is bench_sent_us's key in this connection's values: the
+	// name (v1) or, after a v2 hello, its id.
+	stampKey []byte
 
 	// What this connection delivered, for the storm's "live again".
 	snapshot, delta bool
@@ -61,7 +68,11 @@ func dial(d *net.Dialer, addr, path string, bufSize int) (*conn, error) {
 	}
 	key := wsproto.NewKey()
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	if offerDeflate {
+		req += deflateOffer
+	}
+	req += "\r\n"
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, err := c.Write([]byte(req)); err != nil {
 		c.Close()
@@ -86,8 +97,12 @@ func dial(d *net.Dialer, addr, path string, bufSize int) (*conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("handshake: bad Sec-WebSocket-Accept")
 	}
+	if offerDeflate && !strings.Contains(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate") {
+		c.Close()
+		return nil, fmt.Errorf("handshake: permessage-deflate offered, not negotiated")
+	}
 	_ = c.SetDeadline(time.Time{})
-	cn := &conn{c: c, r: r}
+	cn := &conn{c: c, r: r, stampKey: keySentUS}
 	if proto == "centrifuge" {
 		if err := cn.send(wsproto.OpText, []byte(`{"id":1,"connect":{}}`)); err != nil {
 			c.Close()
@@ -136,12 +151,19 @@ func (c *conn) readLoop() {
 			}
 			p, c.frag = c.frag, c.frag[:0]
 		default:
+			c.zmsg = f.Rsv1
 			if !f.Fin {
 				c.frag = append(c.frag[:0], p...)
 				continue
 			}
 		}
 		wire := uint64(f.HeaderLen + f.Len)
+		if c.zmsg {
+			if c.plain, err = inflate(c.plain[:0], p); err != nil {
+				return
+			}
+			p = c.plain
+		}
 		if marking.Load() {
 			st.frames.Add(1)
 			st.wire.Add(wire)
@@ -202,6 +224,10 @@ func (c *conn) pulse(p []byte, wire uint64, now int64) {
 		c.snapshot = true
 	case bytes.HasPrefix(p, preDelta):
 		c.delta = c.snapshot
+	case bytes.HasPrefix(p, preHello) && bytes.Contains(p, v2Version):
+		if k := v2StampKey(p); k != nil {
+			c.stampKey = k
+		}
 	}
 	if c.snapshot && c.delta {
 		c.live()
@@ -213,7 +239,7 @@ func (c *conn) pulse(p []byte, wire uint64, now int64) {
 	if seq > c.lastSeq {
 		c.lastSeq = seq
 	}
-	us, ok := payload.FloatField(p, keySentUS)
+	us, ok := payload.FloatField(p, c.stampKey)
 	if !ok || us == 0 || bytes.HasPrefix(p, preHello) {
 		st.other.Add(1)
 		return

@@ -10,6 +10,7 @@
 //
 //	generic     the peers' payload: {"seq":N,"sent_ns":T,"pad":"..."}
 //	pulse       pulse's protocol: deltas/snapshots with a bench_sent_us value
+//	            (v1 by key; v2, with ?v=2 in -url, by the id its hello gives)
 //	centrifuge  centrifuge's JSON protocol: a connect command, then pushes
 //	            (several per frame, newline-separated), pings {} answered {}
 //
@@ -86,6 +87,7 @@ func main() {
 	flag.DurationVar(&policy.min, "backoff-min", 250*time.Millisecond, "-reconnect: first backoff after a failed attempt (pulse's subscriber: 250ms)")
 	flag.DurationVar(&policy.max, "backoff-max", 30*time.Second, "-reconnect: longest backoff, Retry-After included (subscriber: 30s)")
 	flag.Float64Var(&policy.jitter, "jitter", 0.5, "-reconnect: random fraction of each backoff (subscriber: 0.5)")
+	flag.BoolVar(&offerDeflate, "deflate", false, "offer permessage-deflate in the handshake, as browsers do, and inflate compressed messages (the connection fails if the server does not negotiate it)")
 	flag.Parse()
 	if _, err := sysinfo.RaiseNoFile(uint64(*n) + 64); err != nil {
 		log.Fatalf("loadgen: %v", err)

@@ -146,6 +146,7 @@ func (x *run) connect() (srv.MemStats, sysinfo.Slab, error) {
 	args := []string{filepath.Join(x.r.BinDir, "loadgen"),
 		"-url", "ws://" + addr + c.Contender.Path, "-n", strconv.Itoa(c.N),
 		"-proto", c.Contender.Proto, "-shm", x.shmPath}
+	args = append(args, c.Contender.LoadgenArgs...)
 	if x.r.Sources != "" {
 		args = append(args, "-src", x.r.Sources)
 	}

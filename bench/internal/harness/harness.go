@@ -23,6 +23,8 @@ type Contender struct {
 	Path  string   // WebSocket route
 	Proto string   // load generator protocol
 	Args  []string // extra server flags
+	// LoadgenArgs are extra load generator flags, e.g. -deflate.
+	LoadgenArgs []string
 }
 
 // Contenders are the servers compared, floor first.
@@ -32,6 +34,15 @@ var Contenders = []Contender{
 	{Name: "melody", Bin: "melody-server", Path: "/ws", Proto: "generic"},
 	{Name: "centrifuge", Bin: "centrifuge-server", Path: "/connection/websocket", Proto: "centrifuge"},
 	{Name: "pulse", Bin: "pulse-server", Path: "/ws", Proto: "pulse", Args: []string{"-workload", "broadcast"}},
+}
+
+// WireV2 are pulse speaking protocol v2 (?v=2), with clients that negotiate
+// nothing and with clients that negotiate permessage-deflate as browsers
+// do: the compression-cost comparison of cmd/wire -cpu.
+var WireV2 = []Contender{
+	{Name: "pulse-v2", Bin: "pulse-server", Path: "/ws?v=2", Proto: "pulse", Args: []string{"-workload", "broadcast"}},
+	{Name: "pulse-v2-deflate", Bin: "pulse-server", Path: "/ws?v=2", Proto: "pulse", Args: []string{"-workload", "broadcast"},
+		LoadgenArgs: []string{"-deflate"}},
 }
 
 // Lookup returns the contender named name.

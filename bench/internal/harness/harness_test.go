@@ -24,10 +24,15 @@ func TestSmoke(t *testing.T) {
 				Settle: 200 * time.Millisecond, Warmup: 300 * time.Millisecond, Duration: time.Second})
 		}
 	}
+	for _, c := range WireV2 { // v2 by id: smaller than 1 KiB, so not "1KiB"
+		cells = append(cells, Cell{Contender: c, Workload: "broadcast-v2", N: 10, Hz: 20,
+			Settle: 200 * time.Millisecond, Warmup: 300 * time.Millisecond, Duration: time.Second})
+	}
 	dash, _ := Lookup("pulse")
 	dash.Args = []string{"-workload", "dashboard", "-series", "200", "-change", "0.2"}
 	cells = append(cells, Cell{Contender: dash, Workload: "dashboard", N: 10, Hz: 20, Size: 1024,
 		Settle: 200 * time.Millisecond, Warmup: 300 * time.Millisecond, Duration: time.Second})
+	perMsg := map[string]float64{}
 	for _, c := range cells {
 		t.Run(c.Contender.Name+"/"+c.Workload+"/"+hzName(c.Hz), func(t *testing.T) {
 			res, err := r.Run(c)
@@ -35,6 +40,7 @@ func TestSmoke(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%+v", res)
+			perMsg[c.Contender.Name] = res.BytesPerMsg
 			if res.Connected != int64(c.N) {
 				t.Errorf("connected %d of %d", res.Connected, c.N)
 			}
@@ -54,6 +60,11 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("p99 %.3f ms", res.P99ms)
 			}
 		})
+	}
+	// The load generator inflated the compressed deltas (it found their
+	// stamps) and counted their compressed bytes.
+	if z, plain := perMsg["pulse-v2-deflate"], perMsg["pulse-v2"]; z <= 0 || z >= plain {
+		t.Errorf("v2 delta: %.0f bytes with deflate, %.0f without: want fewer with it", z, plain)
 	}
 }
 

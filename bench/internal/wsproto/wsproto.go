@@ -84,6 +84,7 @@ func appendHeader(dst []byte, op byte, n int, masked bool) []byte {
 // Frame is one frame header as read by ReadHeader.
 type Frame struct {
 	Fin    bool
+	Rsv1   bool // permessage-deflate: the message is compressed
 	Op     byte
 	Len    int
 	Masked bool
@@ -103,6 +104,7 @@ func ReadHeader(r *bufio.Reader) (Frame, error) {
 		return f, err
 	}
 	f.Fin = b[0]&0x80 != 0
+	f.Rsv1 = b[0]&0x40 != 0
 	f.Op = b[0] & 0x0F
 	f.Masked = b[1]&0x80 != 0
 	n := int(b[1] & 0x7F)
