@@ -291,3 +291,28 @@ func TestPublishPastMaxSeriesIsRefusedWhole(t *testing.T) {
 	require.Equal(t, 60, th.Stats().Series)
 	require.EqualValues(t, 142, th.Stats().SeriesRefused)
 }
+
+// Options.QueueSize bounds the messages queued for a client alone: with
+// its socket stuck behind a large snapshot, a client's error replies fill
+// its queue to QueueSize exactly, and the rest are dropped.
+func TestQueueSizeBoundsQueuedReplies(t *testing.T) {
+	for _, size := range []int{minQueueSize, 12} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			opts := Options{QueueSize: size, MaxClientErrors: 100, MessageRate: 1000, History: -1, PingInterval: -1}
+			th := newTestHub(t, opts, smallSendBuffers)
+			th.bigState(5000, 1)
+			r := th.rawDial(4096) // never reads
+			var c *client
+			eventually(t, func() bool { c = th.onlyClientExcept(); return c != nil }, "attached")
+			eventually(t, func() bool { return c.pendingBytes() > 0 }, "the snapshot is stuck in the socket")
+			const bad = 20
+			for range bad {
+				_, err := r.conn.Write(clientFrame(true, 0x1, []byte(`{"type":"nope"}`)))
+				require.NoError(t, err)
+			}
+			eventually(t, func() bool { return th.Stats().ClientErrors == bad }, "every bad message handled")
+			n, _ := c.queueLen()
+			require.Equal(t, size, n)
+		})
+	}
+}

@@ -224,7 +224,7 @@ func (c *client) resume(rp resumePoint) bool {
 // reply queues a message for c alone, dropping it if c's queue is full.
 func (c *client) reply(m msg) {
 	c.mu.Lock()
-	if c.q.push(m) {
+	if c.q.push(m, c.h.opts.QueueSize) {
 		c.wakeLocked()
 	}
 	c.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"runtime"
@@ -162,6 +163,35 @@ func ExampleOptions_authorize() {
 	}
 	defer hub.Close()
 	http.Handle("/ws/metrics", hub)
+}
+
+// DNS rebinding: a page on a hostile name that resolves to this server
+// sends Host and Origin both equal to that name, which the origin check
+// lets through. AllowedHosts lists the names the Hub serves; any other
+// Host gets 403 on every way in (see SECURITY.md).
+func ExampleOptions_allowedHosts() {
+	hub, err := pulse.NewHub(pulse.Options{
+		AllowedHosts: []string{"localhost", "127.0.0.1", "[::1]"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	for _, host := range []string{"localhost", "evil.example"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		req.Host = host // what a rebound page's requests carry
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Println(host, resp.StatusCode)
+	}
+	// Output:
+	// localhost 200
+	// evil.example 403
 }
 
 // Shut down the HTTP server and the Hub: http.Server.Shutdown does not

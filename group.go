@@ -131,6 +131,8 @@ type group struct {
 	cur     atomic.Pointer[groupTick] // the group's messages at the latest frame
 
 	deltaHint int // the size to allocate for the next delta; collector only
+
+	onBuild func(g *group, what string) // hooks.build; immutable
 }
 
 // groupTick is a group's messages at one frame: the tick's delta, encoded
@@ -176,7 +178,8 @@ type registry struct {
 	filters   map[string]*filterUse
 	names     *names // the table every filterUse.sees is evaluated against
 	maxGroups int
-	scratch   []*group // fanout's, reused
+	scratch   []*group                    // fanout's, reused
+	onBuild   func(g *group, what string) // hooks.build, given to every group
 }
 
 func newRegistry(maxGroups int) *registry {
@@ -233,7 +236,7 @@ func (r *registry) groupFor(fu *filterUse, v2 bool, cur *frame, limit bool) *gro
 	if limit && r.maxGroups > 0 && len(r.groups) >= r.maxGroups {
 		return nil
 	}
-	g := &group{key: key, setKey: fu.key, lens: lens{sees: slices.Clone(fu.sees), v2: v2}}
+	g := &group{key: key, setKey: fu.key, lens: lens{sees: slices.Clone(fu.sees), v2: v2}, onBuild: r.onBuild}
 	g.cur.Store(newGroupTick(g, cur, msg{}))
 	r.groups[key] = g
 	return g

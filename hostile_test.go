@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,4 +251,233 @@ func TestThousandsOfIdleConnectionsThatNeverRead(t *testing.T) {
 	}
 	th.reg.mu.Unlock()
 	require.Equal(t, idle+1, th.Stats().Clients)
+}
+
+// setBuildHook installs hooks.build for the groups made from now on.
+func (th *testHub) setBuildHook(hook func(g *group, what string)) {
+	th.reg.mu.Lock()
+	th.reg.onBuild = hook
+	th.reg.mu.Unlock()
+}
+
+// buildCounter counts the messages groups build, by kind.
+type buildCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (b *buildCounter) hook(_ *group, what string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n == nil {
+		b.n = map[string]int{}
+	}
+	b.n[what]++
+}
+
+func (b *buildCounter) count(what string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n[what]
+}
+
+// connectSnapshotSize is the size of the connect snapshot of a client's
+// group, built.
+func (th *testHub) connectSnapshotSize() int {
+	th.reg.mu.Lock()
+	g := th.clientGroup()
+	th.reg.mu.Unlock()
+	gt := g.cur.Load()
+	gt.mu.Lock() // a groupTick's mu is taken alone
+	defer gt.mu.Unlock()
+	return len(gt.snaps[0].payload())
+}
+
+func (th *testHub) groupCount() int {
+	th.reg.mu.Lock()
+	defer th.reg.mu.Unlock()
+	return len(th.reg.groups)
+}
+
+// Filters that differ in text but match the same series share one group:
+// one hello, one snapshot and one history for all of them, and one encode
+// per tick. (The attack of issue 20: match=*,zq1, match=*,zq2, ...)
+func TestDistinctFilterTextsShareOneGroup(t *testing.T) {
+	th := newTestHub(t, Options{MaxGroups: 2})
+	require.NoError(t, th.Publish(gauge("a_x", 1), gauge("b_y", 1)))
+	th.Tick(time.Second)
+	var builds buildCounter
+	th.setBuildHook(builds.hook)
+	queries := []string{"match=*", "match=a_*,b_*", "match=b_y,a_x", "match=?_?,zz"}
+	for i := range 40 {
+		queries = append(queries, fmt.Sprintf("match=*,zq%d", i))
+	}
+	conns := make([]*testConn, len(queries))
+	for i, q := range queries {
+		conns[i] = th.dial(q)
+		conns[i].expect("hello")
+		conns[i].expect("snapshot")
+	}
+	require.Equal(t, 1, th.groupCount(), "44 filter texts, one set of series")
+	require.Equal(t, 1, builds.count("hello"))
+	require.Equal(t, 1, builds.count("snapshot"))
+	require.Equal(t, 1, builds.count("history"))
+
+	before := th.stats.encodes.Load()
+	var seq uint64
+	for i := range 5 {
+		require.NoError(t, th.Publish(gauge("a_x", float64(i)), gauge("b_y", float64(i))))
+		seq = th.Tick(time.Second)
+	}
+	require.EqualValues(t, 5, th.stats.encodes.Load()-before, "one encode per tick")
+	for i, c := range conns {
+		c.untilSeq(seq)
+		require.Equal(t, map[string]float64{"a_x": 4, "b_y": 4}, c.v.values, queries[i])
+	}
+	require.Zero(t, th.Stats().GroupsRefused, "MaxGroups 2 is never reached")
+}
+
+// A group's build runs under that group's own lock only: while one new
+// group's hello is held mid-build, another new group's client connects and
+// gets its hello and snapshot, ticks go on and reach an existing client,
+// and a plain GET is answered.
+func TestSlowGroupBuildHoldsNoOtherClient(t *testing.T) {
+	th := newTestHub(t, Options{})
+	require.NoError(t, th.Publish(gauge("a_x", 1), gauge("b_y", 1)))
+	th.Tick(time.Second)
+	old := th.dial("")
+	old.expect("hello")
+	old.expect("snapshot")
+
+	held, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	th.setBuildHook(func(*group, string) {
+		if first.CompareAndSwap(false, true) {
+			close(held)
+			<-release // the first build of a new group waits for the test
+		}
+	})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	slow := th.dial("match=a_*")
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the slow group never started its build")
+	}
+
+	fast := th.dial("match=b_*")
+	fast.expect("hello")
+	fast.expect("snapshot")
+	require.Equal(t, map[string]float64{"b_y": 1}, fast.v.values)
+	for i := 2; i <= 4; i++ {
+		require.NoError(t, th.Publish(gauge("a_x", float64(i)), gauge("b_y", float64(i))))
+		seq := th.Tick(time.Second)
+		old.untilSeq(seq)
+		fast.untilSeq(seq)
+	}
+	resp, _ := get(t, th.srv.URL+"?match=b_*", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	close(release)
+	slow.expect("hello")
+	slow.expect("snapshot")
+	slow.untilSeq(th.Tick(time.Second))
+	require.Equal(t, map[string]float64{"a_x": 4}, slow.v.values)
+}
+
+// Past MaxGroups a connection that would make a new group gets 503 before
+// the upgrade, and such a subscribe gets too_many_groups and keeps its
+// subscription; both are counted in Stats.GroupsRefused. A filter of an
+// existing group is always served, and room frees as groups empty.
+func TestMaxGroupsRefusedAtConnectAndOnSubscribe(t *testing.T) {
+	th := newTestHub(t, Options{MaxGroups: 2})
+	require.NoError(t, th.Publish(gauge("a_x", 1), gauge("b_y", 1), gauge("c_z", 1)))
+	th.Tick(time.Second)
+	a := th.dial("match=a_*")
+	a.expect("hello")
+	a.expect("snapshot")
+	b := th.dial("match=b_*")
+	b.expect("hello")
+	b.expect("snapshot")
+
+	resp, err := th.dialErr("match=*,zq1", nil)
+	require.Error(t, err, "a third group")
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	require.EqualValues(t, 1, th.Stats().GroupsRefused)
+	require.EqualValues(t, 1, th.Stats().Rejected)
+	same := th.dial("match=a_x,zq2") // the set of group a: served
+	same.expect("hello")
+
+	a.send(map[string]any{"type": "subscribe", "patterns": []string{"c_*"}})
+	require.Equal(t, ErrCodeTooManyGroups, a.expect("error").Code)
+	require.EqualValues(t, 2, th.Stats().GroupsRefused)
+	require.NoError(t, th.Publish(gauge("a_x", 2), gauge("c_z", 2)))
+	a.untilSeq(th.Tick(time.Second))
+	require.Equal(t, map[string]float64{"a_x": 2}, a.v.values, "the old subscription stays")
+
+	require.NoError(t, b.c.Close(websocket.StatusNormalClosure, ""))
+	eventually(t, func() bool { return th.groupCount() == 1 }, "group b is gone")
+	a.send(map[string]any{"type": "subscribe", "patterns": []string{"c_*"}})
+	a.expect("snapshot")
+	require.Equal(t, map[string]float64{"a_x": 2, "c_z": 2}, a.v.values)
+}
+
+// bigState publishes n gauges with long names (about 60 bytes each in a
+// snapshot) and ticks.
+func (th *testHub) bigState(n int, v float64) uint64 {
+	ms := make([]Metric, n)
+	for i := range ms {
+		ms[i] = gauge(fmt.Sprintf("a_series_with_a_rather_long_name_for_its_size_%05d", i), v)
+	}
+	require.NoError(th.t, th.Publish(ms...))
+	return th.Tick(time.Second)
+}
+
+// A flood of snapshot requests, within MessageRate, is answered from the
+// snapshot the group already built (one build for every client of the
+// group) and limited by answer bytes: once a client's AnswerRate bucket is
+// spent, requests get rate_limited until the clock refills it.
+func TestSnapshotRequestFloodIsAnsweredFromTheGroupAndLimitedByBytes(t *testing.T) {
+	th := newTestHub(t, Options{MessageRate: 1000, AnswerRate: 64 << 10, History: -1, MaxClientErrors: 100})
+	th.bigState(5000, 1)
+	var builds buildCounter
+	th.setBuildHook(builds.hook)
+	a, b := th.dial("match=*"), th.dial("match=*,zq")
+	for _, c := range []*testConn{a, b} {
+		c.expect("hello")
+		c.expect("snapshot")
+	}
+	require.Equal(t, 1, builds.count("snapshot"), "one connect snapshot for both")
+	size := th.connectSnapshotSize()
+	require.Greater(t, size, 250_000)
+	// The bucket starts full (answerBurst) and may go into debt by one answer.
+	want := (answerBurst + size - 1) / size
+	answered := func(c *testConn) (n int) {
+		for range want + 3 {
+			c.send(map[string]string{"type": "snapshot"})
+			switch m := c.next(); m.Type {
+			case "snapshot":
+				require.Equal(t, reasonRequest, m.Reason)
+				n++
+			default:
+				require.Equal(t, ErrCodeRateLimited, m.Code, "message %s", m)
+			}
+		}
+		return n
+	}
+	require.Equal(t, want, answered(a))
+	require.Equal(t, want, answered(b))
+	require.Equal(t, 2, builds.count("snapshot"), "one request snapshot for both clients and all their requests")
+	require.GreaterOrEqual(t, th.Stats().ClientErrors, uint64(6))
+
+	th.clock.Advance(time.Duration(float64(time.Second) * float64(2*size) / float64(64<<10)))
+	a.send(map[string]string{"type": "snapshot"})
+	require.Equal(t, "snapshot", a.next().Type, "the bucket refills at AnswerRate")
 }

@@ -71,6 +71,10 @@ type hooks struct {
 	gather   time.Duration        // default Interval/4
 	tickDone func(seq uint64)     // called after each tick's fan-out
 	jitter   func() time.Duration // ping jitter; default random
+	// build, if set, is called with a groupTick's mu held before that
+	// group builds a hello, snapshot or history (messages.go): tests
+	// count builds and hold one to show nothing else waits for it.
+	build func(g *group, what string)
 }
 
 // NewHub validates opts and returns a running Hub: its collector loop starts
@@ -117,6 +121,7 @@ func newHub(opts Options, hk hooks) (*Hub, error) {
 	if h.coll.gatherWait <= 0 {
 		h.coll.gatherWait = o.Interval / 4
 	}
+	h.reg.onBuild = hk.build
 	h.loadHistoryFile()
 	h.runq.refresh()
 	h.ctx, h.cancel = context.WithCancel(context.Background())

@@ -113,9 +113,18 @@ func reasonIndex(reason string) int {
 func (gt *groupTick) snapshotLocked(reason string) msg {
 	i := reasonIndex(reason)
 	if gt.snaps[i].empty() {
+		gt.built("snapshot")
 		gt.snaps[i] = newMsg(0, func(b []byte) []byte { return appendSnapshot(b, gt.f, gt.g.lens, reason) })
 	}
 	return gt.snaps[i]
+}
+
+// built calls the test hook hooks.build, if set, before gt's group builds
+// what. gt.mu is held.
+func (gt *groupTick) built(what string) {
+	if b := gt.g.onBuild; b != nil {
+		b(gt.g, what)
+	}
 }
 
 // initial returns what a client that joins the group at gt's frame is sent
@@ -129,6 +138,7 @@ func (gt *groupTick) initial(h *Hub, reason string, withHello bool) []msg {
 	out := make([]msg, 0, 3)
 	if withHello {
 		if gt.hello.empty() {
+			gt.built("hello")
 			gt.hello = newMsg(0, func(b []byte) []byte { return appendHello(b, gt.f, gt.g.lens, h.helloInfo()) })
 		}
 		out = append(out, gt.hello)
@@ -136,6 +146,7 @@ func (gt *groupTick) initial(h *Hub, reason string, withHello bool) []msg {
 	out = append(out, gt.snapshotLocked(reason))
 	if hs := h.coll.hist; hs.n > 0 && gt.f.seq > 0 {
 		if gt.hist.empty() {
+			gt.built("history")
 			var ok bool
 			var b []byte
 			m := newMsg(0, func(dst []byte) []byte { b, ok = hs.appendHistory(dst, gt.f, gt.g.lens); return b })

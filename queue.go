@@ -19,15 +19,13 @@ type clientQueue struct {
 	started bool   // the first message (hello) has left
 }
 
-// maxQueued is the most messages a client may have queued; past it a
-// reply is dropped. A restart needs 3 (hello, snapshot, history).
-const maxQueued = 8
-
 func (q *clientQueue) len() int { return len(q.msgs) - q.head }
 
-// push appends m, or reports false when the queue is full.
-func (q *clientQueue) push(m msg) bool {
-	if q.len() >= maxQueued {
+// push appends m, or reports false when the queue already holds limit
+// messages (Options.QueueSize; a restart needs 3: hello, snapshot,
+// history, within minQueueSize).
+func (q *clientQueue) push(m msg, limit int) bool {
+	if q.len() >= limit {
 		return false
 	}
 	if q.head > 0 && len(q.msgs) == cap(q.msgs) {
@@ -67,11 +65,11 @@ func (q *clientQueue) restart(at uint64, ms []msg) int {
 	clear(q.msgs)
 	q.msgs, q.head, q.bytes = q.msgs[:0], 0, 0
 	if !hello.empty() && !isHello(ms) {
-		q.push(hello)
+		q.push(hello, minQueueSize)
 	}
 	n := 0
 	for _, m := range ms {
-		q.push(m)
+		q.push(m, minQueueSize)
 		n += len(m.frame)
 	}
 	q.sent, q.ready = at, true

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -212,4 +215,62 @@ func TestShutdownEndsSSEStreams(t *testing.T) {
 			break // the stream ended
 		}
 	}
+}
+
+// After a large event, 400 SSE streams hold no buffer its size. Each
+// stream is sent two events of about 390 KB (snapshot and delta) written
+// from the group's shared message; the Go heap and stacks of both ends
+// (server and these clients, one process) then grow by at most 128 KiB a
+// stream (a generous bound: 36 KB measured, 52 KB under -race), where a
+// stream that kept a buffer the size of its largest event would cost over
+// 390 KB. The server's own RSS per stream is measured by bench/cmd/hostile
+// (RELIABILITY.md, Isolation).
+func TestSSEStreamsReleaseBuffersAfterALargeEvent(t *testing.T) {
+	const streams = 400
+	th := newTestHub(t, Options{History: -1, PingInterval: -1})
+	th.bigState(2000, 1)
+	before := liveBytes()
+	addr := strings.TrimPrefix(th.srv.URL, "http://")
+	got := make([]atomic.Int64, streams)
+	for i := range streams {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close() })
+		_, err = fmt.Fprintf(conn, "GET /?match=* HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", addr)
+		require.NoError(t, err)
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := conn.Read(buf)
+				got[i].Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	eventually(t, func() bool { return th.Stats().Clients == streams }, "streams attached")
+	size := int64(th.connectSnapshotSize())
+	require.Greater(t, size, int64(300_000))
+	th.bigState(2000, 2) // every value changes: a delta as large as the snapshot
+	eventually(t, func() bool {
+		for i := range got {
+			if got[i].Load() < 2*size {
+				return false
+			}
+		}
+		return true
+	}, "every stream got the snapshot and the delta")
+	per := (liveBytes() - before) / streams
+	t.Logf("%d streams, events of %d bytes: %d bytes retained a stream (both ends)", streams, size, per)
+	require.Less(t, per, int64(128<<10))
+}
+
+// liveBytes is the Go heap in use and the goroutine stacks, after a GC.
+func liveBytes() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse + ms.StackInuse)
 }
