@@ -11,8 +11,8 @@ type connKey struct{}
 
 // ConnContext returns ctx carrying c, for the Hub's Server-Sent Events
 // streams to find their connection. Install it as the host's
-// http.Server.ConnContext (it keeps any other ConnContext's work if called
-// from it with that one's context):
+// http.Server.ConnContext (a host with a ConnContext of its own calls this
+// one from it, passing its context on):
 //
 //	srv := &http.Server{Handler: hub, ConnContext: pulse.ConnContext}
 //
