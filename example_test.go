@@ -1,10 +1,12 @@
 package pulse_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -310,4 +312,44 @@ func ExampleOptions_tiers() {
 	// 24h 1m0s 1440
 	// 7d 10m0s 1008
 	// pulse: invalid options: Tiers[0] "7d": Span 168h0m0s is not a positive multiple of Step 11m0s
+}
+
+// ConnContext on the host's http.Server: a slow Server-Sent Events client
+// on HTTP/1.x (Linux) is then held to about Options.MaxInFlight unsent
+// bytes and sent merged deltas, as a WebSocket client is.
+func ExampleConnContext() {
+	hub, err := pulse.NewHub(pulse.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/pulse", hub)
+
+	srv := &http.Server{Addr: ":8080", Handler: mux, ConnContext: pulse.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0") // a test's port; a host would call srv.ListenAndServe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodGet, "http://"+l.Addr().String()+"/pulse", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(resp.Header.Get("Content-Type"), "\n", first)
+	// Output:
+	// text/event-stream; charset=utf-8
+	// retry: 1000
 }

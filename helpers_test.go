@@ -84,6 +84,9 @@ func newTestHubAt(t testing.TB, opts Options, start time.Time, wrap ...func(net.
 	for _, w := range wrap {
 		th.srv.Listener = w(th.srv.Listener)
 	}
+	if _, ok := th.srv.Listener.(connContextListener); ok {
+		th.srv.Config.ConnContext = ConnContext
+	}
 	th.srv.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -33,3 +33,6 @@ func writeBufs(w *nbWriter, fd int) (int, error) {
 // limitUnsent does nothing here: only Linux is told to hold few unsent
 // bytes, elsewhere the socket's send buffer bounds them (see SECURITY.md).
 func (w *nbWriter) limitUnsent(int) {}
+
+// swapNotSentLowat does nothing here (see limitUnsent).
+func swapNotSentLowat(syscall.RawConn, int) (int, bool) { return 0, false }

@@ -45,7 +45,21 @@ const tcpNotSentLowat = 25
 // connection: a write past them is short, and the drainer waits until the
 // peer has taken them.
 func (w *nbWriter) limitUnsent(n int) {
-	_ = w.raw.Control(func(fd uintptr) {
-		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat, n)
+	swapNotSentLowat(w.raw, n)
+}
+
+// swapNotSentLowat sets the connection's TCP_NOTSENT_LOWAT to n and
+// returns the value it had (0: the sysctl net.ipv4.tcp_notsent_lowat), or
+// ok false when it could not be set. Past n unsent bytes, the kernel takes
+// no more writes and reports the socket not writable, so a blocking
+// net.Conn.Write waits in Go's poller until the peer takes bytes.
+func swapNotSentLowat(raw syscall.RawConn, n int) (prev int, ok bool) {
+	err := raw.Control(func(fd uintptr) {
+		p, gerr := syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat)
+		if gerr != nil {
+			return
+		}
+		prev, ok = p, syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat, n) == nil
 	})
+	return prev, ok && err == nil
 }

@@ -14,3 +14,6 @@ func nonblocking(net.Conn) *nbWriter { return nil }
 func (*nbWriter) write([][]byte, int) (int, error)     { return 0, nil }
 func (*nbWriter) writeSome([][]byte, int) (int, error) { return 0, nil }
 func (*nbWriter) limitUnsent(int)                      {}
+
+// limitConnUnsent does nothing here (see ConnContext).
+func limitConnUnsent(net.Conn, int) func() { return nil }

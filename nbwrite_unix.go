@@ -32,6 +32,21 @@ func rawConn(conn net.Conn) syscall.RawConn {
 	return raw
 }
 
+// limitConnUnsent tells the kernel to hold at most about n unsent bytes
+// for conn (Linux; see swapNotSentLowat) and returns the function that
+// restores the previous limit, or nil when there is no limit to set.
+func limitConnUnsent(conn net.Conn, n int) func() {
+	raw := rawConn(conn)
+	if raw == nil {
+		return nil
+	}
+	prev, ok := swapNotSentLowat(raw, n)
+	if !ok {
+		return nil
+	}
+	return func() { swapNotSentLowat(raw, prev) }
+}
+
 // nbWriter writes a list of buffers to one connection with write(2) calls
 // that never wait (write), or that wait for the socket to take something
 // (writeSome, for the drainer). Its callbacks are bound once, so a write

@@ -32,9 +32,10 @@ type Options struct {
 	// it sees updates less often (every 2nd, 4th... tick) instead of an
 	// ever older backlog. Bytes in flight within the peer's TCP window are
 	// not counted, so a fast client on a long link is not slowed. Applies
-	// on Linux; elsewhere the socket's send buffer bounds the unsent
-	// bytes, and so do Server-Sent Events streams everywhere (the Hub does
-	// not own their connection). Default 2 KiB.
+	// on Linux, and to Server-Sent Events streams over HTTP/1.x there when
+	// the host installs ConnContext (the Hub does not own their
+	// connection); elsewhere the socket's send buffer bounds the unsent
+	// bytes. Default 2 KiB.
 	MaxInFlight int
 
 	// MaxGroups is the most distinct groups of clients the Hub serves:

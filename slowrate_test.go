@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -176,16 +177,35 @@ func flakyTick(s *settable, i int) {
 // delta, through a 4 KB receive buffer: it is never disconnected, its view
 // is never far behind (stated in ticks, generously), every state it holds
 // is exactly the state a fast client held at that seq, and once the link
-// is free it converges. The same over WebSocket and SSE.
+// is free it converges. The same over WebSocket and SSE: an SSE stream is
+// bounded by a small server send buffer, or, with the kernel's own
+// (autotuned) one, by ConnContext.
 func TestFixedRateReaderSeesExactlyTheFastClientsState(t *testing.T) {
-	for _, transport := range []string{"websocket", "sse"} {
-		t.Run(transport, func(t *testing.T) { fixedRateReader(t, transport) })
+	for _, tc := range []struct {
+		name, transport string
+		wrap            func(net.Listener) net.Listener
+	}{
+		{"websocket", "websocket", smallSendBuffers},
+		{"sse", "sse", smallSendBuffers},
+		{"sse-conncontext", "sse", hookConnContext},
+	} {
+		t.Run(tc.name, func(t *testing.T) { fixedRateReader(t, tc.transport, tc.wrap) })
 	}
 }
 
-func fixedRateReader(t *testing.T, transport string) {
+// hookConnContext marks a test Hub's listener: its server gets
+// ConnContext (see newTestHubAt).
+func hookConnContext(l net.Listener) net.Listener { return connContextListener{l} }
+
+type connContextListener struct{ net.Listener }
+
+func fixedRateReader(t *testing.T, transport string, wrap func(net.Listener) net.Listener) {
 	const ticks, perTick, maxBehind = 120, 6 << 10, 20 // a delta is about 20 KB: a merged one every 4 ticks or so
-	th := newTestHub(t, Options{QueueSize: 4, PingInterval: -1}, smallSendBuffers)
+	var wraps []func(net.Listener) net.Listener
+	if wrap != nil {
+		wraps = append(wraps, wrap)
+	}
+	th := newTestHub(t, Options{QueueSize: 4, PingInterval: -1}, wraps...)
 	src, flaky := &settable{}, &settable{}
 	src.set(tickingState(0)...)
 	flaky.set(gauge("flaky", 0))
@@ -243,6 +263,11 @@ func fixedRateReader(t *testing.T, transport string) {
 	require.True(t, slices.ContainsFunc(got, func(a applied) bool { return a.state.stale["flaky"] }), "a state with the flaky series stale was compared")
 	require.Less(t, len(got), ticks/2, "the link carried fewer updates than ticks")
 	require.Zero(t, th.Stats().SlowDisconnects, "slow but alive: never disconnected")
+	bounded := uint64(0)
+	if _, ok := th.srv.Listener.(connContextListener); ok && runtime.GOOS == "linux" {
+		bounded = 1
+	}
+	require.Equal(t, bounded, th.Stats().SSEBounded, "SSE streams bounded by ConnContext")
 	t.Logf("%s: %d updates for %d ticks, %d merged, at most %d ticks behind", transport, len(got), ticks, merged, worst)
 }
 

@@ -14,9 +14,11 @@ import (
 // EventSource reconnects by itself). The handler's goroutine is the
 // writer; there is nothing to read. The stream follows the WebSocket's
 // rules: a client that falls behind gets one merged delta when it can take
-// one, and is closed only when it makes no progress for WriteTimeout. (A
-// stream's bytes in flight are bounded by the kernel's send buffer only:
-// the Hub does not own the connection; see SECURITY.md.)
+// one, and is closed only when it makes no progress for WriteTimeout. The
+// Hub does not own the connection: only with ConnContext installed does
+// the kernel hold few unsent bytes for an HTTP/1.x stream (a blocked write
+// keeps the stream's writer behind, and its next write is the merged delta
+// nextSSE asks for); otherwise the send buffer bounds them (SECURITY.md).
 
 // wantsEventStream reports whether r asks for Server-Sent Events.
 func wantsEventStream(r *http.Request) bool {
@@ -67,6 +69,9 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, sr streamRequest)
 	defer h.clientTasks.done()
 	defer h.detach(c)
 	setSSEHeaders(w, r)
+	if restore := h.boundSSE(r); restore != nil {
+		defer restore()
+	}
 	last := r.Header.Get("Last-Event-ID")
 	if sr.resume.epoch == "" && sr.v2 { // EventSource's own reconnect: id "epoch-seq"
 		if e, s, ok := strings.Cut(last, "-"); ok {

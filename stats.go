@@ -23,6 +23,7 @@ type hubStats struct {
 	series, degraded                   atomic.Int64
 	encodes                            atomic.Uint64 // delta encodes; tests check one per group per tick
 	compressions, resumes, wireBytes   atomic.Uint64
+	sseBounded                         atomic.Uint64 // SSE streams with a bounded send queue (conncontext.go)
 }
 
 // Stats is a point-in-time report of a Hub's activity. Counters count from
@@ -41,6 +42,7 @@ type Stats struct {
 	Ranges          uint64        // history ranges answered to WebSocket clients ({"type":"range"}; see Hub.History)
 	MergedDeltas    uint64        // merged deltas sent: one update covering several ticks, to a client whose link could not take every tick
 	Degraded        int           // clients now updated less often than every tick (their last update was a merged delta)
+	SSEBounded      uint64        // Server-Sent Events streams whose unsent bytes the kernel was told to hold to about MaxInFlight (ConnContext installed, HTTP/1.x, Linux)
 	Groups          int           // distinct groups of clients now (clients whose filters see the same series share one)
 	GroupsRefused   uint64        // connections and subscriptions refused past Options.MaxGroups
 	SlowDisconnects uint64        // clients closed for making no progress for WriteTimeout
@@ -81,6 +83,7 @@ func (h *Hub) Stats() Stats {
 		Ranges:          s.ranges.Load(),
 		MergedDeltas:    s.merged.Load(),
 		Degraded:        int(s.degraded.Load()),
+		SSEBounded:      s.sseBounded.Load(),
 		Groups:          groups,
 		GroupsRefused:   s.groupsRefused.Load(),
 		SlowDisconnects: s.slow.Load(),

@@ -192,10 +192,13 @@ func setup(hub *pulse.Hub) (*site, *http.ServeMux, error) {
 // deadline once the request has been read. A streaming handler of your own
 // must extend its deadline likewise, with http.ResponseController's
 // SetWriteDeadline; a middleware in front of the Hub must have Unwrap (see
-// the README).
+// the README). ConnContext lets the Hub hold a slow Server-Sent Events
+// client's unsent bytes to Options.MaxInFlight, as it does for WebSockets,
+// so it gets merged deltas instead of a backlog.
 func newServer(handler http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           handler,
+		ConnContext:       pulse.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
