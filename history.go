@@ -78,6 +78,11 @@ func (hs *history) record(f *frame) {
 	}
 	slot := int(f.seq % uint64(hs.slots))
 	hs.times[slot].Store(f.ts)
+	for _, t := range hs.tiers {
+		t.beginTick(f.ts)
+	}
+	// One pass over the points: each series' rings and buckets are
+	// written together.
 	for i := range f.points {
 		p := &f.points[i]
 		sh := p.hist
@@ -89,8 +94,13 @@ func (hs *history) record(f *frame) {
 				sh.r[slot].Store(nanBits)
 			}
 		}
+		for k, t := range hs.tiers {
+			sh.tiers[k].roll(t, p.value)
+		}
 	}
-	hs.recordTiers(f)
+	for _, t := range hs.tiers {
+		t.endTick(f.ts)
+	}
 	hs.newest.Store(f.seq)
 }
 

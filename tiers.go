@@ -34,6 +34,11 @@ type tier struct {
 	starts  []atomic.Int64 // bucket start (Unix ms) of each slot; -1 while being reset
 	ends    []atomic.Int64 // time of the bucket's last tick (Unix ms), for counter rates
 	current int64          // bucket index (ts/step) the collector writes; collector only
+
+	// The tick being recorded (beginTick): its bucket index and slot,
+	// computed once per tick rather than once per series; collector only.
+	tickBucket int64
+	tickSlot   int
 }
 
 // tierRing is one series' buckets in one tier, as float64 bits.
@@ -71,29 +76,34 @@ func newTierRings(ts []*tier, counter bool) []tierRing {
 }
 
 // beginTick marks the slot of ts's bucket as being reset when ts starts a
-// new bucket. Collector goroutine only; endTick publishes the start.
+// new bucket, and notes the tick's bucket for roll. Collector goroutine
+// only; endTick publishes the start.
 func (t *tier) beginTick(ts int64) {
 	b := ts / t.step
+	t.tickBucket, t.tickSlot = b, int(b%int64(t.n))
 	if b != t.current {
-		t.starts[int(b%int64(t.n))].Store(-1)
+		t.starts[t.tickSlot].Store(-1)
 	}
 }
 
 func (t *tier) endTick(ts int64) {
-	b := ts / t.step
-	t.ends[int(b%int64(t.n))].Store(ts)
+	b, slot := t.tickBucket, t.tickSlot
+	t.ends[slot].Store(ts)
 	if b != t.current {
 		t.current = b
-		t.starts[int(b%int64(t.n))].Store(b * t.step)
+		t.starts[slot].Store(b * t.step)
 	}
 }
 
-// roll adds value v at time ts to the series' bucket. Collector only.
-func (r *tierRing) roll(t *tier, ts int64, v float64) {
-	b := ts / t.step
-	slot := int(b % int64(t.n))
+// roll adds value v to the series' bucket of the tick t is recording
+// (beginTick). A word that keeps its value is not written again. Collector
+// only.
+func (r *tierRing) roll(t *tier, v float64) {
+	b, slot := t.tickBucket, t.tickSlot
 	bits := math.Float64bits(v)
-	r.last[slot].Store(bits)
+	if r.last[slot].Load() != bits {
+		r.last[slot].Store(bits)
+	}
 	if r.lo == nil {
 		r.cur = b
 		return
@@ -109,21 +119,5 @@ func (r *tierRing) roll(t *tier, ts int64, v float64) {
 	}
 	if v > math.Float64frombits(r.hi[slot].Load()) {
 		r.hi[slot].Store(bits)
-	}
-}
-
-// recordTiers rolls frame f's points into every tier.
-func (hs *history) recordTiers(f *frame) {
-	for _, t := range hs.tiers {
-		t.beginTick(f.ts)
-	}
-	for i := range f.points {
-		p := &f.points[i]
-		for k, t := range hs.tiers {
-			p.hist.tiers[k].roll(t, f.ts, p.value)
-		}
-	}
-	for _, t := range hs.tiers {
-		t.endTick(f.ts)
 	}
 }
