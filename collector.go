@@ -175,6 +175,9 @@ func stopTimer(t *time.Timer) {
 func (c *collector) apply(r sourceResult) {
 	s := r.s
 	s.inflight = false
+	// The next collection of s starts after this apply: it reuses the
+	// buffers of this one's keys.
+	s.keyBuf, s.keySpans = r.keys[:0], r.spans[:0]
 	if s.removed {
 		return // unregistered while it ran: its values must not come back
 	}
@@ -188,7 +191,9 @@ func (c *collector) apply(r sourceResult) {
 		return
 	}
 	now := c.h.now()
-	c.h.ended(&s.failLog, now, "pulse: source recovered", "source", s.name)
+	if s.failLog.on {
+		c.h.ended(&s.failLog, now, "pulse: source recovered", "source", s.name)
+	}
 	s.failures = 0
 	s.gen++
 	if s.keys == nil {
@@ -198,12 +203,22 @@ func (c *collector) apply(r sourceResult) {
 	if r.cut > 0 {
 		c.h.stats.seriesRefused.Add(uint64(r.cut))
 	}
+	kept := 0 // series of s.keys updated by this result
 	for i := range r.ms {
-		if r.keys[i] == "" {
+		key := r.key(i)
+		if len(key) == 0 {
 			continue // refused by prepare
 		}
 		m := &r.ms[i]
-		se, err := c.upsert(r.keys[i], m, s)
+		se := c.series[string(key)] // no allocation: the key is only made a string for a new series
+		var err error
+		if se == nil {
+			if se, err = c.create(string(key), m, s); err == nil {
+				s.keys[se.meta.key] = se
+			}
+		} else {
+			err = c.update(se, m, s)
+		}
 		if err != nil {
 			if bad == nil {
 				bad = err
@@ -211,20 +226,26 @@ func (c *collector) apply(r sourceResult) {
 			badN++
 			continue
 		}
+		if se.gen != s.gen {
+			kept++
+		}
 		se.gen = s.gen
 		se.value = m.Value
 		se.at = r.at
 		se.stale = false
-		s.keys[se.meta.key] = se
 	}
-	for k, se := range s.keys {
-		if se.gen != s.gen {
-			delete(s.keys, k)
-			c.removeSeries(se)
+	if kept < len(s.keys) {
+		for k, se := range s.keys {
+			if se.gen != s.gen {
+				delete(s.keys, k)
+				c.removeSeries(se)
+			}
 		}
 	}
 	if bad == nil {
-		c.h.ended(&s.badLog, now, "pulse: source returns no more refused metrics", "source", s.name)
+		if s.badLog.on {
+			c.h.ended(&s.badLog, now, "pulse: source returns no more refused metrics", "source", s.name)
+		}
 		return
 	}
 	c.h.stats.sourceErrors.Add(1)
@@ -234,30 +255,41 @@ func (c *collector) apply(r sourceResult) {
 // upsert finds or creates the series for m, owned by owner (nil for
 // Publish).
 func (c *collector) upsert(key string, m *Metric, owner *sourceEntry) (*series, error) {
-	se := c.series[key]
-	if se == nil {
-		if len(c.series) >= c.h.opts.MaxSeries {
-			c.h.stats.seriesRefused.Add(1)
-			return nil, fmt.Errorf("%w: %s refused, the hub holds %d", ErrTooManySeries, key, c.h.opts.MaxSeries)
-		}
-		c.lastID++
-		se = &series{meta: newSeriesMeta(key, c.names.ref(m.Name), c.lastID, m), owner: owner, metaNew: true}
-		c.series[key] = se
-		c.orderDirty = true
-		return se, nil
+	if se := c.series[key]; se != nil {
+		return se, c.update(se, m, owner)
 	}
+	return c.create(key, m, owner)
+}
+
+// create makes the series key for m, owned by owner, unless the Hub holds
+// MaxSeries already.
+func (c *collector) create(key string, m *Metric, owner *sourceEntry) (*series, error) {
+	if len(c.series) >= c.h.opts.MaxSeries {
+		c.h.stats.seriesRefused.Add(1)
+		return nil, fmt.Errorf("%w: %s refused, the hub holds %d", ErrTooManySeries, key, c.h.opts.MaxSeries)
+	}
+	c.lastID++
+	se := &series{meta: newSeriesMeta(key, c.names.ref(m.Name), c.lastID, m), owner: owner, metaNew: true}
+	c.series[key] = se
+	c.orderDirty = true
+	return se, nil
+}
+
+// update checks that se, found under m's key, belongs to owner, and takes
+// m's description if it changed.
+func (c *collector) update(se *series, m *Metric, owner *sourceEntry) error {
 	if se.owner != owner {
-		return nil, fmt.Errorf("%w: %s belongs to %s", ErrSeriesConflict, key, ownerName(se.owner))
+		return fmt.Errorf("%w: %s belongs to %s", ErrSeriesConflict, se.meta.key, ownerName(se.owner))
 	}
 	if !se.meta.sameDesc(m) {
 		if se.meta.kind != m.Kind {
 			se.hasRate, se.hasPrev, se.rate = false, false, 0
 			se.hist = nil // a new kind starts a new history
 		}
-		se.meta = newSeriesMeta(key, se.meta.nameID, se.meta.id, m)
+		se.meta = newSeriesMeta(se.meta.key, se.meta.nameID, se.meta.id, m)
 		se.metaNew = true
 	}
-	return se, nil
+	return nil
 }
 
 func ownerName(s *sourceEntry) string {

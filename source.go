@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -93,36 +93,50 @@ const (
 // Validate reports whether m has a valid name, labels and kind. The error
 // wraps [ErrInvalidMetric] and names the offending part.
 func (m *Metric) Validate() error {
+	_, err := m.validate(nil, false)
+	return err
+}
+
+// labelPair is one label of a metric, for building its key.
+type labelPair struct{ name, value string }
+
+// validate checks m as Validate does. With collect, it also appends m's
+// labels to pairs (unsorted), so that the key can be built from them
+// without going over the map again (appendKey).
+func (m *Metric) validate(pairs []labelPair, collect bool) ([]labelPair, error) {
 	if err := validName(m.Name); err != nil {
-		return err
+		return pairs, err
 	}
 	if m.Kind > KindCounter {
-		return fmt.Errorf("%w: %s: unknown kind %d", ErrInvalidMetric, m.Name, m.Kind)
+		return pairs, fmt.Errorf("%w: %s: unknown kind %d", ErrInvalidMetric, m.Name, m.Kind)
 	}
 	if m.Kind == KindCounter && m.Value < 0 {
-		return fmt.Errorf("%w: %s: counter value %v is negative (a counter counts up from zero)", ErrInvalidMetric, m.Name, m.Value)
+		return pairs, fmt.Errorf("%w: %s: counter value %v is negative (a counter counts up from zero)", ErrInvalidMetric, m.Name, m.Value)
 	}
 	if len(m.Labels) > maxLabels {
-		return fmt.Errorf("%w: %s: %d labels, at most %d", ErrInvalidMetric, m.Name, len(m.Labels), maxLabels)
+		return pairs, fmt.Errorf("%w: %s: %d labels, at most %d", ErrInvalidMetric, m.Name, len(m.Labels), maxLabels)
 	}
 	for k, v := range m.Labels {
 		if err := validLabelName(k); err != nil {
-			return fmt.Errorf("%w: %s", err, m.Name)
+			return pairs, fmt.Errorf("%w: %s", err, m.Name)
 		}
 		if len(v) > maxLabelValueLen {
-			return fmt.Errorf("%w: %s: label %s value longer than %d bytes", ErrInvalidMetric, m.Name, k, maxLabelValueLen)
+			return pairs, fmt.Errorf("%w: %s: label %s value longer than %d bytes", ErrInvalidMetric, m.Name, k, maxLabelValueLen)
 		}
 		if !utf8.ValidString(v) {
-			return fmt.Errorf("%w: %s: label %s value is not valid UTF-8", ErrInvalidMetric, m.Name, k)
+			return pairs, fmt.Errorf("%w: %s: label %s value is not valid UTF-8", ErrInvalidMetric, m.Name, k)
+		}
+		if collect {
+			pairs = append(pairs, labelPair{k, v})
 		}
 	}
 	if len(m.Unit) > maxUnitLen || !utf8.ValidString(m.Unit) {
-		return fmt.Errorf("%w: %s: unit must be valid UTF-8 of at most %d bytes", ErrInvalidMetric, m.Name, maxUnitLen)
+		return pairs, fmt.Errorf("%w: %s: unit must be valid UTF-8 of at most %d bytes", ErrInvalidMetric, m.Name, maxUnitLen)
 	}
 	if len(m.Help) > maxHelpLen || !utf8.ValidString(m.Help) {
-		return fmt.Errorf("%w: %s: help must be valid UTF-8 of at most %d bytes", ErrInvalidMetric, m.Name, maxHelpLen)
+		return pairs, fmt.Errorf("%w: %s: help must be valid UTF-8 of at most %d bytes", ErrInvalidMetric, m.Name, maxHelpLen)
 	}
-	return nil
+	return pairs, nil
 }
 
 func validName(name string) error {
@@ -166,40 +180,45 @@ func (m *Metric) Key() string {
 	if len(m.Labels) == 0 {
 		return m.Name
 	}
-	names := make([]string, 0, len(m.Labels))
-	n := len(m.Name) + 2
+	var pa [8]labelPair
+	pairs := pa[:0]
 	for k, v := range m.Labels {
-		names = append(names, k)
-		n += len(k) + len(v) + 4
+		pairs = append(pairs, labelPair{k, v})
 	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(m.Name)
-	b.WriteByte('{')
-	for i, k := range names {
+	var buf [256]byte
+	return string(appendKey(buf[:0], m.Name, pairs))
+}
+
+// appendKey appends the series key of the metric name with labels pairs
+// (sorted here, in place), as Key returns it.
+func appendKey(b []byte, name string, pairs []labelPair) []byte {
+	b = append(b, name...)
+	if len(pairs) == 0 {
+		return b
+	}
+	slices.SortFunc(pairs, func(x, y labelPair) int { return strings.Compare(x.name, y.name) })
+	b = append(b, '{')
+	for i, p := range pairs {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(k)
-		b.WriteString(`="`)
-		v := m.Labels[k]
-		for j := 0; j < len(v); j++ {
-			switch v[j] {
+		b = append(b, p.name...)
+		b = append(b, `="`...)
+		for j := 0; j < len(p.value); j++ {
+			switch c := p.value[j]; c {
 			case '\\':
-				b.WriteString(`\\`)
+				b = append(b, `\\`...)
 			case '"':
-				b.WriteString(`\"`)
+				b = append(b, `\"`...)
 			case '\n':
-				b.WriteString(`\n`)
+				b = append(b, `\n`...)
 			default:
-				b.WriteByte(v[j])
+				b = append(b, c)
 			}
 		}
-		b.WriteByte('"')
+		b = append(b, '"')
 	}
-	b.WriteByte('}')
-	return b.String()
+	return append(b, '}')
 }
 
 // MetricOption sets an optional part of the metric described by NewCounter,

@@ -37,6 +37,12 @@ type sourceEntry struct {
 	keys       map[string]*series
 	failLog    condLog // the source is failing
 	badLog     condLog // the source returns metrics that are refused
+
+	// The buffers of the last result's keys, handed back by apply for the
+	// next collection's prepare (which cannot start before apply ends).
+	keyBuf   []byte
+	keySpans []keySpan
+	pairs    []labelPair
 }
 
 // sourceSet is the registry of sources; it owns its lock.
@@ -105,14 +111,15 @@ func (ss *sourceSet) close() {
 // sourceResult is what a finished collection hands back to the collector,
 // checked by prepare.
 type sourceResult struct {
-	s    *sourceEntry
-	ms   []Metric
-	keys []string // ms[i].Key(), or "" where ms[i] is refused
-	err  error
-	bad  error // the first refused metric
-	badN int   // metrics refused: invalid, or past MaxSeries
-	cut  int   // of which past MaxSeries
-	at   int64 // Hub.since() when the collection ended
+	s     *sourceEntry
+	ms    []Metric
+	keys  []byte    // the keys of ms, one after the other
+	spans []keySpan // ms[i]'s key is keys[spans[i].start:spans[i].end], empty where ms[i] is refused
+	err   error
+	bad   error // the first refused metric
+	badN  int   // metrics refused: invalid, or past MaxSeries
+	cut   int   // of which past MaxSeries
+	at    int64 // Hub.since() when the collection ended
 }
 
 // prepare checks a collection's metrics before the collector merges them,
@@ -131,19 +138,34 @@ func (r *sourceResult) prepare(maxSeries int) {
 		r.bad = fmt.Errorf("%w: %s returned %d metrics, the hub holds at most %d", ErrTooManySeries, r.s.name, n, maxSeries)
 		r.ms = r.ms[:maxSeries]
 	}
-	r.keys = make([]string, len(r.ms))
+	// One pass per metric: validate collects the labels, appendKey sorts
+	// them and writes the key into the source's reused buffer, so keying
+	// allocates nothing once the buffers have grown.
+	kb, spans, pairs := r.s.keyBuf[:0], r.s.keySpans[:0], r.s.pairs[:0]
 	for i := range r.ms {
 		m := &r.ms[i]
-		if err := m.Validate(); err != nil {
+		var err error
+		if pairs, err = m.validate(pairs[:0], true); err != nil {
 			if r.bad == nil {
 				r.bad = err
 			}
 			r.badN++
+			spans = append(spans, keySpan{})
 			continue
 		}
-		r.keys[i] = m.Key()
+		start := len(kb)
+		kb = appendKey(kb, m.Name, pairs)
+		spans = append(spans, keySpan{start, len(kb)})
 	}
+	clear(pairs[:cap(pairs)]) // keep no label strings alive
+	r.keys, r.spans, r.s.pairs = kb, spans, pairs[:0]
 }
+
+// keySpan is where one metric's key is in sourceResult.keys.
+type keySpan struct{ start, end int }
+
+// key returns ms[i]'s key, empty when ms[i] was refused.
+func (r *sourceResult) key(i int) []byte { return r.keys[r.spans[i].start:r.spans[i].end] }
 
 // resultBox is where workers post finished collections for the collector.
 type resultBox struct {
