@@ -144,11 +144,27 @@ type groupTick struct {
 	f     *frame
 	delta msg // the delta from the previous tick; empty for a group made after that
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// The messages built on demand, made by lock: most ticks of a group
+	// build none, so the tick's state stays small (72 bytes); guarded by mu.
+	*groupBuilt
+}
+
+// groupBuilt is what a groupTick builds on demand.
+type groupBuilt struct {
 	hello  msg
 	hist   msg
 	snaps  [4]msg // by reason (reasonIndex)
 	merged []mergedMsg
+}
+
+// lock takes gt.mu, making the room for the messages built on demand if
+// need be.
+func (gt *groupTick) lock() {
+	gt.mu.Lock()
+	if gt.groupBuilt == nil {
+		gt.groupBuilt = &groupBuilt{}
+	}
 }
 
 // mergedMsg is a merged delta from seq from.
@@ -229,13 +245,13 @@ func (r *registry) settle(fu *filterUse) *filterUse {
 // groupFor returns the group of fu's names, making it if need be; it
 // returns nil when that would pass maxGroups and limit is set. r.mu is held.
 func (r *registry) groupFor(fu *filterUse, v2 bool, cur *frame, limit bool) *group {
-	key := groupKey(fu.key, v2)
-	if g := r.groups[key]; g != nil {
+	if g := r.lookupGroup(fu.key, v2); g != nil {
 		return g
 	}
 	if limit && r.maxGroups > 0 && len(r.groups) >= r.maxGroups {
 		return nil
 	}
+	key := groupKey(fu.key, v2)
 	g := &group{key: key, setKey: fu.key, lens: lens{sees: slices.Clone(fu.sees), v2: v2}, onBuild: r.onBuild}
 	g.cur.Store(newGroupTick(g, cur, msg{}))
 	r.groups[key] = g
@@ -245,10 +261,23 @@ func (r *registry) groupFor(fu *filterUse, v2 bool, cur *frame, limit bool) *gro
 // groupKey is the key of the group of the clients of protocol version v2
 // (or 1) that see the name set of key setKey.
 func groupKey(setKey string, v2 bool) string {
+	return string(appendGroupKey(nil, setKey, v2))
+}
+
+func appendGroupKey(b []byte, setKey string, v2 bool) []byte {
+	v := byte('1')
 	if v2 {
-		return "2" + setKey
+		v = '2'
 	}
-	return "1" + setKey
+	return append(append(b, v), setKey...)
+}
+
+// lookupGroup returns the group groupKey(setKey, v2) names, if any, without
+// making its key (a string per lookup, per client moved when names come
+// or go). r.mu is held.
+func (r *registry) lookupGroup(setKey string, v2 bool) *group {
+	var room [64]byte
+	return r.groups[string(appendGroupKey(room[:0], setKey, v2))]
 }
 
 // groupOf returns the group of the protocol v1 clients that use filter f,
@@ -257,7 +286,7 @@ func (r *registry) groupOf(f *filter) *group {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if fu := r.filters[f.key]; fu != nil {
-		return r.groups[groupKey(fu.key, false)]
+		return r.lookupGroup(fu.key, false)
 	}
 	return nil
 }
@@ -267,7 +296,7 @@ func (r *registry) groupOf(f *filter) *group {
 func (r *registry) admits(fu *filterUse, v2 bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.maxGroups <= 0 || len(r.groups) < r.maxGroups || r.groups[groupKey(fu.key, v2)] != nil
+	return r.maxGroups <= 0 || len(r.groups) < r.maxGroups || r.lookupGroup(fu.key, v2) != nil
 }
 
 // addUse takes a reference on fu. r.mu is held.

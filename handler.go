@@ -216,7 +216,7 @@ func (h *Hub) serveSnapshot(w http.ResponseWriter, r *http.Request, flt *filter)
 	var b []byte
 	if g := h.reg.groupOf(flt); g != nil {
 		gt := g.cur.Load()
-		gt.mu.Lock()
+		gt.lock()
 		b = gt.snapshotLocked(reasonConnect).payload()
 		gt.mu.Unlock()
 	} else {

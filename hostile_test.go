@@ -288,7 +288,7 @@ func (th *testHub) connectSnapshotSize() int {
 	g := th.clientGroup()
 	th.reg.mu.Unlock()
 	gt := g.cur.Load()
-	gt.mu.Lock() // a groupTick's mu is taken alone
+	gt.lock() // a groupTick's mu is taken alone
 	defer gt.mu.Unlock()
 	return len(gt.snaps[0].payload())
 }

@@ -133,7 +133,7 @@ func (gt *groupTick) built(what string) {
 // is built once per group and frame, by the first client that needs it, on
 // that client's goroutine.
 func (gt *groupTick) initial(h *Hub, reason string, withHello bool) []msg {
-	gt.mu.Lock()
+	gt.lock()
 	defer gt.mu.Unlock()
 	out := make([]msg, 0, 3)
 	if withHello {
@@ -187,7 +187,7 @@ func (gt *groupTick) stream(from uint64) (msg, streamKind) {
 		return gt.delta, streamDelta
 	}
 	f := gt.f
-	gt.mu.Lock()
+	gt.lock()
 	defer gt.mu.Unlock()
 	if !f.gone.covers(from) {
 		return gt.snapshotLocked(reasonResync), streamResync
