@@ -128,16 +128,17 @@ func isStale(p *point) bool { return p.stale }
 // through sees.
 func appendDelta(b []byte, f *frame, l lens) []byte {
 	b = appendHeader(b, "delta", f)
-	if len(f.added) > 0 {
-		b = appendCatalogue(b, f, l, indices(f.added))
+	rare := f.rare()
+	if len(rare.added) > 0 {
+		b = appendCatalogue(b, f, l, (*indices)(&rare.added))
 	}
 	if len(f.changed) > 0 {
-		b = appendValues(b, f, l, indices(f.changed), nil)
+		b = appendValues(b, f, l, (*indices)(&f.changed), nil)
 	}
-	if len(f.stale) > 0 {
-		b = appendKeys(b, `,"stale":[`, f, l, indices(f.stale), nil)
+	if len(rare.stale) > 0 {
+		b = appendKeys(b, `,"stale":[`, f, l, (*indices)(&rare.stale), nil)
 	}
-	b = appendRemoved(b, l, f.removed, nil)
+	b = appendRemoved(b, l, rare.removed, nil)
 	return append(b, '}')
 }
 
@@ -215,16 +216,17 @@ func (allPoints) next(f *frame, i int) (*point, int) {
 }
 func (allPoints) full() bool { return true }
 
-// indices selects the points at the given indices.
+// indices selects the points at the given indices. It is used by pointer:
+// a pointer in an interface costs no allocation, a slice does.
 type indices []int32
 
-func (ix indices) next(f *frame, i int) (*point, int) {
-	if i < len(ix) {
-		return &f.points[ix[i]], i + 1
+func (ix *indices) next(f *frame, i int) (*point, int) {
+	if i < len(*ix) {
+		return &f.points[(*ix)[i]], i + 1
 	}
 	return nil, i
 }
-func (indices) full() bool { return false }
+func (*indices) full() bool { return false }
 
 // since selects the points that changed after seq, or (listed) whose
 // catalogue entry is new after seq.

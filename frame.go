@@ -87,14 +87,31 @@ type point struct {
 // frame is the result of one tick.
 type frame struct {
 	seq     uint64
-	ts      int64   // server time, Unix milliseconds
-	points  []point // every series, sorted by key
-	changed []int32 // indices of points whose value, rate or freshness changed, or that are new
+	ts      int64      // server time, Unix milliseconds
+	points  []point    // every series, sorted by key
+	changed []int32    // indices of points whose value, rate or freshness changed, or that are new
+	gone    removals   // series removed in recent ticks, for merged deltas
+	names   *names     // the metric names in use, by id
+	extra   *frameRare // nil when no series was added, went stale or was removed: most ticks
+}
+
+// frameRare is what changed in a frame besides values, kept aside so that
+// a frame stays small (112 bytes) on the ticks where only values change.
+type frameRare struct {
 	added   []int32 // indices of points with a new or changed catalogue entry
 	stale   []int32 // indices of points that became stale this tick
 	removed []*seriesMeta
-	gone    removals // series removed in recent ticks, for merged deltas
-	names   *names   // the metric names in use, by id
+}
+
+var noRare frameRare
+
+// rare returns what changed in f besides values (empty lists on most
+// ticks); it must not be modified.
+func (f *frame) rare() *frameRare {
+	if f.extra != nil {
+		return f.extra
+	}
+	return &noRare
 }
 
 // names is an immutable table of the metric names in use: filters are
@@ -199,6 +216,10 @@ func (r *removals) after(s uint64) []removal {
 func (c *collector) buildFrame(now time.Time, prev *frame) *frame {
 	c.sortSeries()
 	f := &frame{seq: prev.seq + 1, ts: now.UnixMilli(), points: make([]point, len(c.order))}
+	if n := len(prev.changed); n > 0 {
+		f.changed = make([]int32, 0, n) // about as many as last tick: one allocation
+	}
+	var added, stale []int32
 	for i, se := range c.order {
 		if se.meta.kind == KindCounter && se.at != se.rateAt {
 			updateRate(se)
@@ -212,10 +233,10 @@ func (c *collector) buildFrame(now time.Time, prev *frame) *frame {
 		case !se.emitted || se.metaNew:
 			p.changed, p.listed = f.seq, f.seq
 			f.changed = append(f.changed, int32(i))
-			f.added = append(f.added, int32(i))
+			added = append(added, int32(i))
 		case p.stale && !se.sent.stale:
 			p.changed = f.seq
-			f.stale = append(f.stale, int32(i))
+			stale = append(stale, int32(i))
 		case !p.stale && (se.sent.stale || valueChanged(&p, &se.sent)):
 			p.changed = f.seq
 			f.changed = append(f.changed, int32(i))
@@ -223,7 +244,9 @@ func (c *collector) buildFrame(now time.Time, prev *frame) *frame {
 		f.points[i] = p
 		se.sent, se.emitted, se.metaNew = p, true, false
 	}
-	f.removed = c.takeRemoved(f.seq)
+	if removed := c.takeRemoved(f.seq); len(added)+len(stale)+len(removed) > 0 {
+		f.extra = &frameRare{added: added, stale: stale, removed: removed}
+	}
 	f.gone = c.gone
 	f.names = c.names.snapshot()
 	return f
