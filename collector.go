@@ -98,7 +98,7 @@ func (c *collector) collect(srcs []*sourceEntry) []sourceResult {
 		}
 		s.nextTick = c.tick + s.every
 		if s.inline {
-			ms, err := s.src.Collect(c.h.ctx)
+			ms, err := c.readInline(s)
 			r := sourceResult{s: s, ms: ms, err: err, at: c.h.since()}
 			r.prepare(c.h.opts.MaxSeries)
 			c.out = append(c.out, r)
@@ -108,6 +108,19 @@ func (c *collector) collect(srcs []*sourceEntry) []sourceResult {
 		pending++
 	}
 	return c.await(pending)
+}
+
+// readInline reads an inline source (a Counter or a Gauge) into its own
+// buffer, reused every tick: its result is applied in the same tick and
+// kept by nothing after that.
+func (c *collector) readInline(s *sourceEntry) ([]Metric, error) {
+	v, ok := s.src.(interface{ appendMetric([]Metric) []Metric })
+	if !ok {
+		return s.src.Collect(c.h.ctx)
+	}
+	clear(s.inlineBuf)
+	s.inlineBuf = v.appendMetric(s.inlineBuf[:0])
+	return s.inlineBuf, nil
 }
 
 // checkHung counts a source still running past its timeout (its Collect

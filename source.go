@@ -301,9 +301,15 @@ func (c *Counter) Value() float64 { return c.v.load() }
 
 // Collect reports the counter's current value.
 func (c *Counter) Collect(context.Context) ([]Metric, error) {
+	return c.appendMetric(nil), nil
+}
+
+// appendMetric appends the counter's current value to ms: the collector
+// reads it so, into a buffer of its own.
+func (c *Counter) appendMetric(ms []Metric) []Metric {
 	m := c.desc
 	m.Value = c.v.load()
-	return []Metric{m}, nil
+	return append(ms, m)
 }
 
 func (c *Counter) describe() []Metric { return []Metric{c.desc} }
@@ -340,9 +346,15 @@ func (g *Gauge) Value() float64 { return g.v.load() }
 
 // Collect reports the gauge's current value.
 func (g *Gauge) Collect(context.Context) ([]Metric, error) {
+	return g.appendMetric(nil), nil
+}
+
+// appendMetric appends the gauge's current value to ms: the collector
+// reads it so, into a buffer of its own.
+func (g *Gauge) appendMetric(ms []Metric) []Metric {
 	m := g.desc
 	m.Value = g.v.load()
-	return []Metric{m}, nil
+	return append(ms, m)
 }
 
 func (g *Gauge) describe() []Metric { return []Metric{g.desc} }

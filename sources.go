@@ -43,6 +43,8 @@ type sourceEntry struct {
 	keyBuf   []byte
 	keySpans []keySpan
 	pairs    []labelPair
+
+	inlineBuf []Metric // an inline source's values, read by readInline
 }
 
 // sourceSet is the registry of sources; it owns its lock.
