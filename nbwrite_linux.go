@@ -10,6 +10,9 @@ import (
 // writeBufs writes w.bufs (less w.off) with one writev(2).
 func writeBufs(w *nbWriter, fd int) (int, error) {
 	const maxIOV = 64
+	if w.iov == nil {
+		w.iov = w.iovRoom[:0]
+	}
 	w.iov = w.iov[:0]
 	for i, b := range w.bufs {
 		if i == maxIOV {

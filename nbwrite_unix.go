@@ -61,6 +61,10 @@ type nbWriter struct {
 	err  error
 	wait bool            // writeSome: wait until something is written
 	iov  []syscall.Iovec // writev's, reused
+
+	// iovRoom is iov's first room: the few buffers of most writes (a
+	// delta; hello, snapshot and history) take no allocation of their own.
+	iovRoom [4]syscall.Iovec
 }
 
 // write writes as much of bufs (less off bytes of bufs[0]) as the socket
