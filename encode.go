@@ -238,7 +238,7 @@ type since struct {
 func (s since) next(f *frame, i int) (*point, int) {
 	for ; i < len(f.points); i++ {
 		p := &f.points[i]
-		if !s.listed && p.changed > s.seq || s.listed && p.listed > s.seq {
+		if !s.listed && p.changed > s.seq || s.listed && p.meta.listed > s.seq {
 			return p, i + 1
 		}
 	}

@@ -16,8 +16,10 @@ import (
 // writers of merged deltas).
 
 // seriesMeta is the immutable description of one series. A change of kind,
-// unit or help makes a new seriesMeta.
+// unit or help makes a new seriesMeta. (listed is written once, by the
+// collector, before the first frame that holds the entry is published.)
 type seriesMeta struct {
+	listed uint64 // seq of the first frame with this entry: when the catalogue entry was new
 	key    string
 	name   string
 	nameID int32  // the name's id in the Hub's name table (see names)
@@ -80,7 +82,6 @@ type point struct {
 	hasRate bool
 	stale   bool
 	changed uint64      // seq of the last tick that changed its value, rate or freshness
-	listed  uint64      // seq of the tick its catalogue entry was last new
 	hist    *seriesHist // nil when history is off
 }
 
@@ -228,10 +229,10 @@ func (c *collector) buildFrame(now time.Time, prev *frame) *frame {
 			se.hist = c.hist.newSeries(se.meta.key, f.seq, f.ts, se.meta.kind == KindCounter)
 		}
 		p := point{meta: se.meta, value: se.value, rate: se.rate, hasRate: se.hasRate, stale: se.stale,
-			changed: se.sent.changed, listed: se.sent.listed, hist: se.hist}
+			changed: se.sent.changed, hist: se.hist}
 		switch {
 		case !se.emitted || se.metaNew:
-			p.changed, p.listed = f.seq, f.seq
+			p.changed, se.meta.listed = f.seq, f.seq
 			f.changed = append(f.changed, int32(i))
 			added = append(added, int32(i))
 		case p.stale && !se.sent.stale:
