@@ -47,6 +47,11 @@ type tierRing struct {
 	last []atomic.Uint64 // last value of each bucket
 	lo   []atomic.Uint64 // min; nil for counters
 	hi   []atomic.Uint64 // max; nil for counters
+
+	// Bucket cur's words as last written, which roll compares against
+	// instead of loading the shared words; collector only.
+	curLast      uint64
+	curLo, curHi float64
 }
 
 // newTiers builds the tiers of cfg (validated by withDefaults).
@@ -101,23 +106,42 @@ func (t *tier) endTick(ts int64) {
 func (r *tierRing) roll(t *tier, v float64) {
 	b, slot := t.tickBucket, t.tickSlot
 	bits := math.Float64bits(v)
-	if r.last[slot].Load() != bits {
+	if r.cur != b {
+		r.cur, r.curLast, r.curLo, r.curHi = b, bits, v, v
+		r.last[slot].Store(bits)
+		if r.lo != nil {
+			r.lo[slot].Store(bits)
+			r.hi[slot].Store(bits)
+		}
+		return
+	}
+	if bits != r.curLast {
+		r.curLast = bits
 		r.last[slot].Store(bits)
 	}
 	if r.lo == nil {
-		r.cur = b
 		return
 	}
-	if r.cur != b {
-		r.cur = b
+	if v < r.curLo {
+		r.curLo = v
 		r.lo[slot].Store(bits)
+	}
+	if v > r.curHi {
+		r.curHi = v
 		r.hi[slot].Store(bits)
+	}
+}
+
+// resume takes bucket cur's words from the shared ones, after they were
+// restored from a file (adopt).
+func (r *tierRing) resume(t *tier) {
+	if r.cur < 0 {
 		return
 	}
-	if v < math.Float64frombits(r.lo[slot].Load()) {
-		r.lo[slot].Store(bits)
-	}
-	if v > math.Float64frombits(r.hi[slot].Load()) {
-		r.hi[slot].Store(bits)
+	slot := int(r.cur % int64(t.n))
+	r.curLast = r.last[slot].Load()
+	if r.lo != nil {
+		r.curLo = math.Float64frombits(r.lo[slot].Load())
+		r.curHi = math.Float64frombits(r.hi[slot].Load())
 	}
 }

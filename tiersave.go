@@ -154,6 +154,7 @@ func (hs *history) adopt(key string, sh *seriesHist, counter bool) {
 				}
 			}
 		}
+		r.resume(t)
 	}
 }
 
