@@ -26,7 +26,7 @@ import (
 // the target's instance and job labels.
 func TestServeScrape(t *testing.T) {
 	app := newAppTarget(t)
-	s := startServe(t, "-scrape", app.url(), "-job", "shop")
+	s := startServe(t, "-scrape", app.url(), "-job", "shop", "-scrape-timeout", scrapeTimeout)
 	sub := dialServe(t, s.ws(), nil)
 
 	// What the adapter makes of the registry, relabelled as a scrape is.
@@ -86,12 +86,17 @@ func TestServeScrape(t *testing.T) {
 	require.Equal(t, float64(len(want)), n.Value)
 }
 
+// scrapeTimeout bounds a scrape in the tests that count the log's lines:
+// the default (the 20 ms interval) can be exceeded by a loopback scrape on
+// a loaded CI machine, and that failure would be logged as well.
+const scrapeTimeout = "10s"
+
 // A target that fails has its series marked stale, says so in the log and
 // in pulse_scrape_up and pulse_scrape_errors_total, and recovers when it
 // answers again.
 func TestServeTargetFailsAndRecovers(t *testing.T) {
 	app := newAppTarget(t)
-	s := startServe(t, "-scrape", app.url())
+	s := startServe(t, "-scrape", app.url(), "-scrape-timeout", scrapeTimeout)
 	sub := dialServe(t, s.ws(), nil)
 	users := `active_users{instance="` + app.instance() + `",job="app"}`
 	health := `{instance="` + app.instance() + `",job="app"}`
