@@ -171,7 +171,7 @@ type wireMsg struct {
 	Rates      map[string]any   `json:"rates"`
 	Stale      []string         `json:"stale"`
 	Removed    []string         `json:"removed"`
-	Times      []int64          `json:"times"`
+	Times      histTimes        `json:"times"`
 	Hist       map[string][]any `json:"-"`
 	Code       string           `json:"code"`
 	Message    string           `json:"message"`

@@ -105,7 +105,7 @@ func (hs *history) record(f *frame) {
 }
 
 // appendHistory encodes the stored points of the series l sees,
-// up to and including frame f:
+// up to and including frame f, for protocol v1 (appendHistory2 is v2's):
 //
 //	{"type":"history","seq":S,"ts":T,"times":[t...],"values":{key:[v|null...]},"rates":{key:[r|null...]}}
 //
@@ -114,6 +114,9 @@ func (hs *history) record(f *frame) {
 // had no rate). It reports false when ticks overwrote slots it read: the
 // message is then wrong and must be built again from a newer frame.
 func (hs *history) appendHistory(b []byte, f *frame, l lens) ([]byte, bool) {
+	if l.v2 {
+		return hs.appendHistory2(b, f, l)
+	}
 	count := min(uint64(hs.n), f.seq)
 	first := f.seq - count + 1
 	b = appendHeader(b, "history", f)

@@ -37,7 +37,7 @@ type v2Msg struct {
 	Rates      map[string]any     `json:"rates"`
 	Stale      []uint32           `json:"stale"`
 	Removed    []uint32           `json:"removed"`
-	Times      []int64            `json:"times"`
+	Times      histTimes          `json:"times"`
 	History    map[string]([]any) `json:"-"`
 	Code       string             `json:"code"`
 	raw        []byte

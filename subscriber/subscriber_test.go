@@ -3,6 +3,7 @@ package subscriber
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -123,7 +124,12 @@ func rawHistory(t *testing.T, hs *hubServer) (seq uint64, times []int64, values,
 }
 
 // requireSameHistory checks that pts, cut at the tick ending at times, equals
-// the server's history of the same series.
+// the server's history of the same series (its v1 message, with the rates
+// the Hub computed): times and values exactly (these series are integers,
+// which a v2 history carries exactly); rates as PROTOCOL.md says a v2 client
+// derives them from the backfill, over the ticks' times instead of the
+// samples' (within 5% here, the samples being taken on the tick); only the
+// client's first point may have none.
 func requireSameHistory(t *testing.T, key string, pts []Point, times []int64, values, rates []any) {
 	t.Helper()
 	end := len(pts)
@@ -142,7 +148,18 @@ func requireSameHistory(t *testing.T, key string, pts []Point, times []int64, va
 		want = append(want, p)
 	}
 	require.GreaterOrEqual(t, end, len(want), "%s: the client has fewer points than the server", key)
-	require.Equal(t, want, pts[end-len(want):end], "%s: history differs from the server's", key)
+	start := end - len(want)
+	for i, w := range want {
+		got := pts[start+i]
+		require.Equal(t, w.Time, got.Time, "%s point %d", key, i)
+		require.Equal(t, w.Value, got.Value, "%s point %d: history differs from the server's", key, i)
+		if !got.HasRate {
+			require.True(t, !w.HasRate || start+i == 0, "%s point %d: only the client's first point has no rate", key, i)
+			continue
+		}
+		require.True(t, w.HasRate, "%s point %d", key, i)
+		require.InDelta(t, w.Rate, got.Rate, 0.05*math.Abs(w.Rate), "%s point %d: rate", key, i)
+	}
 }
 
 func TestHistoryBackfillAndContinuity(t *testing.T) {

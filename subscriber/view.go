@@ -385,15 +385,18 @@ func (v *view) applyHistory(h *wireHistory) {
 		if e == nil {
 			continue
 		}
-		rates := h.Rates[k]
+		var rates []float64
+		if e.s.Kind == KindCounter {
+			rates = counterRates(h.Times, vals)
+		}
 		pts := make([]point, 0, min(n, v.histCap)+1)
 		for i := range min(n, len(vals)) {
 			if !vals[i].ok {
 				continue // the series did not exist yet
 			}
 			p := point{t: h.Times[i], v: vals[i].v, r: math.NaN()}
-			if i < len(rates) && rates[i].ok {
-				p.r = rates[i].v
+			if rates != nil {
+				p.r = rates[i]
 			}
 			pts = append(pts, p)
 		}

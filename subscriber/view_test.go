@@ -114,7 +114,7 @@ func TestViewSeqGap(t *testing.T) {
 	res = applyJSON(t, &v, `{"type":"delta","seq":14,"ts":14000,"values":{"1":14}}`)
 	require.True(t, res.ignored)
 	require.False(t, res.requestSnapshot)
-	res = applyJSON(t, &v, `{"type":"history","seq":11,"ts":11000,"times":[11000],"values":{"1":[11]},"rates":{}}`)
+	res = applyJSON(t, &v, `{"type":"history","seq":11,"ts":11000,"times":{"d":[11000]},"values":{"1":{"d":[11]}}}`)
 	require.True(t, res.ignored)
 	require.Equal(t, 11.0, v.series["a"].s.Value)
 	require.Equal(t, uint64(11), v.seq)
@@ -180,9 +180,8 @@ func TestViewHistory(t *testing.T) {
 	require.Nil(t, v.history("a"), "no history before the server sends one")
 
 	// A full ring (3 points, the Hub is at seq 10): N = 3.
-	res := applyJSON(t, &v, `{"type":"history","seq":10,"ts":10000,"times":[8000,9000,10000],
-	 "values":{"1":[null,"NaN",1],"2":[80,90,100],"3":[null,null,"NaN"],"99":[1,2,3]},
-	 "rates":{"2":[null,10,4]}}`)
+	res := applyJSON(t, &v, `{"type":"history","seq":10,"ts":10000,"times":{"d":[8000,1000,1000]},
+	 "values":{"1":{"from":1,"d":["NaN",1]},"2":{"d":[80,10,4]},"3":{"from":1,"scale":2,"unit":5,"d":[7,"NaN"]},"99":{"d":[1,1,1]}}}`)
 	require.Equal(t, UpdateHistory, res.upd.Type)
 	require.Equal(t, 3, v.histCap)
 	a := v.history("a")
@@ -192,9 +191,13 @@ func TestViewHistory(t *testing.T) {
 	require.Equal(t, Point{Time: msTime(10000), Value: 1}, a[1])
 	require.Equal(t, []Point{
 		{Time: msTime(8000), Value: 80},
-		{Time: msTime(9000), Value: 90, Rate: 10, HasRate: true},
-		{Time: msTime(10000), Value: 100, Rate: 4, HasRate: true},
+		{Time: msTime(9000), Value: 90, Rate: 10, HasRate: true}, // rates derived from values and times
+		{Time: msTime(10000), Value: 94, Rate: 4, HasRate: true},
 	}, v.history(`c_total{p="/"}`))
+	q := v.history("q")
+	require.Len(t, q, 2)
+	require.Equal(t, 0.35, q[0].Value, "7 × 5 / 10^2")
+	require.True(t, math.IsNaN(q[1].Value), "NaN leaves the running sum")
 	require.Len(t, v.series, 3, "a history for an unknown id adds nothing")
 
 	// Each tick appends the value of every series, changed or not, keeping
@@ -204,7 +207,7 @@ func TestViewHistory(t *testing.T) {
 	a = v.history("a")
 	require.Equal(t, []float64{1, 2, 2}, historyValues(a))
 	require.Equal(t, []Point{
-		{Time: msTime(10000), Value: 100, Rate: 4, HasRate: true},
+		{Time: msTime(10000), Value: 94, Rate: 4, HasRate: true},
 		{Time: msTime(11000), Value: 111, Rate: 11, HasRate: true},
 		{Time: msTime(12000), Value: 111, Rate: 11, HasRate: true},
 	}, v.history(`c_total{p="/"}`))
@@ -226,13 +229,13 @@ func TestViewHistory(t *testing.T) {
 	require.Nil(t, v.history("q"))
 
 	// A history for another seq than the view's is ignored.
-	res = applyJSON(t, &v, `{"type":"history","seq":44,"ts":44000,"times":[44000],"values":{"1":[44]},"rates":{}}`)
+	res = applyJSON(t, &v, `{"type":"history","seq":44,"ts":44000,"times":{"d":[44000]},"values":{"1":{"d":[44]}}}`)
 	require.True(t, res.ignored)
 }
 
 func TestViewHistoryCapacity(t *testing.T) {
 	snap := `{"type":"snapshot","seq":2,"ts":2000,"reason":"request","series":[{"id":1,"key":"a","name":"a","kind":"gauge"}],"values":{"1":2},"rates":{},"stale":[]}`
-	young := `{"type":"history","seq":2,"ts":2000,"times":[1000,2000],"values":{"1":[null,2]},"rates":{}}`
+	young := `{"type":"history","seq":2,"ts":2000,"times":{"d":[1000,1000]},"values":{"1":{"from":1,"d":[2]}}}`
 
 	// A Hub younger than its ring (it sent every tick since seq 1): keep at
 	// least the default.
@@ -249,7 +252,7 @@ func TestViewHistoryCapacity(t *testing.T) {
 	v = newView(5)
 	applyJSON(t, &v, snap)
 	require.Len(t, v.history("a"), 1, "with a fixed limit the snapshot starts the history")
-	applyJSON(t, &v, `{"type":"history","seq":2,"ts":2000,"times":[1000,1000,1000,1000,1000,1000,2000],"values":{"1":[1,1,1,1,1,1,2]},"rates":{}}`)
+	applyJSON(t, &v, `{"type":"history","seq":2,"ts":2000,"times":{"d":[1000,0,0,0,0,0,1000]},"values":{"1":{"d":[1,0,0,0,0,0,1]}}}`)
 	require.Len(t, v.history("a"), 5)
 
 	// Negative: none.

@@ -52,15 +52,6 @@ type wireTier struct {
 	SpanMS int64  `json:"span_ms"`
 }
 
-type wireHistory struct {
-	Type   string                 `json:"type"`
-	Seq    uint64                 `json:"seq"`
-	TS     int64                  `json:"ts"`
-	Times  []int64                `json:"times"`
-	Values map[string][]optNumber `json:"values"`
-	Rates  map[string][]optNumber `json:"rates"`
-}
-
 // parseID reads a series id used as an object key.
 func parseID(s string) (uint32, bool) {
 	n, err := strconv.ParseUint(s, 10, 32)
@@ -80,11 +71,11 @@ func decode(data []byte) (*wireMsg, error) {
 		typ = t.Type
 	}
 	if typ == "history" {
-		h := &wireHistory{}
-		if err := json.Unmarshal(data, h); err != nil {
-			return nil, fmt.Errorf("subscriber: bad history message: %w", err)
+		h, err := decodeHistory(data)
+		if err != nil {
+			return nil, err
 		}
-		return &wireMsg{Type: h.Type, Seq: h.Seq, TS: h.TS, hist: h}, nil
+		return &wireMsg{Type: "history", Seq: h.Seq, TS: h.TS, hist: h}, nil
 	}
 	m := &wireMsg{}
 	if err := json.Unmarshal(data, m); err != nil {
