@@ -200,8 +200,10 @@ function snapshotMsg(seq, reason = "connect") {
   assert.deepEqual(c.values(), { req_total: 10, g: NaN });
   assert.deepEqual(c.series("g"), [cat.g]);
 
-  ws.msg({ type: "history", seq: 3, ts: 3000, times: [1000, 2000, 3000],
-    values: { 1: [null, 8, 10], 2: [1, "+Inf", "NaN"] }, rates: { 1: [null, null, 2] } });
+  // v2: delta-coded arrays (value = unit × running sum / 10^scale); a
+  // counter's rates are derived from its values and the times.
+  ws.msg({ type: "history", seq: 3, ts: 3000, times: { d: [1000, 1000, 1000] },
+    values: { 1: { from: 1, d: [8, 2] }, 2: { scale: 1, unit: 5, d: [2, "+Inf", "NaN"] } } });
   assert.deepEqual(c.history("g"), { times: [1000, 2000, 3000], values: [1, Infinity, NaN], rates: null });
   assert.deepEqual(c.history("req_total").rates, [null, null, 2]);
   assert.equal(r.updates.at(-1).type, "history");
@@ -331,7 +333,7 @@ function snapshotMsg(seq, reason = "connect") {
   ws5.open();
   ws5.msg(hello(50));
   ws5.msg(snapshotMsg(50));
-  ws5.msg({ type: "history", seq: 50, ts: 50000, times: [48000, 49000, 50000], values: { 1: [1, 2, 3], 2: [1, 2, 3] }, rates: { 1: [1, 1, 1] } });
+  ws5.msg({ type: "history", seq: 50, ts: 50000, times: { d: [48000, 1000, 1000] }, values: { 1: { d: [1, 1, 1] }, 2: { v: [1, 2, 3] } } });
   ws5.msg({ type: "delta", seq: 51, ts: 51000 });
   assert.deepEqual(c.history("req_total"), { times: [49000, 50000, 51000], values: [2, 3, 10], rates: [1, 1, 2] });
 

@@ -612,9 +612,10 @@ class PulseClient {
     const st = this.state;
     if (!this.#synced || wire.seq !== st.seq) return; // not about the state held
     const ids = this.#ids;
-    const byKey = (o) => o && Object.fromEntries(Object.entries(o).map(([id, v]) => [ids.get(Number(id)), v]));
-    const msg = { ...wire, values: byKey(wire.values), rates: byKey(wire.rates) };
-    const times = msg.times || [];
+    // v2 delta-codes every array (PROTOCOL.md, "history (v2)").
+    const times = column(wire.times || { d: [] }, 0);
+    const msg = { seq: wire.seq, values: {} };
+    for (const [id, c] of Object.entries(wire.values || {})) msg.values[ids.get(Number(id))] = column(c, times.length);
     // Keep as many points as the server does: its hello says how many; an
     // older server's history of fewer than seq points tells its length.
     if (this.historyLength > 0) this.#histMax = this.historyLength;
@@ -622,10 +623,10 @@ class PulseClient {
     this.#times = [...times];
     this.#histValues.clear();
     this.#histRates.clear();
-    const column = (list) => fit((list || []).map((v) => (v === null ? null : num(v))), times.length);
     for (const [key, s] of st.series) {
-      this.#histValues.set(key, column(msg.values && msg.values[key]));
-      if (s.kind === "counter") this.#histRates.set(key, column(msg.rates && msg.rates[key]));
+      const values = fit(msg.values[key] || [], times.length);
+      this.#histValues.set(key, values);
+      if (s.kind === "counter") this.#histRates.set(key, counterRates(times, values));
     }
     this.#histSeq = msg.seq;
     this.#trim();
@@ -726,6 +727,48 @@ function num(v) {
   if (v === "+Inf") return Infinity;
   if (v === "-Inf") return -Infinity;
   return Number(v); // "NaN", and anything unexpected, is NaN
+}
+
+// POW10 holds the powers of ten a history column's scale may use, all exact
+// (10 ** k need not be).
+const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+
+// column decodes a v2 history array of n points ({from, scale, unit, d} or
+// {from, v}; n 0: as many as it has): null before from; point j is
+// unit × (d[0] + … + d[j - from]) / 10^scale, and "NaN", "+Inf", "-Inf" are
+// themselves without moving the running sum. The integers stay below 2^53
+// and the power of ten is exact, so the value is the server's float64 when
+// the grid is exact.
+function column(c, n) {
+  const out = new Array(c.from || 0).fill(null);
+  if (c.v) {
+    for (const v of c.v) out.push(v === null ? null : num(v));
+  } else {
+    const scale = c.scale || 0, unit = c.unit || 1, p = POW10[Math.abs(scale)];
+    let sum = 0;
+    for (const d of c.d || []) {
+      if (typeof d !== "number") { out.push(num(d)); continue; }
+      sum += d;
+      out.push(scale >= 0 ? (sum * unit) / p : sum * unit * p);
+    }
+  }
+  return n > 0 && out.length > n ? out.slice(0, n) : out;
+}
+
+// counterRates derives a counter's per-second rates from its history the
+// way the server computes them (a decrease is a reset from zero), over the
+// ticks' times instead of the samples' (PROTOCOL.md): null for a point with
+// no point before it.
+function counterRates(times, values) {
+  return values.map((v, i) => {
+    const prev = i > 0 ? values[i - 1] : null;
+    if (v === null || prev === null) return null;
+    let dv = v - prev;
+    if (dv < 0 || Number.isNaN(dv)) dv = v;
+    const r = dv / ((times[i] - times[i - 1]) / 1000);
+    return Number.isFinite(r) ? r : 0;
+  });
 }
 
 // patternList checks subscription patterns given as an array or a

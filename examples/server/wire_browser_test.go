@@ -231,5 +231,6 @@ func TestBrowserWireV2(t *testing.T) {
 	require.Contains(t, dash.path, "v=2")
 	require.Contains(t, dash.extensions, "permessage-deflate")
 	require.Positive(t, dash.compressed, "compressed frames reached the dashboard (of %d)", dash.frames)
+	requireBrowserHistory(t, b, srv.url)
 	b.noPageErrors()
 }
