@@ -232,8 +232,11 @@ class PulseClient {
   /**
    * The history of a series: {times, values, rates}, arrays of the same
    * length, oldest first, ending at the last tick applied; values and rates
-   * hold null where there was none (rates is null for a gauge). Copies; null
-   * for an unknown key.
+   * hold null where there was none (rates is null for a gauge). The points
+   * of the server's history message may be rounded (at most 0.05% of the
+   * series' scale) and their rates are derived from values and times
+   * (PROTOCOL.md, "history (v2)"); the ticks applied since are the server's.
+   * Copies; null for an unknown key.
    */
   history(key) {
     const values = this.#histValues.get(key);

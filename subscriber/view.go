@@ -35,12 +35,16 @@ type Sample struct {
 	Stale   bool              // the series' source is failing; Value is its last good value
 }
 
-// Point is one tick of a series' history.
+// Point is one tick of a series' history. The points of the server's
+// history message (the backfill at connect) may be rounded, by at most
+// 0.05% of the series' scale, and their rates are derived from the values
+// and the ticks' times (PROTOCOL.md, "history (v2)"); the points recorded
+// from each delta since carry the server's values and rates.
 type Point struct {
 	Time    time.Time // the server's time of the tick (millisecond precision)
 	Value   float64   // the series' value at that tick
 	Rate    float64   // valid when HasRate
-	HasRate bool      // Rate is set: a counter from its second sample; false for gauges
+	HasRate bool      // Rate is set: a counter from its second point; false for gauges
 }
 
 // UpdateType says what an Update reports.
