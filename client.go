@@ -214,7 +214,7 @@ func (c *client) resume(rp resumePoint) bool {
 	if rp.seq > f.seq || !f.gone.covers(rp.seq) {
 		return false
 	}
-	hello := newMsg(0, func(b []byte) []byte { return appendResumeHello(b, f, h.helloInfo(), rp.seq) })
+	hello := newMsg(0, func(b []byte) []byte { return appendResumeHello(b, f, h.epochID, rp.seq) })
 	c.q.restart(rp.seq, []msg{hello})
 	c.wakeLocked()
 	h.stats.resumes.Add(1)

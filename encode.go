@@ -95,13 +95,16 @@ func appendHelloHead(b []byte, f *frame, l lens, hi helloInfo) []byte {
 }
 
 // appendResumeHello encodes the hello of a v2 connection that resumes at
-// seq from: no catalogue (the client has it); the merged delta from then
-// follows.
+// seq from: the version, the epoch and the resume point only. The client
+// has the catalogue, and interval, history and tiers are the epoch's (one
+// Hub start keeps them); the merged delta from then follows.
 //
 // Its seq is from, the state the client holds until that delta arrives.
-func appendResumeHello(b []byte, f *frame, hi helloInfo, from uint64) []byte {
-	b = appendHelloHead(b, &frame{seq: from, ts: f.ts}, lens{v2: true}, hi)
-	b = append(b, `,"resume":`...)
+func appendResumeHello(b []byte, f *frame, epoch string, from uint64) []byte {
+	b = appendHeader(b, "hello", &frame{seq: from, ts: f.ts})
+	b = append(b, `,"version":2,"epoch":"`...)
+	b = append(b, epoch...)
+	b = append(b, `","resume":`...)
 	b = strconv.AppendUint(b, from, 10)
 	return append(b, '}')
 }

@@ -467,7 +467,7 @@ function snapshotMsg(seq, reason = "connect") {
   await settle();
   const ws = FakeWS.all.at(-1);
   ws.open();
-  ws.msg(hello(5, 1000, "ep"));
+  ws.msg({ ...hello(5, 2000, "ep"), history: 300, tiers: [{ name: "1h", step_ms: 10000, span_ms: 3600000 }] });
   ws.msg(snapshotMsg(5));
   ws.msg({ type: "delta", seq: 6, ts: 6000, values: { 1: 11 } });
   ws.fail();
@@ -477,8 +477,11 @@ function snapshotMsg(seq, reason = "connect") {
   assert.equal(q.get("epoch"), "ep", "the new connection asks to resume");
   assert.equal(q.get("seq"), "6");
   ws2.open();
-  ws2.msg({ type: "hello", seq: 6, ts: 9000, version: 2, epoch: "ep", interval_ms: 1000, history: 0, resume: 6 });
+  ws2.msg({ type: "hello", seq: 6, ts: 9000, version: 2, epoch: "ep", resume: 6 });
   assert.equal(c.status, "live");
+  assert.equal(c.intervalMs, 2000, "a resume hello does not repeat the interval: the one held stays");
+  assert.equal(c.historyLength, 300, "nor the history length");
+  assert.deepEqual(c.tiers, [{ name: "1h", stepMs: 10000, spanMs: 3600000 }], "nor the tiers");
   ws2.msg({ type: "delta", seq: 9, ts: 9000, from: 6, values: { 1: 14 }, removed: [2] });
   assert.equal(c.value("req_total"), 14, "the state held goes on, by the same ids");
   assert.equal(c.value("g"), undefined);

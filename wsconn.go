@@ -80,6 +80,16 @@ func (s *smallBufs) WriteHeaderNow() {
 	}
 }
 
+// WriteHeader leaves Date out of the 101 answer to the handshake (RFC 9110
+// 6.6.1 makes it optional for 1xx): 37 bytes that a reconnect would pay
+// again for nothing. Every other status keeps it.
+func (s *smallBufs) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols {
+		s.Header()["Date"] = nil // nil: net/http adds no Date (see http.ResponseWriter)
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
 // Hijack takes the connection over and returns it with small buffers.
 // Bytes the server had already read past the handshake are kept.
 func (s *smallBufs) Hijack() (net.Conn, *bufio.ReadWriter, error) {

@@ -473,21 +473,23 @@ class PulseClient {
       this.#shutdown("closed", { error: "unsupported pulse protocol version " + msg.version });
       return;
     }
-    this.intervalMs = msg.interval_ms > 0 ? msg.interval_ms : 1000;
-    this.updateEvery = this.#ticks * this.intervalMs;
-    this.historyLength = msg.history > 0 ? msg.history : 0;
-    if (this.historyLength > 0) this.#histMax = this.historyLength;
-    this.tiers = Array.isArray(msg.tiers) ? msg.tiers.map(helloTier).filter((t) => t) : null;
-    this.#watch(conn, this.#silence());
     if (msg.resume != null && msg.epoch === this.#epoch && msg.resume === this.state.seq && this.#ids.size > 0) {
       // Resumed: the state held is the server's as of msg.resume; a merged
-      // delta follows.
+      // delta follows. The Hub start is the same, so are its interval,
+      // history length and tiers (a resume hello does not repeat them).
+      this.#watch(conn, this.#silence());
       this.#synced = true;
       this.#delay = this.#opts.minDelay;
       this.#attempt = 0;
       this.#setStatus("live", { reason: "resume" });
       return;
     }
+    this.intervalMs = msg.interval_ms > 0 ? msg.interval_ms : 1000;
+    this.updateEvery = this.#ticks * this.intervalMs;
+    this.historyLength = msg.history > 0 ? msg.history : 0;
+    if (this.historyLength > 0) this.#histMax = this.historyLength;
+    this.tiers = Array.isArray(msg.tiers) ? msg.tiers.map(helloTier).filter((t) => t) : null;
+    this.#watch(conn, this.#silence());
     this.#epoch = msg.epoch || "";
     this.#helloCat = msg.series || [];
   }

@@ -193,14 +193,15 @@ func (v *view) applyHello(m *wireMsg) (result, error) {
 	if m.Version != ProtocolVersion {
 		return result{}, fmt.Errorf("%w: server speaks version %d, this client %d", ErrUnsupportedVersion, m.Version, ProtocolVersion)
 	}
+	if m.Resume != nil && m.Epoch == v.epoch && *m.Resume == v.seq && v.resumable() {
+		// The same Hub start: its interval and tiers are the ones held
+		// (a resume hello does not repeat them).
+		v.synced, v.awaiting = true, false
+		return result{interval: v.interval, resumed: true}, nil
+	}
 	res := result{interval: time.Duration(m.IntervalMS) * time.Millisecond}
 	v.interval = res.interval
 	v.tiers = helloTiers(m.Tiers)
-	if m.Resume != nil && m.Epoch == v.epoch && *m.Resume == v.seq && v.resumable() {
-		v.synced, v.awaiting = true, false
-		res.resumed = true
-		return res, nil
-	}
 	v.epoch = m.Epoch
 	v.hello = make(map[uint32]wireSeries, len(m.Series))
 	for _, s := range m.Series {
