@@ -29,9 +29,12 @@ type jsHistory struct {
 // the ticks both hold. Values are equal within the documented rounding
 // (half a step of R/1000, PROTOCOL.md "history (v2)"), and exactly for the
 // series of small integers (every |value| below 10,000, which the grid
-// always fits); rates, which pulse.js derives from the ticks' times, are
-// within 5% of the Hub's (computed over the samples' times) at the median,
-// for the counters that moved every tick.
+// always fits). For the counters that moved every tick, a rate is the
+// Hub's (a point from a delta) or what PROTOCOL.md says a client derives
+// from the point before, over the ticks' times, exactly; and at the median
+// within 25% of the Hub's, which is taken over the samples' times: the
+// sampling jitter at the test's 100 ms tick on a loaded machine, not an
+// error of units or of the formula, stays within that.
 func requireBrowserHistory(t *testing.T, b *browser, srvURL string) {
 	var js map[string]jsHistory
 	require.NoError(t, json.Unmarshal([]byte(eval[string](b, jsHistories)), &js))
@@ -89,12 +92,20 @@ func requireBrowserHistory(t *testing.T, b *browser, srvURL string) {
 			if moving && j > 0 && hub.Rates[key][i] != nil {
 				wr, gr := jsNums(t, hub.Rates[key][i:i+1])[0], jsNums(t, h.Rates[j:j+1])[0]
 				require.False(t, math.IsNaN(gr), "%s at %d: a rate", key, tm)
+				if gr != wr { // not the Hub's (a delta's): derived from the point before
+					dv := gv[j] - gv[j-1]
+					if dv < 0 {
+						dv = gv[j]
+					}
+					derived := dv / (float64(h.Times[j]-h.Times[j-1]) / 1000)
+					require.InDelta(t, derived, gr, 1e-9*math.Abs(derived), "%s at %d: neither the Hub's rate (%v) nor the derived one", key, tm, wr)
+				}
 				rel = append(rel, math.Abs(gr-wr)/max(math.Abs(wr), 1e-9))
 			}
 		}
 		if len(rel) > 0 {
 			slices.Sort(rel)
-			require.LessOrEqual(t, rel[len(rel)/2], 0.05, "%s: derived rates against the Hub's", key)
+			require.LessOrEqual(t, rel[len(rel)/2], 0.25, "%s: derived rates against the Hub's", key)
 		}
 	}
 	require.Positive(t, exact)
