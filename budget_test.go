@@ -181,6 +181,44 @@ func TestPingFloodFromClientThatNeverReads(t *testing.T) {
 	}
 }
 
+// A control frame RFC 6455 forbids (section 5.5: fragmented, longer than
+// 125 bytes; section 5.2: reserved bits without an extension for them;
+// section 5.1: unmasked from a client) closes the connection with 1002,
+// whether the waiter meets it between messages or coder/websocket meets
+// it inside a fragmented message (for one the waiter had taken part of,
+// see TestWaiterClosesAMalformedControlFrameItTookPartOf).
+func TestMalformedControlFramesCloseWith1002(t *testing.T) {
+	th := newTestHub(t, Options{PingInterval: -1})
+	for _, tc := range []struct {
+		name   string
+		writes [][]byte
+	}{
+		{"fragmented ping", [][]byte{clientFrame(false, 0x9, []byte("a"))}},
+		{"fragmented pong", [][]byte{clientFrame(false, 0xA, nil)}},
+		{"ping with a reserved bit", [][]byte{append([]byte{0xC9}, clientFrame(true, 0x9, nil)[1:]...)}},
+		{"unmasked ping", [][]byte{{0x89, 0x03, 'a', 'b', 'c'}}},
+		{"ping of 126 bytes", [][]byte{clientFrame(true, 0x9, make([]byte, 126))}},
+		{"fragmented ping inside a fragmented message", [][]byte{
+			clientFrame(false, 0x1, []byte(`{"type":`)), clientFrame(false, 0x9, nil),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := th.Stats().ClientErrors
+			r := th.rawDial(0)
+			eventually(t, func() bool { return th.onlyClientExcept() != nil }, "attached")
+			for _, w := range tc.writes {
+				_, err := r.conn.Write(w)
+				require.NoError(t, err)
+			}
+			require.Equal(t, websocket.StatusProtocolError, r.closeCode())
+			eventually(t, func() bool { return th.Stats().Clients == 0 }, "the client is gone")
+			if !strings.Contains(tc.name, "inside") { // coder/websocket's own close is not counted
+				require.Equal(t, errs+1, th.Stats().ClientErrors)
+			}
+		})
+	}
+}
+
 func TestInvalidUTF8ClosesWith1007(t *testing.T) {
 	th := newTestHub(t, Options{})
 	for _, msg := range []string{"{\"type\":\xff}", "{\"type\":\"subscribe\",\"patterns\":[\"a\xffb\"]}"} {

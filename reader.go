@@ -20,12 +20,13 @@ import (
 
 // Reasons sent with the Hub's close frames.
 const (
-	reasonGoingAway = "server shutting down"
-	reasonBadMsgs   = "too many bad messages"
-	reasonNotUTF8   = "text message is not UTF-8"
-	reasonBudget    = "inbound budget exceeded"
-	reasonSlow      = "slow client"
-	reasonNoGroup   = "too many distinct subscriptions"
+	reasonGoingAway  = "server shutting down"
+	reasonBadMsgs    = "too many bad messages"
+	reasonNotUTF8    = "text message is not UTF-8"
+	reasonBudget     = "inbound budget exceeded"
+	reasonBadControl = "invalid control frame"
+	reasonSlow       = "slow client"
+	reasonNoGroup    = "too many distinct subscriptions"
 )
 
 // readMessage reads and handles one client message (all of them while
@@ -70,13 +71,20 @@ func (c *client) endRead() {
 }
 
 // overBudget closes a client that sent more than Options.ReadRate, on its
-// reader goroutine, before the reads end with an error: it starts the
-// close and waits (a second at most) for the close frame to be handed to
-// the socket, so the client is told why.
+// reader goroutine, before the reads end with an error, so the client is
+// told why (closeAndWait).
 func (c *client) overBudget() {
 	h := c.h
 	h.stats.budgetCloses.Add(1)
 	h.logDebug("pulse: client exceeded its inbound budget", "read_rate", h.opts.ReadRate)
+	c.closeAndWait(websocket.StatusPolicyViolation, reasonBudget)
+}
+
+// closeAndWait starts c's close, on its reader goroutine, and waits (a
+// second at most) for the close frame to be handed to the socket: the
+// reads that follow end the connection, and the client must be told why
+// first. It does nothing when a close has begun.
+func (c *client) closeAndWait(code websocket.StatusCode, reason string) {
 	if c.closeCode.Load() != 0 {
 		return // closing already
 	}
@@ -84,7 +92,7 @@ func (c *client) overBudget() {
 	c.mu.Lock()
 	c.closeOut = out
 	c.mu.Unlock()
-	c.startClose(websocket.StatusPolicyViolation, reasonBudget)
+	c.startClose(code, reason)
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	select {

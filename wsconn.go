@@ -151,9 +151,14 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if isFrame(p, opPong) && b.n >= maxControlPending {
-		c.h.stats.controlDropped.Add(1)
-		return len(p), nil
+	if isFrame(p, opPong) {
+		switch {
+		case c.closing:
+			return len(p), nil // no frame may follow a close frame, which is on its way
+		case b.n >= maxControlPending:
+			c.h.stats.controlDropped.Add(1)
+			return len(p), nil
+		}
 	}
 	b.queueLocked(bytes.Clone(p))
 	if isFrame(p, opClose) {
