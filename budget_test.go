@@ -145,7 +145,7 @@ func TestEndlessEmptyContinuationFramesAreClosed(t *testing.T) {
 
 // A client that floods pings and never reads gets its pongs dropped past
 // maxControlPending, so its pending bytes stay bounded; with the default
-// ReadRate it is closed for flooding.
+// ReadRate it is closed for flooding, within its budget by WriteTimeout.
 func TestPingFloodFromClientThatNeverReads(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -176,7 +176,12 @@ func TestPingFloodFromClientThatNeverReads(t *testing.T) {
 				require.EqualValues(t, 1, th.Stats().BudgetCloses)
 			} else {
 				require.GreaterOrEqual(t, th.Stats().ControlDropped, uint64(2000))
+				// Within its budget, a flooder whose socket takes nothing is
+				// closed by WriteTimeout like any client that never reads.
+				th.Watch(th.opts.WriteTimeout + time.Second)
+				require.EqualValues(t, 1, th.Stats().SlowDisconnects)
 			}
+			eventually(t, func() bool { return th.Stats().Clients == 0 }, "the flooder is gone")
 		})
 	}
 }
