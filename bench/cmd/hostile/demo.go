@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -105,4 +107,30 @@ func (d *demo) peakRSS(stop <-chan struct{}) <-chan int64 {
 		}
 	}()
 	return res
+}
+
+// heapAllocsName is the demo's series (sources/runtime) of the bytes its
+// heap has allocated so far (/gc/heap/allocs:bytes).
+const heapAllocsName = "go_gc_heap_allocs_bytes_total"
+
+// heapAllocs reads the bytes the demo's heap has allocated so far, from its
+// own snapshot: the value of its last tick.
+func (d *demo) heapAllocs() (float64, error) {
+	url := "http" + strings.TrimPrefix(d.ws, "ws") + "?match=" + heapAllocsName
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var snap struct {
+		Values map[string]float64 `json:"values"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+		return 0, fmt.Errorf("%s: %w", url, err)
+	}
+	v, ok := snap.Values[heapAllocsName]
+	if !ok {
+		return 0, fmt.Errorf("%s: no %s in the snapshot", url, heapAllocsName)
+	}
+	return v, nil
 }

@@ -14,7 +14,7 @@ import (
 
 // result is one measured figure against its target.
 type result struct {
-	scenario, figure, value, target string
+	scenario, figure, value, target string // target "": a figure for information, met is not printed
 	met                             bool
 }
 
@@ -150,7 +150,15 @@ func pingFlood(d *demo, k int, writeTimeout time.Duration) ([]result, error) {
 	}
 	defer hs.close()
 	const window = 5 * time.Second
+	a0, err := d.heapAllocs()
+	if err != nil {
+		return nil, err
+	}
 	quietGap, base := hs.quiet(d, window)
+	a1, err := d.heapAllocs()
+	if err != nil {
+		return nil, err
+	}
 	stop := make(chan struct{})
 	peak := d.peakRSS(stop)
 	var burst []byte
@@ -181,11 +189,18 @@ func pingFlood(d *demo, k int, writeTimeout time.Duration) ([]result, error) {
 	end := time.Now()
 	close(stop)
 	growth := <-peak - base
-	bound := int64(k) * (80 + 64) // per client: 16 KiB of pongs + a 64 KiB batch pending, + 64 KiB
+	a2, err := d.heapAllocs()
+	if err != nil {
+		return nil, err
+	}
+	allocated := ((a2 - a1) - (a1 - a0)) / 1024 // the attack's, above the quiet window's
+	bound := int64(k) * (80 + 64)               // per client: 16 KiB of pongs + a 64 KiB batch pending, + 64 KiB
 	worst := slices.Max(closed)
 	return []result{
 		{"ping flood", fmt.Sprintf("peak RSS growth over %v, %d flooders (above the peak of %v before: %d KiB)", window, k, window, base), fmt.Sprintf("%d KiB", growth),
 			fmt.Sprintf("≤ %d × (80 KiB pending cap + 64 KiB) = %d KiB", k, bound), growth <= bound},
+		{scenario: "ping flood", figure: fmt.Sprintf("heap allocated over %v, above the %v before (%.0f KiB; the demo's %s)", window, window, (a1-a0)/1024, heapAllocsName),
+			value: fmt.Sprintf("%.0f KiB (%.0f KiB per flooder)", allocated, allocated/float64(k))},
 		{"ping flood", "each flooder closed after (worst)", fmtDur(worst), fmt.Sprintf("≤ WriteTimeout (%v)", writeTimeout), worst <= writeTimeout},
 		hs.gapResult("ping flood", d, start, end, quietGap),
 	}, nil
