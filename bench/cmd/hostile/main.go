@@ -43,7 +43,8 @@ func main() {
 	fill := flag.Bool("fill", true, "wait for a full history (300 ticks) before each attack")
 	run := flag.String("run", "distinct,ping,fragments,sse,snapshot", "scenarios to run")
 	n := flag.Int("n", 2000, "distinct: attacking connections")
-	flooders := flag.Int("flooders", 3, "ping: flooding clients")
+	flooders := flag.Int("flooders", 3, "ping: flooding clients (0: a control run, the same measures without an attack)")
+	flag.BoolVar(&noPing, "noping", false, "ping: the flooders connect and never read but send no pings (a control: what their connects alone cost)")
 	window := flag.Duration("window", 8*time.Second, "distinct: how long after opening the attack to measure (below WriteTimeout, 10 s, which closes never-reading clients)")
 	flag.Parse()
 	if _, err := sysinfo.RaiseNoFile(uint64(*n)*2 + 1000); err != nil {
