@@ -91,12 +91,7 @@ func TestIdleReaderWaitsOffTheReadPath(t *testing.T) {
 	awaitIdleReader(t, "back in awaitInput with part of a ping")
 	_, err = r.conn.Write(pf[4:])
 	require.NoError(t, err)
-	for {
-		if f := r.frame(); f.b0 == 0x80|opPong {
-			require.Equal(t, payload, f.payload, "the pong echoes the ping's payload")
-			break
-		}
-	}
+	r.awaitPong(payload)
 	awaitIdleReader(t, "the ping answered without coder/websocket")
 
 	// A pong and a message in one write: the pong is taken, the message

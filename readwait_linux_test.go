@@ -47,12 +47,7 @@ func TestWaiterTakesPartialControlFramesOffTheSocket(t *testing.T) {
 		awaitIdleReader(t, "the waiter waits for the rest")
 		_, err = r.conn.Write(ping[cut:])
 		require.NoError(t, err)
-		for {
-			if f := r.frame(); f.b0 == 0x80|opPong {
-				require.Equal(t, payload, f.payload, "the pong echoes the ping's payload")
-				break
-			}
-		}
+		r.awaitPong(payload)
 		awaitIdleReader(t, "the ping answered without coder/websocket")
 	}
 	require.Zero(t, th.Stats().ClientErrors)

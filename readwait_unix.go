@@ -55,6 +55,9 @@ func (w *readWaiter) takeControl(fd int) bool {
 	c := w.c
 	for {
 		kind, size, fromSocket := w.nextControl(fd)
+		if kind != ctlPartial {
+			w.have = 0 // nothing is left in part: the next frame starts afresh
+		}
 		if fromSocket > 0 && c.mc.charge(fromSocket) != nil {
 			w.have = 0
 			return true // the budget's close has begun
@@ -63,14 +66,11 @@ func (w *readWaiter) takeControl(fd int) bool {
 		case ctlPartial:
 			return false
 		case ctlBad:
-			w.have = 0
 			c.badControl()
 			return true
 		case ctlOther:
-			w.have = 0
 			return true
 		}
-		w.have = 0
 		c.controlTaken(w.buf[:size])
 	}
 }

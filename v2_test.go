@@ -341,6 +341,18 @@ func (r *rawWS) frame() rawFrame {
 	return rawFrame{b0: h[0], payload: p}
 }
 
+// awaitPong reads server frames until a pong, and checks that it echoes
+// payload.
+func (r *rawWS) awaitPong(payload []byte) {
+	r.t.Helper()
+	for {
+		if f := r.frame(); f.b0 == 0x80|opPong {
+			require.Equal(r.t, payload, f.payload, "the pong echoes the ping's payload")
+			return
+		}
+	}
+}
+
 // text returns the message of a data frame, inflated if RSV1 is set.
 func (f rawFrame) text(t testing.TB) []byte {
 	if f.b0&0x40 == 0 {
