@@ -260,7 +260,9 @@ func checkPause(t *testing.T, b *browser) {
 	// Pause freezes the charts; resume brings them up to date.
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#pause"))))
 	require.Equal(t, "true", eval[string](b, `document.body.dataset.paused`))
-	frozen := eval[int](b, `Number(document.querySelector("#grid .card").dataset.seq)`)
+	// A draw the last tick before the click queued (requestAnimationFrame)
+	// draws the paused state: read what is frozen once it has run.
+	frozen := evalAsync[int](b, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(Number(document.querySelector("#grid .card").dataset.seq)))))`)
 	seq := eval[int](b, `dashboard.client.seq`)
 	b.waitFor("ticks while paused", fmt.Sprintf(`dashboard.client.seq >= %d`, seq+3))
 	require.Equal(t, frozen, eval[int](b, `Number(document.querySelector("#grid .card").dataset.seq)`), "drawn while paused")
